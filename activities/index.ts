@@ -1,0 +1,3 @@
+/** Every activity the worker registers. Workflows import only the *types* of this module. */
+export { preflight } from './preflight';
+export { runSampleBatch } from './samples';

@@ -1,0 +1,64 @@
+/**
+ * Preflight: both arms' models exist on their gateway and the key is accepted — before any traffic moves.
+ * Failures here are non-retryable with a message an operator can act on (no retry storm on a bad key).
+ */
+import { ApplicationFailure } from '@temporalio/activity';
+import OpenAI from 'openai';
+import { describeError } from '../src/gateway/errors';
+import { GatewayConfigError, gatewayClient, gatewayLabel, resolveGateway } from '../src/gateway/client';
+import type { ArmRef } from '../workflows/messages';
+
+export interface PreflightResult {
+  blue: { model: string; gateway: string };
+  green: { model: string; gateway: string };
+}
+
+async function checkArm(arm: ArmRef, which: 'blue' | 'green'): Promise<{ model: string; gateway: string }> {
+  let resolved;
+  try {
+    resolved = resolveGateway(arm);
+  } catch (err) {
+    if (err instanceof GatewayConfigError) throw ApplicationFailure.nonRetryable(`${which}: ${err.message}`, 'GatewayConfig');
+    throw err;
+  }
+  const gateway = gatewayLabel(resolved.baseURL);
+  const client = gatewayClient(arm, { timeoutMs: 15_000 });
+  let ids: Set<string>;
+  try {
+    const page = await client.models.list();
+    ids = new Set(page.data.map((m) => m.id));
+  } catch (err) {
+    if (err instanceof OpenAI.AuthenticationError || err instanceof OpenAI.PermissionDeniedError) {
+      throw ApplicationFailure.nonRetryable(
+        `${which}: the gateway ${gateway} rejected the key in ${resolved.apiKeyEnv} (${err.status}); check the key and that the base URL belongs to the same provider`,
+        'GatewayAuth',
+      );
+    }
+    if (err instanceof OpenAI.NotFoundError) {
+      // Some gateways do not list models: ask for this one directly.
+      try {
+        await client.models.retrieve(arm.model);
+        return { model: arm.model, gateway };
+      } catch (inner) {
+        if (inner instanceof OpenAI.NotFoundError) {
+          throw ApplicationFailure.nonRetryable(`${which}: model \`${arm.model}\` does not exist on ${gateway}`, 'ModelNotFound');
+        }
+        throw inner;
+      }
+    }
+    throw ApplicationFailure.retryable(`${which}: cannot list models on ${gateway}: ${describeError(err)}`, 'GatewayUnavailable');
+  }
+  if (!ids.has(arm.model)) {
+    const close = [...ids].filter((id) => id.startsWith(arm.model.split('-')[0])).slice(0, 5);
+    throw ApplicationFailure.nonRetryable(
+      `${which}: model \`${arm.model}\` does not exist on ${gateway}${close.length ? ` (similar: ${close.join(', ')})` : ''}`,
+      'ModelNotFound',
+    );
+  }
+  return { model: arm.model, gateway };
+}
+
+export async function preflight(input: { blue: ArmRef; green: ArmRef }): Promise<PreflightResult> {
+  const [blue, green] = await Promise.all([checkArm(input.blue, 'blue'), checkArm(input.green, 'green')]);
+  return { blue, green };
+}

@@ -1,0 +1,139 @@
+/**
+ * One activity per step round: a batch of sample requests through the real `openai` client, routed
+ * blue/green by the current ratio, concurrently within the spec's limit and per-model rate limits.
+ * Returns per-arm metrics only (never model output). Progress is heartbeated, so a batch retried after
+ * a worker crash resumes where it stopped: no sample is counted twice, none is lost.
+ */
+import { Context, ApplicationFailure } from '@temporalio/activity';
+import pLimit from 'p-limit';
+import { emptyArmStats, recordOutcome, type ArmStats } from '../src/decision/arm-stats';
+import { estimateCostUsd } from '../src/catalog/prices';
+import { DEFAULT_CATALOG } from '../src/catalog/prices';
+import { GatewayConfigError, gatewayClient, resolveGateway } from '../src/gateway/client';
+import { limiterFor } from '../src/gateway/rate-limit';
+import { sendChat, type RetryPolicy } from '../src/gateway/send';
+import type { SamplePrompt } from '../src/spec/rollout';
+import type { ArmRef } from '../workflows/messages';
+
+export interface SampleBatchInput {
+  target: string;
+  step: number;
+  round: number;
+  greenPercent: number;
+  count: number;
+  concurrency: number;
+  blue: ArmRef;
+  green: ArmRef;
+  prompts: SamplePrompt[];
+  requestsPerMinute: number;
+  request: { maxTokens: number; temperature: number; timeoutMs: number };
+  retry: RetryPolicy;
+  fallback: boolean;
+  /** Seed for routing decisions, so a resumed batch routes its remaining samples the same way. */
+  seed: number;
+}
+
+export interface SampleBatchResult {
+  blue: ArmStats;
+  green: ArmStats;
+  /** Green failures that blue then served (still counted as green failures). */
+  fallbacksServed: number;
+  /** Last error line per arm (key-free), for the status and the failure reason. */
+  lastError?: { blue?: string; green?: string };
+  durationMs: number;
+}
+
+interface Progress {
+  done: number[];
+  blue: ArmStats;
+  green: ArmStats;
+  fallbacksServed: number;
+}
+
+/** mulberry32: a tiny seeded PRNG; Math.random cannot be seeded, and routing must be repeatable. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const price = (model: string, usage: { inputTokens: number; outputTokens: number }) => estimateCostUsd(DEFAULT_CATALOG, model, usage);
+
+export async function runSampleBatch(input: SampleBatchInput): Promise<SampleBatchResult> {
+  const ctx = Context.current();
+  const started = Date.now();
+  const resumed = ctx.info.heartbeatDetails as Progress | undefined;
+  const progress: Progress = resumed ?? { done: [], blue: emptyArmStats(), green: emptyArmStats(), fallbacksServed: 0 };
+  const done = new Set(progress.done);
+  if (resumed) ctx.log.info('resuming sample batch', { done: done.size, of: input.count });
+
+  let blueClient, greenClient;
+  try {
+    blueClient = gatewayClient(input.blue, { timeoutMs: input.request.timeoutMs });
+    greenClient = gatewayClient(input.green, { timeoutMs: input.request.timeoutMs });
+  } catch (err) {
+    if (err instanceof GatewayConfigError) throw ApplicationFailure.nonRetryable(err.message, 'GatewayConfig');
+    throw err;
+  }
+  const blueLimiter = limiterFor(resolveGateway(input.blue).baseURL, input.blue.model, input.requestsPerMinute);
+  const greenLimiter = limiterFor(resolveGateway(input.green).baseURL, input.green.model, input.requestsPerMinute);
+
+  // Route every sample up front from the seed: sample i always goes to the same arm.
+  const rand = rng(input.seed);
+  const routes = Array.from({ length: input.count }, () => (rand() * 100 < input.greenPercent ? 'green' : 'blue') as 'blue' | 'green');
+  const lastError: { blue?: string; green?: string } = {};
+  const limit = pLimit(input.concurrency);
+  const signal = ctx.cancellationSignal;
+
+  const heartbeat = setInterval(() => ctx.heartbeat({ ...progress, done: [...done] }), 1000);
+  try {
+    await Promise.all(
+      routes.map((arm, i) =>
+        limit(async () => {
+          if (done.has(i) || signal.aborted) return;
+          const prompt = input.prompts[(input.round * input.count + i) % input.prompts.length];
+          const call = {
+            model: input[arm].model,
+            messages: prompt.messages,
+            maxTokens: input.request.maxTokens,
+            temperature: input.request.temperature,
+            expect: prompt.expect,
+          };
+          const res = await sendChat(arm === 'green' ? greenClient : blueClient, call, {
+            retry: input.retry,
+            limiter: arm === 'green' ? greenLimiter : blueLimiter,
+            signal,
+            price,
+          });
+          if (res.error) lastError[arm] = res.error;
+          let fallbackServed = false;
+          if (arm === 'green' && !res.outcome.ok && input.fallback && res.outcome.errorClass !== 'rate_limited') {
+            // What a user would get: blue answers. Green's failure is recorded all the same.
+            const fb = await sendChat(blueClient, { ...call, model: input.blue.model }, { retry: { ...input.retry, attempts: 1 }, limiter: blueLimiter, signal, price });
+            fallbackServed = fb.outcome.ok;
+          }
+          // Record only whole samples, and only once.
+          if (done.has(i)) return;
+          progress[arm] = recordOutcome(progress[arm], res.outcome);
+          if (fallbackServed) progress.fallbacksServed++;
+          done.add(i);
+        }),
+      ),
+    );
+  } finally {
+    clearInterval(heartbeat);
+  }
+  if (signal.aborted) throw signal.reason ?? new Error('cancelled');
+  return {
+    blue: progress.blue,
+    green: progress.green,
+    fallbacksServed: progress.fallbacksServed,
+    lastError: Object.keys(lastError).length ? lastError : undefined,
+    durationMs: Date.now() - started,
+  };
+}

@@ -1,0 +1,211 @@
+/**
+ * The rollout spec: what an operator writes (YAML/JSON file or CLI flags), validated with zod at the
+ * edge and normalised into the plain `RolloutSpec` the workflow trusts. Unknown fields are refused —
+ * a typo must never silently become a default — and keys never appear: an arm names the environment
+ * variable that holds its key.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ExpectationSchema, type Expectation } from '../checks/expect';
+import { GuardsSchema, type Guards } from '../decision/guards-schema';
+import type { RetryPolicy, ChatMessage } from '../gateway/send';
+import { parseDuration } from './duration';
+import { formatZodError, SpecError } from './errors';
+
+const duration = (what: string) =>
+  z.union([z.string(), z.number()]).transform((v, ctx) => {
+    const ms = parseDuration(v);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: `expected a ${what} such as 30s, 10m or 1h (got ${JSON.stringify(v)})` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const ArmSchema = z.strictObject({
+  model: z.string().trim().min(1, 'expected a model name such as gpt-4.1'),
+  baseURL: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL such as https://api.openai.com/v1' }).optional(),
+  apiKeyEnv: z
+    .string()
+    .regex(ENV_NAME, 'expected the NAME of an environment variable (e.g. OPENAI_API_KEY), never the key itself')
+    .optional(),
+});
+
+const MessageSchema = z.strictObject({
+  role: z.enum(['system', 'user', 'assistant']),
+  content: z.string(),
+});
+const PromptSchema = z.union([
+  z.array(MessageSchema).min(1, 'expected at least one message'),
+  z.strictObject({ messages: z.array(MessageSchema).min(1, 'expected at least one message'), expect: ExpectationSchema.optional() }),
+]);
+
+const Percent = z.number().gt(0, 'expected a percent above 0').max(100, 'expected a percent of at most 100');
+
+const PlanSchema = z
+  .strictObject({
+    steps: z.array(Percent).min(1).optional(),
+    initial: Percent.optional(),
+    increment: Percent.optional(),
+    dwell: duration('dwell').default(60_000),
+    samplesPerStep: z.number().int().min(1).max(10_000).default(20),
+    concurrency: z.number().int().min(1).max(256).default(10),
+  })
+  .superRefine((p, ctx) => {
+    if (p.steps && (p.initial !== undefined || p.increment !== undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['steps'], message: 'give either steps or initial + increment, not both' });
+    }
+    if (p.steps) {
+      for (let i = 1; i < p.steps.length; i++) {
+        if (p.steps[i] <= p.steps[i - 1]) {
+          ctx.addIssue({ code: 'custom', path: ['steps', i], message: `steps must rise strictly (${p.steps[i - 1]} then ${p.steps[i]})` });
+          return;
+        }
+      }
+      if (p.steps[p.steps.length - 1] !== 100) {
+        ctx.addIssue({ code: 'custom', path: ['steps'], message: 'the last step must be 100 (full promotion); add 100' });
+      }
+    }
+  });
+
+export const SpecSchema = z.strictObject({
+  target: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'expected an alias of letters, digits, . _ - (e.g. chat-default)'),
+  blue: ArmSchema,
+  green: ArmSchema,
+  plan: PlanSchema.default({ dwell: 60_000, samplesPerStep: 20, concurrency: 10 }),
+  prompts: z.array(PromptSchema).min(1, 'expected at least one prompt').optional(),
+  guards: GuardsSchema.optional(),
+  onFailure: z.enum(['rollback', 'pause']).default('rollback'),
+  rateLimit: z.strictObject({ requestsPerMinute: z.number().int().min(1).max(1_000_000).default(600) }).default({ requestsPerMinute: 600 }),
+  request: z
+    .strictObject({
+      maxTokens: z.number().int().min(1).max(100_000).default(256),
+      temperature: z.number().min(0).max(2).default(0.7),
+      timeout: duration('timeout').default(60_000),
+    })
+    .default({ maxTokens: 256, temperature: 0.7, timeout: 60_000 }),
+  retry: z
+    .strictObject({
+      attempts: z.number().int().min(1).max(10).default(3),
+      minBackoff: duration('backoff').default(2000),
+      maxBackoff: duration('backoff').default(10_000),
+    })
+    .default({ attempts: 3, minBackoff: 2000, maxBackoff: 10_000 }),
+  /** Serve a failed green sample from blue, as users would be served; it still counts as a green failure. */
+  fallback: z.boolean().default(true),
+});
+export type SpecInput = z.input<typeof SpecSchema>;
+
+export interface SamplePrompt {
+  messages: ChatMessage[];
+  expect?: Expectation;
+}
+
+/** The normalised spec the workflow runs. Plain JSON; no secrets. */
+export interface RolloutSpec {
+  target: string;
+  blue: { model: string; baseURL?: string; apiKeyEnv?: string };
+  green: { model: string; baseURL?: string; apiKeyEnv?: string };
+  steps: number[];
+  dwellMs: number;
+  samplesPerStep: number;
+  concurrency: number;
+  prompts: SamplePrompt[];
+  guards: Guards;
+  onFailure: 'rollback' | 'pause';
+  rateLimit: { requestsPerMinute: number };
+  request: { maxTokens: number; temperature: number; timeoutMs: number };
+  retry: RetryPolicy;
+  fallback: boolean;
+}
+
+/** The seed's two test cases plus a golden prompt with a known answer. */
+export const DEFAULT_PROMPTS: SamplePrompt[] = [
+  { messages: [{ role: 'user', content: 'What is the capital of Japan?' }], expect: { contains: 'Tokyo', caseSensitive: false } },
+  {
+    messages: [
+      { role: 'system', content: 'Solve step by step.' },
+      { role: 'user', content: 'A train leaves at 9:00 and travels 120 km at 80 km/h. When does it arrive?' },
+    ],
+  },
+  {
+    messages: [
+      { role: 'system', content: 'You are a helpful assistant.' },
+      { role: 'user', content: 'What is 2+2?' },
+    ],
+    expect: { contains: '4', caseSensitive: false },
+  },
+];
+
+const MAX_PROMPT_BYTES = 64 * 1024;
+
+function stepsFrom(plan: z.output<typeof PlanSchema>): number[] {
+  if (plan.steps) return plan.steps;
+  const initial = plan.initial ?? 10;
+  const increment = plan.increment ?? plan.initial ?? 10;
+  const steps: number[] = [];
+  for (let p = initial; p < 100; p += increment) steps.push(Math.round(p * 100) / 100);
+  steps.push(100);
+  return steps;
+}
+
+/** Validate raw input (already parsed from YAML/JSON or built from flags). Throws SpecError. */
+export function parseSpec(raw: unknown, source = 'spec'): RolloutSpec {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new SpecError(`${source}: (top level): expected a mapping with target, blue, green, plan…`);
+  }
+  const r = SpecSchema.safeParse(raw);
+  if (!r.success) throw new SpecError(formatZodError(r.error, source));
+  const s = r.data;
+  if (s.blue.model === s.green.model && s.blue.baseURL === s.green.baseURL) {
+    throw new SpecError(`${source}: green.model: same model and gateway as blue (${s.blue.model}); a rollout needs a different green`);
+  }
+  if (s.retry.minBackoff > s.retry.maxBackoff) {
+    throw new SpecError(`${source}: retry.minBackoff: larger than retry.maxBackoff; lower it or raise maxBackoff`);
+  }
+  const prompts: SamplePrompt[] = (s.prompts ?? DEFAULT_PROMPTS).map((p) => (Array.isArray(p) ? { messages: p } : p));
+  const bytes = Buffer.byteLength(JSON.stringify(prompts));
+  if (bytes > MAX_PROMPT_BYTES) {
+    throw new SpecError(`${source}: prompts: ${Math.round(bytes / 1024)} KB is too large for workflow input (max 64 KB); use fewer or shorter sample prompts`);
+  }
+  const guards = s.guards ?? GuardsSchema.parse({});
+  return {
+    target: s.target,
+    blue: s.blue,
+    green: s.green,
+    steps: stepsFrom(s.plan),
+    dwellMs: s.plan.dwell,
+    samplesPerStep: s.plan.samplesPerStep,
+    concurrency: s.plan.concurrency,
+    prompts,
+    guards,
+    onFailure: s.onFailure,
+    rateLimit: s.rateLimit,
+    request: { maxTokens: s.request.maxTokens, temperature: s.request.temperature, timeoutMs: s.request.timeout },
+    retry: { attempts: s.retry.attempts, minBackoffMs: s.retry.minBackoff, maxBackoffMs: s.retry.maxBackoff },
+    fallback: s.fallback,
+  };
+}
+
+/** Read a YAML or JSON spec file. Throws SpecError with a one-line reason. */
+export function loadSpecFile(path: string): RolloutSpec {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new SpecError(`${path}: cannot read the spec file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); check the path given to -f`);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text, { prettyErrors: false });
+  } catch (err) {
+    const e = err as Error & { linePos?: { line: number }[] };
+    const line = e.linePos?.[0]?.line;
+    throw new SpecError(`${path}: not valid YAML/JSON${line ? ` at line ${line}` : ''}: ${e.message.split('\n')[0]}`);
+  }
+  return parseSpec(raw, path);
+}

@@ -1,0 +1,48 @@
+/**
+ * The worker: runs rollout and experiment workflows and their activities. Connects from configuration
+ * (TEMPORAL_ADDRESS / namespace / task queue / API key or mTLS), so a team scales out by running more
+ * of these against its own cluster. Gateway keys live only in this process's environment.
+ */
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import * as activities from '../activities';
+import type { Config } from './config';
+import { connectWorker } from './temporal/connect';
+
+export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+export interface WorkerParams {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  /** A pre-built bundle (tests build one and share it); otherwise the workflows are bundled at start. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+  maxConcurrentActivityTaskExecutions?: number;
+}
+
+export async function createWorker(p: WorkerParams): Promise<Worker> {
+  return Worker.create({
+    connection: p.connection,
+    namespace: p.namespace,
+    taskQueue: p.taskQueue,
+    ...(p.workflowBundle ? { workflowBundle: p.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    activities,
+    maxConcurrentActivityTaskExecutions: p.maxConcurrentActivityTaskExecutions ?? 50,
+    // Let a running sample batch finish (or heartbeat its progress) before the process exits.
+    shutdownGraceTime: '10s',
+  });
+}
+
+/** Run until SIGINT/SIGTERM, then drain and exit cleanly. */
+export async function runWorker(config: Config, log: (l: string) => void = (l) => console.error(l)): Promise<void> {
+  const connection = await connectWorker(config);
+  const worker = await createWorker({ connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue });
+  log(`modelshift worker: polling task queue "${config.temporal.taskQueue}" in namespace "${config.temporal.namespace}"`);
+  // Worker.run() installs SIGINT/SIGTERM handlers that shut it down gracefully.
+  try {
+    await worker.run();
+  } finally {
+    await connection.close();
+    log('modelshift worker: stopped');
+  }
+}

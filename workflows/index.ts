@@ -1,0 +1,2 @@
+/** Every workflow the worker bundles. */
+export { rolloutWorkflow } from './rollout';

@@ -1,0 +1,361 @@
+/**
+ * The rollout workflow: moves traffic from blue to green step by step, judges green at every step,
+ * and rolls back on its own (failed verdict) or on command (abort). Deterministic: all I/O is in
+ * activities; decisions come from the pure modules in src/decision and ./rollout-state.
+ */
+import {
+  ApplicationFailure,
+  CancellationScope,
+  ActivityFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  isCancellation,
+  log,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type * as activities from '../activities';
+import { emptyArmStats, mergeArmStats } from '../src/decision/arm-stats';
+import { evaluate, type Evaluation } from '../src/decision/verdict';
+import type { RolloutSpec } from '../src/spec/rollout';
+import { BlueModel, GreenModel, GreenPercent, RolloutPhase, RolloutTarget } from '../src/temporal/search-attributes';
+import {
+  abortSignal,
+  CLOSED_PHASES,
+  liveMetricsSignal,
+  pauseSignal,
+  promoteUpdate,
+  resumeSignal,
+  statusQuery,
+  type Phase,
+  type RolloutStatus,
+} from './messages';
+import { combined, describeEvaluation, renderDetails, toStatus, type RolloutState } from './rollout-state';
+
+export interface RolloutOptions {
+  /** Continue-as-new once history passes this many events (default 2,000; also on the server's suggestion). */
+  historyEventLimit?: number;
+}
+
+export interface RolloutInput {
+  spec: RolloutSpec;
+  options?: RolloutOptions;
+  /** Carried across continue-as-new; absent on the first run. */
+  state?: RolloutState;
+}
+
+export interface RolloutResult {
+  target: string;
+  phase: Phase;
+  greenPercent: number;
+  reason?: string;
+  status: RolloutStatus;
+}
+
+const { preflight } = proxyActivities<typeof activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { maximumAttempts: 5, initialInterval: '1s', maximumInterval: '10s', nonRetryableErrorTypes: ['GatewayAuth', 'ModelNotFound', 'GatewayConfig'] },
+});
+
+/** Run `fn` in its own scope and cancel it as soon as `stop()` turns true (abort, promote, pause). */
+async function interruptible<T>(fn: () => Promise<T>, stop: () => boolean): Promise<T> {
+  let settled = false;
+  const scope = new CancellationScope();
+  void condition(() => settled || stop()).then(() => {
+    if (!settled) scope.cancel();
+  });
+  try {
+    return await scope.run(fn);
+  } finally {
+    settled = true;
+  }
+}
+
+function initialState(spec: RolloutSpec): RolloutState {
+  return {
+    phase: 'preflight',
+    stepIndex: -1,
+    greenPercent: 0,
+    round: 0,
+    roundsAtStep: 0,
+    samples: { blue: emptyArmStats(), green: emptyArmStats() },
+    live: { blue: emptyArmStats(), green: emptyArmStats(), batches: 0, seenBatchIds: [] },
+    fallbacksServed: 0,
+    verdicts: [],
+    preflightDone: false,
+    dwellRemainingMs: undefined,
+    startedAt: new Date().toISOString(),
+    runs: 1,
+  };
+}
+
+export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResult> {
+  const { spec } = input;
+  const state: RolloutState = input.state ? { ...input.state, runs: input.state.runs + 1 } : initialState(spec);
+  const historyLimit = input.options?.historyEventLimit ?? 2000;
+
+  // Operator intents, acted on by the main loop (and interrupting any wait at once).
+  let paused = state.phase === 'paused';
+  let pauseReason: string | undefined = state.pauseReason;
+  let abortReason: string | undefined;
+  let promoteRequested = false;
+  let liveBatchesSinceEval = 0;
+
+  const closed = () => CLOSED_PHASES.includes(state.phase);
+  const interrupted = () => abortReason !== undefined || promoteRequested;
+  const status = () => toStatus(spec, state);
+
+  setHandler(statusQuery, status);
+  setHandler(pauseSignal, (args) => {
+    if (closed()) return;
+    paused = true;
+    pauseReason = args?.reason ?? 'paused by operator';
+  });
+  setHandler(resumeSignal, () => {
+    paused = false;
+    pauseReason = undefined;
+  });
+  setHandler(abortSignal, (args) => {
+    if (closed() || abortReason !== undefined) return;
+    abortReason = `aborted by operator${args?.reason ? `: ${args.reason}` : ''}`;
+  });
+  setHandler(liveMetricsSignal, (batch) => {
+    if (closed() || state.live.seenBatchIds.includes(batch.batchId)) return;
+    state.live.seenBatchIds = [...state.live.seenBatchIds.slice(-199), batch.batchId];
+    state.live.blue = mergeArmStats(state.live.blue, batch.blue);
+    state.live.green = mergeArmStats(state.live.green, batch.green);
+    state.live.batches++;
+    liveBatchesSinceEval++;
+  });
+  setHandler(
+    promoteUpdate,
+    async () => {
+      promoteRequested = true;
+      await condition(closed);
+      return status();
+    },
+    {
+      validator: () => {
+        if (CLOSED_PHASES.includes(state.phase)) {
+          throw new Error(`rollout-${spec.target} is already ${state.phase}; nothing to promote`);
+        }
+      },
+    },
+  );
+
+  const publish = () => {
+    upsertSearchAttributes([
+      { key: RolloutTarget, value: spec.target },
+      { key: RolloutPhase, value: state.phase },
+      { key: BlueModel, value: spec.blue.model },
+      { key: GreenModel, value: spec.green.model },
+      { key: GreenPercent, value: Math.round(state.greenPercent) },
+    ]);
+    state.updatedAt = new Date().toISOString();
+    setCurrentDetails(renderDetails(spec, state));
+  };
+
+  const finish = (phase: Phase, greenPercent: number, reason: string): RolloutResult => {
+    state.phase = phase;
+    state.greenPercent = greenPercent;
+    state.reason = reason;
+    publish();
+    log.info(`rollout ${spec.target} ${phase}: ${reason}`);
+    return { target: spec.target, phase, greenPercent, reason, status: status() };
+  };
+  const rollback = (reason: string) => finish('rolled_back', 0, reason);
+  const promote = (reason: string) => finish('promoted', 100, reason);
+  /** Apply whatever the operator asked for; returns a result when the rollout ended. */
+  const actOnIntents = (): RolloutResult | undefined => {
+    if (abortReason !== undefined) return rollback(abortReason);
+    if (promoteRequested) return promote('promoted by operator');
+    return undefined;
+  };
+  const setPhase = (p: Phase) => {
+    if (state.phase !== p) {
+      state.phase = p;
+      publish();
+    }
+  };
+  /** Hold while paused; returns when resumed or interrupted. */
+  const holdWhilePaused = async () => {
+    if (!paused) return;
+    const before = state.phase;
+    state.pauseReason = pauseReason;
+    setPhase('paused');
+    await condition(() => !paused || interrupted());
+    state.pauseReason = undefined;
+    if (!interrupted()) setPhase(before === 'paused' ? 'ramping' : before);
+  };
+
+  publish();
+
+  // Preflight: both models exist and keys are accepted, before any traffic moves.
+  if (!state.preflightDone) {
+    try {
+      const pre = await interruptible(
+        () =>
+          preflight.executeWithOptions({ staticSummary: `preflight: ${spec.blue.model} and ${spec.green.model} exist, keys accepted` }, [
+            { blue: spec.blue, green: spec.green },
+          ]),
+        interrupted,
+      );
+      log.info('preflight passed', { ...pre });
+    } catch (err) {
+      const intent = actOnIntents();
+      if (intent) return intent;
+      if (isCancellation(err)) throw err;
+      const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
+      return finish('failed', 0, `preflight failed: ${cause?.message ?? (err as Error).message}`);
+    }
+    state.preflightDone = true;
+    state.phase = 'ramping';
+  }
+
+  const { runSampleBatch } = proxyActivities<typeof activities>({
+    startToCloseTimeout: Math.max(120_000, spec.samplesPerStep * spec.request.timeoutMs),
+    heartbeatTimeout: '30s',
+    retry: { maximumAttempts: 10, initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: ['GatewayAuth', 'GatewayConfig'] },
+  });
+
+  for (;;) {
+    if (state.stepIndex < 0 || state.dwellRemainingMs === 0) {
+      // Advance to the next step.
+      if (state.stepIndex + 1 >= spec.steps.length) return promote(`all ${spec.steps.length} steps passed; green serves 100%`);
+      state.stepIndex++;
+      state.greenPercent = spec.steps[state.stepIndex];
+      state.roundsAtStep = 0;
+      state.dwellRemainingMs = undefined;
+      state.lastEvaluation = undefined;
+      publish();
+    }
+
+    // Judge the step: sample rounds until the verdict is not Inconclusive (or holds run out).
+    while (state.dwellRemainingMs === undefined) {
+      await holdWhilePaused();
+      const ended = actOnIntents();
+      if (ended) return ended;
+
+      state.round++;
+      state.roundsAtStep++;
+      let batch: Awaited<ReturnType<typeof runSampleBatch>>;
+      try {
+        batch = await interruptible(
+          () =>
+            runSampleBatch.executeWithOptions(
+              { staticSummary: `step ${state.stepIndex + 1}/${spec.steps.length} round ${state.roundsAtStep}: ${spec.samplesPerStep} samples at ${state.greenPercent}% green` },
+              [
+                {
+                  target: spec.target,
+                  step: state.stepIndex + 1,
+                  round: state.round,
+                  greenPercent: state.greenPercent,
+                  count: spec.samplesPerStep,
+                  concurrency: spec.concurrency,
+                  blue: spec.blue,
+                  green: spec.green,
+                  prompts: spec.prompts,
+                  requestsPerMinute: spec.rateLimit.requestsPerMinute,
+                  request: spec.request,
+                  retry: spec.retry,
+                  fallback: spec.fallback,
+                  seed: (state.round * 2654435761) >>> 0,
+                },
+              ],
+            ),
+          () => interrupted() || paused,
+        );
+      } catch (err) {
+        const ended2 = actOnIntents();
+        if (ended2) return ended2;
+        if (paused && isCancellation(err)) {
+          state.round--;
+          state.roundsAtStep--;
+          continue; // the round is re-run after resume
+        }
+        if (isCancellation(err)) throw err;
+        const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
+        return rollback(`sampling failed: ${cause?.message ?? (err as Error).message}`);
+      }
+      state.samples.blue = mergeArmStats(state.samples.blue, batch.blue);
+      state.samples.green = mergeArmStats(state.samples.green, batch.green);
+      state.fallbacksServed += batch.fallbacksServed;
+      state.lastError = batch.lastError ?? state.lastError;
+
+      const verdictEnd = await judge();
+      if (verdictEnd) return verdictEnd;
+    }
+
+    // Dwell at this step; abort/promote end it at once, pause stops the clock, live batches are judged.
+    while (state.dwellRemainingMs !== undefined && state.dwellRemainingMs > 0) {
+      await holdWhilePaused();
+      const ended = actOnIntents();
+      if (ended) return ended;
+      const startMs = Date.now();
+      liveBatchesSinceEval = 0;
+      await condition(() => interrupted() || paused || liveBatchesSinceEval > 0, state.dwellRemainingMs, {
+        summary: `dwell ${Math.round(state.dwellRemainingMs / 1000)}s at ${state.greenPercent}% green (step ${state.stepIndex + 1}/${spec.steps.length})`,
+      });
+      state.dwellRemainingMs = Math.max(0, state.dwellRemainingMs - (Date.now() - startMs));
+      if (liveBatchesSinceEval > 0 && !interrupted()) {
+        const verdictEnd = await judge({ duringDwell: true });
+        if (verdictEnd) return verdictEnd;
+      }
+    }
+    const ended = actOnIntents();
+    if (ended) return ended;
+
+    if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > historyLimit) {
+      await condition(allHandlersFinished);
+      const again = actOnIntents();
+      if (again) return again;
+      state.pauseReason = paused ? pauseReason : undefined;
+      if (paused) state.phase = 'paused';
+      return continueAsNew<typeof rolloutWorkflow>({ spec, options: input.options, state });
+    }
+  }
+
+  /**
+   * Evaluate green against blue (samples + live traffic) and apply the policy:
+   * Pass → dwell; Fail → onFailure; Inconclusive → hold (another round) up to maxHoldRounds, then onFailure.
+   * Returns a result when the rollout ended.
+   */
+  async function judge(opts: { duringDwell?: boolean } = {}): Promise<RolloutResult | undefined> {
+    const { blue, green } = combined(state);
+    const evaluation: Evaluation = evaluate({ blue, green, guards: spec.guards, greenSpendUsd: green.costUsd });
+    state.lastEvaluation = evaluation;
+    state.verdicts = [
+      ...state.verdicts.slice(-19),
+      { step: state.stepIndex + 1, greenPercent: state.greenPercent, round: state.roundsAtStep, at: new Date().toISOString(), evaluation },
+    ];
+    publish();
+    if (evaluation.verdict === 'Pass') {
+      if (!opts.duringDwell) state.dwellRemainingMs = spec.dwellMs;
+      return undefined;
+    }
+    if (evaluation.verdict === 'Inconclusive') {
+      if (opts.duringDwell) return undefined; // keep dwelling; the next step's rounds gather more evidence
+      if (state.roundsAtStep < spec.guards.maxHoldRounds) return undefined;
+      return onFailure(`no verdict after ${state.roundsAtStep} rounds at ${state.greenPercent}%: ${evaluation.reason}`);
+    }
+    return onFailure(`failed verdict at ${state.greenPercent}% green: ${describeEvaluation(evaluation)}`);
+  }
+
+  async function onFailure(reason: string): Promise<RolloutResult | undefined> {
+    if (spec.onFailure === 'rollback') return rollback(reason);
+    // Policy `pause`: hold the ratio for a human. Resume accepts the risk and continues; abort rolls back.
+    paused = true;
+    pauseReason = reason;
+    state.reason = reason;
+    await holdWhilePaused();
+    const ended = actOnIntents();
+    if (ended) return ended;
+    state.reason = undefined;
+    state.dwellRemainingMs = spec.dwellMs;
+    return undefined;
+  }
+}
