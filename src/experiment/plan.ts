@@ -1,0 +1,87 @@
+/**
+ * Experiment defaults, input checks and activity timeouts. Pure: used by the workflow and the CLI.
+ */
+import type { ExperimentInput, ExperimentModel, ExperimentSettings } from './types';
+
+/** The seed's A/B settings: rounds every 5 s for 30 minutes, temperature 0.7, max_tokens 1000, timeout 30 s. */
+export const DEFAULT_SETTINGS: ExperimentSettings = {
+  durationMs: 30 * 60_000,
+  intervalMs: 5000,
+  concurrency: 4,
+  rpm: null,
+  temperature: 0.7,
+  maxTokens: 1000,
+  timeoutMs: 30_000,
+  attempts: 1,
+};
+
+/**
+ * One workflow history holds every batch (about 3 events each plus timers), and every batch's input
+ * carries the prompts. These bounds keep an experiment well under Temporal's 50k-event / 50 MB limits
+ * (the default 30 min × 4 models is 1,440 batches). Longer experiments: raise the interval or run several.
+ */
+export const MAX_BATCHES = 6000;
+export const MAX_HISTORY_PROMPT_BYTES = 20 * 1024 * 1024;
+
+export function plannedRounds(s: ExperimentSettings): number {
+  if (s.rounds !== undefined) return s.rounds;
+  return Math.max(1, Math.ceil((s.durationMs ?? 0) / Math.max(1, s.intervalMs)));
+}
+
+const posInt = (x: unknown) => typeof x === 'number' && Number.isInteger(x) && x > 0;
+const nonNeg = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x >= 0;
+
+/** First problem as `field: message` (field paths of ExperimentInput), or undefined when valid. */
+export function checkExperimentInput(input: ExperimentInput): string | undefined {
+  if (!Array.isArray(input.models) || input.models.length === 0) return 'models: expected at least one model';
+  const seen = new Set<string>();
+  for (const [i, m] of input.models.entries()) {
+    if (!m || typeof m.model !== 'string' || !m.model.trim()) return `models.${i}.model: expected a model name`;
+    if (seen.has(m.model)) return `models.${i}.model: ${m.model} is listed twice`;
+    seen.add(m.model);
+    if (m.concurrency !== undefined && !posInt(m.concurrency)) return `models.${i}.concurrency: expected a whole number >= 1`;
+    if (m.rpm !== undefined && m.rpm !== null && !posInt(m.rpm)) return `models.${i}.rpm: expected a whole number >= 1`;
+  }
+  if (!Array.isArray(input.prompts) || input.prompts.length === 0) return 'prompts: expected at least one prompt';
+  for (const [i, p] of input.prompts.entries()) {
+    if (!p || !Array.isArray(p.messages) || p.messages.length === 0) return `prompts.${i}.messages: expected at least one message`;
+  }
+  const s = input.settings;
+  if (!s) return 'settings: required';
+  if ((s.rounds === undefined) === (s.durationMs === undefined)) return 'settings.rounds: give exactly one of rounds or durationMs';
+  if (s.rounds !== undefined && !posInt(s.rounds)) return 'settings.rounds: expected a whole number >= 1';
+  if (s.durationMs !== undefined && !(nonNeg(s.durationMs) && s.durationMs > 0)) return 'settings.durationMs: expected a duration > 0';
+  if (!nonNeg(s.intervalMs)) return 'settings.intervalMs: expected a duration >= 0';
+  if (s.durationMs !== undefined && s.intervalMs <= 0) return 'settings.intervalMs: must be > 0 when the experiment runs for a duration';
+  if (!posInt(s.concurrency)) return 'settings.concurrency: expected a whole number >= 1';
+  if (s.rpm !== null && !posInt(s.rpm)) return 'settings.rpm: expected a whole number >= 1, or null for unlimited';
+  if (!(nonNeg(s.temperature) && s.temperature <= 2)) return 'settings.temperature: expected a number between 0 and 2';
+  if (!posInt(s.maxTokens)) return 'settings.maxTokens: expected a whole number >= 1';
+  if (!(nonNeg(s.timeoutMs) && s.timeoutMs > 0)) return 'settings.timeoutMs: expected a duration > 0';
+  if (!posInt(s.attempts) || s.attempts > 10) return 'settings.attempts: expected a whole number from 1 to 10';
+  const batches = plannedRounds(s) * input.models.length;
+  if (batches > MAX_BATCHES) {
+    return `settings.${s.rounds !== undefined ? 'rounds' : 'durationMs'}: ${batches} batches (rounds × models) exceed ${MAX_BATCHES} for one workflow history; use fewer rounds, a longer interval or a shorter duration`;
+  }
+  const promptBytes = JSON.stringify(input.prompts).length;
+  if (promptBytes * batches > MAX_HISTORY_PROMPT_BYTES) {
+    return `prompts: ${promptBytes} bytes of prompts × ${batches} batches would exceed ${MAX_HISTORY_PROMPT_BYTES / 1024 / 1024} MB of workflow history; use fewer or shorter prompts, or fewer rounds`;
+  }
+  return undefined;
+}
+
+export interface BatchLimits {
+  concurrency: number;
+  rpm: number | null;
+  startToCloseMs: number;
+}
+
+/** Effective limits and a start-to-close timeout that a healthy batch can never hit. */
+export function batchLimits(m: ExperimentModel, s: ExperimentSettings, prompts: number): BatchLimits {
+  const concurrency = m.concurrency ?? s.concurrency;
+  const rpm = m.rpm === undefined ? s.rpm : m.rpm;
+  const waves = Math.ceil(prompts / concurrency);
+  const perRequest = s.timeoutMs * s.attempts + (s.attempts - 1) * 10_000; // seed backoff caps at 10 s
+  const rpmWait = rpm ? (prompts / rpm) * 60_000 : 0;
+  return { concurrency, rpm, startToCloseMs: Math.ceil(waves * perRequest + rpmWait + 30_000) };
+}

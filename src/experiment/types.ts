@@ -1,0 +1,130 @@
+/**
+ * Experiment (A/B across models) data shapes: plain JSON, shared by the workflow, the activity,
+ * the CLI and the report renderers. Pure: no imports with side effects.
+ */
+import type { Catalog } from '../catalog/prices';
+
+export interface ExperimentMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+/** One test case: the same messages go to every model in every round. */
+export interface TestCase {
+  name: string;
+  messages: ExperimentMessage[];
+}
+
+export interface ExperimentModel {
+  model: string;
+  /** Gateway base URL; absent → the worker's GATEWAY_BASE_URL. */
+  baseURL?: string;
+  /** NAME of the environment variable holding the key on the worker (never the key). */
+  apiKeyEnv?: string;
+  /** Per-model overrides of the experiment-wide limits. */
+  concurrency?: number;
+  rpm?: number | null;
+}
+
+export interface ExperimentSettings {
+  /** Run exactly this many rounds… */
+  rounds?: number;
+  /** …or start rounds until this much time has passed (a round in flight at the deadline completes). */
+  durationMs?: number;
+  /** Time between round starts (seed: 5 s). A round slower than this is followed immediately by the next. */
+  intervalMs: number;
+  /** Requests in flight at once per model within a batch. */
+  concurrency: number;
+  /** Requests per minute per model (token bucket shared by the worker process); null = unlimited. */
+  rpm: number | null;
+  temperature: number;
+  maxTokens: number;
+  /** Per-request timeout (seed: 30 s). */
+  timeoutMs: number;
+  /** Tries per request, first included. Default 1: an A/B test measures the raw gateway, not our retries. */
+  attempts: number;
+}
+
+export interface ExperimentInput {
+  models: ExperimentModel[];
+  prompts: TestCase[];
+  settings: ExperimentSettings;
+  /** Prices (only the chosen models' entries are needed): cost is computed in the workflow from token totals. */
+  catalog: Catalog;
+}
+
+/** What one (round, model) batch measured. Metrics only: never model output. */
+export interface BatchResult {
+  model: string;
+  round: number;
+  requests: number;
+  /** Per successful request, ms (0.1 ms resolution), in completion order. */
+  latenciesMs: number[];
+  /** Failed requests by error class (timeout, server, rate_limited, …). */
+  errors: Record<string, number>;
+  inputTokens: number;
+  outputTokens: number;
+  /** Retries used beyond the first try (0 when settings.attempts = 1). */
+  retries: number;
+  /** One key-free line from the last failure, for diagnosis. */
+  lastError?: string;
+  durationMs: number;
+}
+
+export type ExperimentStatus = 'running' | 'stopping' | 'completed' | 'stopped' | 'cancelled';
+
+export interface LatencyHistogram {
+  /** Upper bounds (ms) of the buckets, shared by all models in a report; the last bucket is "above". */
+  boundsMs: number[];
+  counts: number[];
+}
+
+export interface ModelReport {
+  model: string;
+  requests: number;
+  successes: number;
+  failures: number;
+  /** successes / requests; null without requests. */
+  successRate: number | null;
+  errors: Record<string, number>;
+  /** Latency of successful requests, ms; null without successes. p50/p99 are exact nearest-rank. */
+  avgLatencyMs: number | null;
+  p50LatencyMs: number | null;
+  p99LatencyMs: number | null;
+  minLatencyMs: number | null;
+  maxLatencyMs: number | null;
+  /** From the catalog, for comparison. */
+  expectedP99LatencyMs: number | null;
+  inputTokens: number;
+  outputTokens: number;
+  totalTokens: number;
+  /** input × input price + output × output price (cached input is not reported by the gateway layer: billed as input). */
+  costUsd: number;
+  costPerRequestUsd: number | null;
+  costPerSuccessUsd: number | null;
+  /** false → model missing from the catalog: costs are 0 because unknown, not free. */
+  priced: boolean;
+  /** Batches that failed as a whole (after activity retries) and are not in the numbers above. */
+  failedBatches: number;
+  lastError?: string;
+  histogram: LatencyHistogram;
+}
+
+export interface ExperimentReport {
+  status: ExperimentStatus;
+  /** Rounds whose batches all finished (or failed as a whole). */
+  rounds: number;
+  prompts: string[];
+  settings: ExperimentSettings;
+  startedAt: string;
+  /** Sorted by cost per request, cheapest first; unpriced and request-less models last. */
+  models: ModelReport[];
+}
+
+export interface ExperimentProgress {
+  status: ExperimentStatus;
+  round: number;
+  roundsPlanned: number | null;
+  batchesInFlight: number;
+  report: ExperimentReport;
+}
