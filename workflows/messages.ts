@@ -68,7 +68,7 @@ export const pauseSignal = defineSignal<[{ reason?: string }?]>('pause');
 export const resumeSignal = defineSignal<[]>('resume');
 export const abortSignal = defineSignal<[AbortArgs?]>('abort');
 export const liveMetricsSignal = defineSignal<[LiveMetricsBatch]>('liveMetrics');
-export const promoteUpdate = defineUpdate<RolloutStatus, [{ reason?: string }?]>('promote');
+export const promoteUpdate = defineUpdate<RolloutStatus, [{ reason?: string }]>('promote');
 export const statusQuery = defineQuery<RolloutStatus>('status');
 
 export const rolloutWorkflowId = (target: string): string => `rollout-${target}`;

@@ -133,13 +133,13 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
   });
   setHandler(
     promoteUpdate,
-    async () => {
+    async (_args) => {
       promoteRequested = true;
       await condition(closed);
       return status();
     },
     {
-      validator: () => {
+      validator: (_args) => {
         if (CLOSED_PHASES.includes(state.phase)) {
           throw new Error(`rollout-${spec.target} is already ${state.phase}; nothing to promote`);
         }
@@ -199,7 +199,7 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
     try {
       const pre = await interruptible(
         () =>
-          preflight.executeWithOptions({ staticSummary: `preflight: ${spec.blue.model} and ${spec.green.model} exist, keys accepted` }, [
+          preflight.executeWithOptions({ summary: `preflight: ${spec.blue.model} and ${spec.green.model} exist, keys accepted` }, [
             { blue: spec.blue, green: spec.green },
           ]),
         interrupted,
@@ -247,7 +247,7 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
         batch = await interruptible(
           () =>
             runSampleBatch.executeWithOptions(
-              { staticSummary: `step ${state.stepIndex + 1}/${spec.steps.length} round ${state.roundsAtStep}: ${spec.samplesPerStep} samples at ${state.greenPercent}% green` },
+              { summary: `step ${state.stepIndex + 1}/${spec.steps.length} round ${state.roundsAtStep}: ${spec.samplesPerStep} samples at ${state.greenPercent}% green` },
               [
                 {
                   target: spec.target,

@@ -1,0 +1,142 @@
+/**
+ * `npm start` (`modelshift demo`): the whole product on one machine. Starts (or reuses) the local
+ * Temporal dev server with its Web UI, the simulated gateway when no GATEWAY_BASE_URL is set, and a
+ * worker; runs a rollout that promotes, then one whose green degrades mid-way (fault injected through
+ * the simulator's admin endpoint) and rolls itself back; then keeps the stack up until Ctrl-C.
+ */
+import type { Command } from 'commander';
+import type { Client } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { loadConfig, loadDotEnv, type Config } from '../config';
+import { parseSpec, type RolloutSpec } from '../spec/rollout';
+import { startSimulator, type Simulator } from '../sim/index';
+import { connectClient, connectionOptions, ensureServer, targetAddress } from '../temporal/connect';
+import { createWorker } from '../worker';
+import { abortSignal, rolloutWorkflowId } from '../../workflows/messages';
+import { action } from './exit';
+import { liveView, startRollout, watchRollout, webUiLink } from './rollout-commands';
+
+const say = (l = '') => process.stdout.write(`${l}\n`);
+
+function demoSpec(target: string, over: Partial<RolloutSpec> = {}): RolloutSpec {
+  return {
+    ...parseSpec(
+      {
+        target,
+        blue: { model: 'gpt-4.1' },
+        green: { model: 'gpt-4.1-turbo' },
+        plan: { steps: [10, 25, 50, 100], dwell: '3s', samplesPerStep: 60, concurrency: 20 },
+        rateLimit: { requestsPerMinute: 6000 },
+        retry: { attempts: 2, minBackoff: '200ms', maxBackoff: '1s' },
+        request: { timeout: '10s' },
+      },
+      'demo',
+    ),
+    ...over,
+  };
+}
+
+async function clearPrevious(client: Client, target: string): Promise<void> {
+  const handle = client.workflow.getHandle(rolloutWorkflowId(target));
+  try {
+    const d = await handle.describe();
+    if (d.status.name !== 'RUNNING') return;
+    await handle.signal(abortSignal, { reason: 'superseded by a new npm start' });
+    await handle.result().catch(() => undefined);
+  } catch {
+    /* never ran */
+  }
+}
+
+async function runDemo(opts: { regression: boolean; exit: boolean }): Promise<number> {
+  loadDotEnv();
+  const config: Config = loadConfig();
+  const server = await ensureServer(config, (l) => say(l));
+  let sim: Simulator | undefined;
+  if (!config.gateway.baseURL) {
+    sim = await startSimulator({ port: 8787, latencyScale: 0.25 }).catch(() => startSimulator({ port: 0, latencyScale: 0.25 }));
+    process.env.GATEWAY_BASE_URL = sim.url;
+    process.env.GATEWAY_API_KEY = sim.apiKey;
+    config.gateway.baseURL = sim.url;
+    say(`modelshift: simulated OpenAI-compatible gateway on ${sim.url} (key ${sim.apiKey}); set GATEWAY_BASE_URL to use a real one`);
+  } else say(`modelshift: gateway ${config.gateway.baseURL} (key from ${config.gateway.apiKeyEnv})`);
+
+  const nativeConnection = await NativeConnection.connect(connectionOptions(config.temporal, targetAddress(config.temporal)));
+  const worker = await createWorker({ connection: nativeConnection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue });
+  const workerRun = worker.run();
+  say(`modelshift: worker polling task queue "${config.temporal.taskQueue}"`);
+  const client = await connectClient(config);
+
+  const shutdown = async () => {
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+    await workerRun.catch(() => undefined);
+    await client.connection.close().catch(() => undefined);
+    await nativeConnection.close().catch(() => undefined);
+    await sim?.close();
+    await server?.stop();
+  };
+
+  let code = 0;
+  try {
+    // 1. A healthy green: promoted step by step.
+    const happy = demoSpec('demo-promote');
+    await clearPrevious(client, happy.target);
+    say(`\n▶ rollout 1: ${happy.blue.model} → ${happy.green.model}, steps ${happy.steps.join('→')}%, dwell 3s — expected: promoted`);
+    await startRollout(client, config, happy);
+    say(`  Web UI: ${webUiLink(config, rolloutWorkflowId(happy.target))}`);
+    const s1 = await watchRollout(client, happy.target, liveView());
+    say(`  → ${s1.phase}${s1.reason ? `: ${s1.reason}` : ''}`);
+    if (s1.phase !== 'promoted') code = 1;
+
+    // 2. Green degrades mid-rollout: the statistical verdict rolls it back on its own.
+    if (opts.regression && sim) {
+      const bad = demoSpec('demo-rollback');
+      await clearPrevious(client, bad.target);
+      say(`\n▶ rollout 2: same models; once green reaches 25%, its error rate is raised to 30% through the simulator's admin endpoint — expected: rolled back`);
+      await startRollout(client, config, bad);
+      say(`  Web UI: ${webUiLink(config, rolloutWorkflowId(bad.target))}`);
+      let injected = false;
+      const s2 = await watchRollout(client, bad.target, (s) => {
+        liveView()(s);
+        if (!injected && s.greenPercent >= 25) {
+          injected = true;
+          void fetch(`${sim!.url.replace(/\/v1$/, '')}/admin/models/${bad.green.model}`, {
+            method: 'PUT',
+            headers: { authorization: `Bearer ${sim!.apiKey}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ errorRate: 0.3 }),
+          }).then(() => say(`  ⚡ injected: ${bad.green.model} now fails 30% of requests`));
+        }
+      });
+      say(`  → ${s2.phase}${s2.reason ? `: ${s2.reason}` : ''}`);
+      if (s2.phase !== 'rolled_back') code = 1;
+      sim.setProfile(bad.green.model, { errorRate: 0.01 });
+    }
+
+    say('\nThe stack stays up (Ctrl-C to stop). In another terminal, try:');
+    say('  npx modelshift start --target demo --blue gpt-4.1 --green gpt-4.1-turbo --steps 10,25,50,100 --dwell 20s --samples 60');
+    say('  npx modelshift watch demo');
+    say('  npx modelshift pause demo  |  npx modelshift resume demo  |  npx modelshift abort demo --reason "manual"');
+    say('  npx modelshift promote demo');
+    say('  npx modelshift status demo --json');
+    say('  npx modelshift list');
+    if (!config.temporal.address) say(`  Web UI: http://localhost:${config.temporal.uiPort}`);
+    if (opts.exit) return code;
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    say('\nstopping…');
+    return code;
+  } finally {
+    await shutdown();
+  }
+}
+
+export function registerDemoCommand(program: Command): void {
+  program
+    .command('demo')
+    .description('what `npm start` runs: local dev server + simulator + worker, a rollout that promotes and one that rolls back')
+    .option('--no-regression', 'skip the second rollout (green degrades mid-way and is rolled back)')
+    .option('--exit', 'exit after the demo rollouts instead of keeping the stack up')
+    .action(action(async (opts: { regression: boolean; exit?: boolean }) => runDemo({ regression: opts.regression, exit: Boolean(opts.exit) })));
+}

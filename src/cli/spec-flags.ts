@@ -1,0 +1,86 @@
+/** Build a raw rollout spec from CLI flags (and/or a file), then validate it like any other spec. */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { parseSpec, type RolloutSpec } from '../spec/rollout';
+import { SpecError } from '../spec/errors';
+
+export interface SpecFlags {
+  file?: string;
+  target?: string;
+  blue?: string;
+  green?: string;
+  blueBaseUrl?: string;
+  greenBaseUrl?: string;
+  blueKeyEnv?: string;
+  greenKeyEnv?: string;
+  steps?: string;
+  initial?: string;
+  increment?: string;
+  dwell?: string;
+  samples?: string;
+  concurrency?: string;
+  rpm?: string;
+  onFailure?: string;
+  maxErrorRate?: string;
+  maxErrorRateIncrease?: string;
+  minSamples?: string;
+  prompts?: string;
+}
+
+function num(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new SpecError(`--${flag}: expected a number, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function readStructured(path: string, what: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new SpecError(`${path}: cannot read the ${what} file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  try {
+    return parseYaml(text);
+  } catch (err) {
+    throw new SpecError(`${path}: not valid YAML/JSON: ${(err as Error).message.split('\n')[0]}`);
+  }
+}
+
+export function specFromFlags(f: SpecFlags): RolloutSpec {
+  const raw: Record<string, any> = f.file ? ((readStructured(f.file, 'spec') as Record<string, any>) ?? {}) : {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new SpecError(`${f.file}: (top level): expected a mapping`);
+  const source = f.file ?? 'flags';
+  const arm = (which: 'blue' | 'green', model?: string, baseURL?: string, keyEnv?: string) => {
+    if (model === undefined && baseURL === undefined && keyEnv === undefined) return;
+    raw[which] = { ...(raw[which] ?? {}), ...(model !== undefined && { model }), ...(baseURL !== undefined && { baseURL }), ...(keyEnv !== undefined && { apiKeyEnv: keyEnv }) };
+  };
+  if (f.target !== undefined) raw.target = f.target;
+  arm('blue', f.blue, f.blueBaseUrl, f.blueKeyEnv);
+  arm('green', f.green, f.greenBaseUrl, f.greenKeyEnv);
+  const plan: Record<string, unknown> = { ...(raw.plan ?? {}) };
+  if (f.steps !== undefined) {
+    plan.steps = f.steps.split(',').map((s) => num('steps', s.trim()));
+    delete plan.initial;
+    delete plan.increment;
+  }
+  if (f.initial !== undefined) plan.initial = num('initial', f.initial);
+  if (f.increment !== undefined) plan.increment = num('increment', f.increment);
+  if (f.dwell !== undefined) plan.dwell = f.dwell;
+  if (f.samples !== undefined) plan.samplesPerStep = num('samples', f.samples);
+  if (f.concurrency !== undefined) plan.concurrency = num('concurrency', f.concurrency);
+  if (Object.keys(plan).length) raw.plan = plan;
+  if (f.rpm !== undefined) raw.rateLimit = { requestsPerMinute: num('rpm', f.rpm) };
+  if (f.onFailure !== undefined) raw.onFailure = f.onFailure;
+  const guards: Record<string, unknown> = { ...(raw.guards ?? {}) };
+  if (f.maxErrorRate !== undefined) guards.maxErrorRate = num('max-error-rate', f.maxErrorRate);
+  if (f.maxErrorRateIncrease !== undefined) guards.maxErrorRateIncrease = num('max-error-rate-increase', f.maxErrorRateIncrease);
+  if (f.minSamples !== undefined) guards.minSamples = num('min-samples', f.minSamples);
+  if (Object.keys(guards).length) raw.guards = guards;
+  if (f.prompts !== undefined) raw.prompts = readStructured(f.prompts, 'prompts');
+  if (!f.file && raw.target === undefined) throw new SpecError('--target: required (or give a spec file with -f)');
+  if (!f.file && raw.blue === undefined) throw new SpecError('--blue: required, the current model (e.g. --blue gpt-4.1)');
+  if (!f.file && raw.green === undefined) throw new SpecError('--green: required, the new model (e.g. --green gpt-4.1-turbo)');
+  return parseSpec(raw, source);
+}
