@@ -1,2 +1,3 @@
 /** Every workflow the worker bundles. */
 export { rolloutWorkflow } from './rollout';
+export { experimentWorkflow } from './experiment';
