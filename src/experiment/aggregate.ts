@@ -123,7 +123,7 @@ export function histogramBounds(sortedPerModel: number[][]): number[] {
 
 function niceStep(raw: number): number {
   const p = 10 ** Math.floor(Math.log10(raw));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= raw) return m * p;
+  for (const m of [1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (m * p >= raw) return m * p;
   return 10 * p;
 }
 

@@ -37,14 +37,15 @@ function latencyChart(m: ModelReport, color: string): string {
   // x: bucket i spans [i*bw, (i+1)*bw); ms → x within the bounded range
   const step = boundsMs.length ? boundsMs[0] : 1;
   const xOf = (ms: number) => L + Math.min(k - 0.5, ms / step) * bw;
-  const marker = (ms: number | null, name: string) =>
-    ms === null ? '' : `<line class="marker" x1="${n(xOf(ms))}" x2="${n(xOf(ms))}" y1="${T - 6}" y2="${H - B}" stroke="#111" stroke-dasharray="3 3"/><text x="${n(xOf(ms))}" y="${T - 9}" text-anchor="middle" class="small">${name} ${fmtMs(ms)}</text>`;
+  // p50's label sits left of its line, p99's right of its line, so close values do not overlap.
+  const marker = (ms: number | null, name: string, anchor: 'end' | 'start') =>
+    ms === null ? '' : `<line class="marker" x1="${n(xOf(ms))}" x2="${n(xOf(ms))}" y1="${T - 6}" y2="${H - B}" stroke="#111" stroke-dasharray="3 3"/><text x="${n(xOf(ms) + (anchor === 'end' ? -3 : 3))}" y="${T - 9}" text-anchor="${anchor}" class="small">${name} ${fmtMs(ms)}</text>`;
   const ticks = [0, Math.floor(k / 2), k - 1]
     .map((i) => `<text x="${n(L + i * bw)}" y="${H - B + 14}" class="small">${i === 0 ? '0' : fmtMs(boundsMs[i - 1] ?? top)}</text>`)
     .join('');
   return `<svg class="chart" data-chart="latency" data-model="${esc(m.model)}" role="img" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}"><title>${esc(title)}</title>
 <line x1="${L}" x2="${W - R}" y1="${H - B}" y2="${H - B}" stroke="#999"/><text x="${L - 6}" y="${T + 4}" text-anchor="end" class="small">${maxC}</text><text x="${L - 6}" y="${H - B}" text-anchor="end" class="small">0</text>
-${bars}${marker(m.p50LatencyMs, 'p50')}${marker(m.p99LatencyMs, 'p99')}${ticks}<text x="${W - R}" y="${H - 4}" text-anchor="end" class="small">ms (last bar: slower)</text></svg>`;
+${bars}${marker(m.p50LatencyMs, 'p50', 'end')}${marker(m.p99LatencyMs, 'p99', 'start')}${ticks}<text x="${W - R}" y="${H - 4}" text-anchor="end" class="small">ms (last bar: slower)</text></svg>`;
 }
 
 function hbarChart(kind: string, title: string, rows: Array<{ label: string; value: number | null; text: string }>, max: number): string {
