@@ -127,6 +127,12 @@ describe('loadCatalog', () => {
     expect(msg).not.toContain('\n');
   });
 
+  it('loads the example catalog shipped in src/catalog', () => {
+    const c = loadCatalog(join(import.meta.dirname, '../src/catalog/catalog.example.yaml'));
+    expect(c.models['my-finetune']).toMatchObject({ inputPerM: 0.8, outputPerM: 3.2, p99LatencyMs: 1500, assumed: [] });
+    expect(c.routing.rules[2]).toMatchObject({ match: 'word' });
+  });
+
   it('refuses unreadable and unparseable files in one line', () => {
     expect(errorOf(() => loadCatalog(join(dir, 'missing.yaml')))).toMatch(/missing\.yaml: cannot read catalog file \(ENOENT\)$/);
     const bad = errorOf(() => loadCatalog(file('bad.json', '{ "models": ')));

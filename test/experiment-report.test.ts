@@ -155,6 +155,8 @@ describe('experiment input', () => {
     [{ temperature: 'hot' }, '--temperature: expected a number between 0 and 2, got "hot"'],
     [{ rounds: String(MAX_BATCHES) }, `--rounds: ${MAX_BATCHES * 4} batches (rounds × models) exceed ${MAX_BATCHES} for one workflow history; use fewer rounds, a longer interval or a shorter duration`],
     [{ duration: '1m', interval: '0s' }, '--interval: must be > 0 with --duration'],
+    [{ models: 'gpt-4.1', rounds: '2001' }, '--rounds: 2001 rounds exceed 2000 for one workflow history; use fewer rounds, a longer interval or a shorter duration'],
+    [{ models: 'gpt-4.1', duration: '3h' }, '--duration: 2160 rounds exceed 2000 for one workflow history; use fewer rounds, a longer interval or a shorter duration'],
   ])('refuses %j with one line naming the flag', (flags, expected) => {
     expect(errorOf(() => buildExperimentInput(flags))).toBe(expected);
   });

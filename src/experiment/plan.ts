@@ -16,11 +16,13 @@ export const DEFAULT_SETTINGS: ExperimentSettings = {
 };
 
 /**
- * One workflow history holds every batch (about 3 events each plus timers), and every batch's input
- * carries the prompts. These bounds keep an experiment well under Temporal's 50k-event / 50 MB limits
- * (the default 30 min × 4 models is 1,440 batches). Longer experiments: raise the interval or run several.
+ * One workflow history holds every batch (3 activity events, up to 3 workflow-task events) and every
+ * round (a timer, workflow tasks), and every batch's input carries the prompts. These bounds keep an
+ * experiment well under Temporal's 50k-event / 50 MB limits (the default 30 min × 4 models is 360
+ * rounds, 1,440 batches). There is no continue-as-new: longer experiments raise the interval or run several.
  */
-export const MAX_BATCHES = 6000;
+export const MAX_BATCHES = 4000;
+export const MAX_ROUNDS = 2000;
 export const MAX_HISTORY_PROMPT_BYTES = 20 * 1024 * 1024;
 
 export function plannedRounds(s: ExperimentSettings): number {
@@ -62,6 +64,9 @@ export function checkExperimentInput(input: ExperimentInput): string | undefined
   const batches = plannedRounds(s) * input.models.length;
   if (batches > MAX_BATCHES) {
     return `settings.${s.rounds !== undefined ? 'rounds' : 'durationMs'}: ${batches} batches (rounds × models) exceed ${MAX_BATCHES} for one workflow history; use fewer rounds, a longer interval or a shorter duration`;
+  }
+  if (plannedRounds(s) > MAX_ROUNDS) {
+    return `settings.${s.rounds !== undefined ? 'rounds' : 'durationMs'}: ${plannedRounds(s)} rounds exceed ${MAX_ROUNDS} for one workflow history; use fewer rounds, a longer interval or a shorter duration`;
   }
   const promptBytes = JSON.stringify(input.prompts).length;
   if (promptBytes * batches > MAX_HISTORY_PROMPT_BYTES) {
