@@ -4,11 +4,12 @@
  * Returns per-arm metrics only (never model output). Progress is heartbeated, so a batch retried after
  * a worker crash resumes where it stopped: no sample is counted twice, none is lost.
  */
+import { setMaxListeners } from 'node:events';
 import { Context, ApplicationFailure } from '@temporalio/activity';
 import pLimit from 'p-limit';
 import { emptyArmStats, recordOutcome, type ArmStats } from '../src/decision/arm-stats';
-import { estimateCostUsd } from '../src/catalog/prices';
-import { DEFAULT_CATALOG } from '../src/catalog/prices';
+import { loadCatalog } from '../src/catalog/load';
+import { estimateCostUsd, type Catalog } from '../src/catalog/prices';
 import { GatewayConfigError, gatewayClient, resolveGateway } from '../src/gateway/client';
 import { limiterFor } from '../src/gateway/rate-limit';
 import { sendChat, type RetryPolicy } from '../src/gateway/send';
@@ -62,7 +63,10 @@ function rng(seed: number): () => number {
   };
 }
 
-const price = (model: string, usage: { inputTokens: number; outputTokens: number }) => estimateCostUsd(DEFAULT_CATALOG, model, usage);
+/** Prices from MODELSHIFT_CATALOG (a catalog override file) or the built-in catalog, loaded once per worker. */
+let catalog: Catalog | undefined;
+const price = (model: string, usage: { inputTokens: number; outputTokens: number }) =>
+  estimateCostUsd((catalog ??= loadCatalog(process.env.MODELSHIFT_CATALOG || undefined)), model, usage);
 
 export async function runSampleBatch(input: SampleBatchInput): Promise<SampleBatchResult> {
   const ctx = Context.current();
@@ -89,6 +93,7 @@ export async function runSampleBatch(input: SampleBatchInput): Promise<SampleBat
   const lastError: { blue?: string; green?: string } = {};
   const limit = pLimit(input.concurrency);
   const signal = ctx.cancellationSignal;
+  setMaxListeners(input.concurrency * 4 + 16, signal); // every in-flight request and backoff listens for cancellation
 
   const heartbeat = setInterval(() => ctx.heartbeat({ ...progress, done: [...done] }), 1000);
   try {

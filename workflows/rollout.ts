@@ -218,7 +218,7 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
 
   const { runSampleBatch } = proxyActivities<typeof activities>({
     startToCloseTimeout: Math.max(120_000, spec.samplesPerStep * spec.request.timeoutMs),
-    heartbeatTimeout: '30s',
+    heartbeatTimeout: '10s',
     retry: { maximumAttempts: 10, initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: ['GatewayAuth', 'GatewayConfig'] },
   });
 

@@ -3,6 +3,9 @@ import { Command } from 'commander';
 import { registerDevCommands } from './dev-command';
 import { registerRolloutCommands } from './rollout-commands';
 import { registerSimCommand } from '../sim/command';
+import { installQuietRuntime } from '../temporal/runtime';
+
+installQuietRuntime();
 
 const program = new Command('modelshift')
   .description('Guarded, durable rollouts of a new LLM model behind any OpenAI-compatible gateway')

@@ -57,3 +57,13 @@ export async function withWorker<T>(t: TestTemporal, taskQueue: string, fn: () =
     await w.stop();
   }
 }
+
+/** The history as text with every payload decoded, so a test can search what was really stored. */
+export function historyText(history: unknown): string {
+  const decoded = JSON.stringify(history, (key, value) => {
+    if (key === 'data' && typeof value === 'string') return Buffer.from(value, 'base64').toString('utf8');
+    if (value instanceof Uint8Array) return Buffer.from(value).toString('utf8');
+    return value;
+  });
+  return decoded;
+}
