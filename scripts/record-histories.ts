@@ -1,0 +1,95 @@
+/**
+ * Records real histories of the rollout and experiment workflows (dev server + simulator + worker)
+ * into test/histories/, for the replay tests. Re-run after an intentional, versioned workflow change:
+ *   node --import tsx scripts/record-histories.ts
+ */
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { parseSpec } from '../src/spec/rollout';
+import { startSimulator } from '../src/sim/index';
+import { ensureTemporalCli } from '../src/temporal/cli';
+import { startDevServer } from '../src/temporal/devserver';
+import { createWorker } from '../src/worker';
+import { abortSignal, pauseSignal, resumeSignal, rolloutWorkflowId, statusQuery } from '../workflows/messages';
+
+const out = join(import.meta.dirname, '..', 'test', 'histories');
+const server = await startDevServer();
+const sim = await startSimulator({ latencyScale: 0.02, seed: 3, models: { 'gpt-4.1': { errorRate: 0 }, 'gpt-4.1-turbo': { errorRate: 0 } } });
+process.env.GATEWAY_BASE_URL = sim.url;
+process.env.GATEWAY_API_KEY = sim.apiKey;
+const native = await NativeConnection.connect({ address: server.address });
+const worker = await createWorker({ connection: native, namespace: 'default', taskQueue: 'record' });
+const running = worker.run();
+const client = new Client({ connection: server.env.connection });
+
+const base = {
+  blue: { model: 'gpt-4.1' },
+  green: { model: 'gpt-4.1-turbo' },
+  plan: { steps: [25, 50, 100], dwell: '300ms', samplesPerStep: 100, concurrency: 25 },
+  rateLimit: { requestsPerMinute: 100_000 },
+  retry: { attempts: 2, minBackoff: '50ms', maxBackoff: '200ms' },
+};
+const start = (target: string, over: object = {}, options?: object) =>
+  client.workflow.start('rolloutWorkflow', { workflowId: rolloutWorkflowId(target), taskQueue: 'record', args: [{ spec: parseSpec({ ...base, target, ...over }), options }] });
+const cli = (await ensureTemporalCli()).path!;
+/** Export with the official CLI (`temporal workflow show -o json`), the format historyFromJSON reads. */
+const save = async (name: string, workflowId: string, runId?: string) => {
+  const json = execFileSync(cli, ['workflow', 'show', '--address', server.address, '-w', workflowId, ...(runId ? ['-r', runId] : []), '-o', 'json'], {
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  writeFileSync(join(out, `${name}.json`), json);
+  console.log(`saved ${name}.json (${JSON.parse(json).events.length} events)`);
+};
+const until = async (target: string, pred: (s: Awaited<ReturnType<typeof query>>) => boolean) => {
+  for (;;) {
+    const s = await query(target).catch(() => undefined);
+    if (s && pred(s)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+};
+const query = (target: string) => client.workflow.getHandle(rolloutWorkflowId(target)).query(statusQuery);
+
+try {
+  // 1. Promoted, with a pause/resume on the way.
+  const p = await start('record-promote');
+  await until('record-promote', (s) => s.verdicts.length > 0);
+  await p.signal(pauseSignal, { reason: 'checking' });
+  await until('record-promote', (s) => s.phase === 'paused');
+  await p.signal(resumeSignal);
+  await p.result();
+  await save('rollout-promoted-with-pause', p.workflowId);
+
+  // 2. Rolled back on a failed verdict.
+  sim.setProfile('gpt-4.1-turbo', { errorRate: 0.5 });
+  const r = await start('record-rollback');
+  await r.result();
+  await save('rollout-rolled-back', r.workflowId);
+  sim.setProfile('gpt-4.1-turbo', { errorRate: 0 });
+
+  // 3. Aborted mid-dwell.
+  const a = await start('record-abort', { plan: { ...base.plan, dwell: '1h' } });
+  await until('record-abort', (s) => s.verdicts.some((v) => v.evaluation.verdict === 'Pass'));
+  await a.signal(abortSignal, { reason: 'operator' });
+  await a.result();
+  await save('rollout-aborted', a.workflowId);
+
+  // 4. Unknown model: failed in preflight.
+  const f = await start('record-preflight', { green: { model: 'no-such-model' } });
+  await f.result();
+  await save('rollout-preflight-failed', f.workflowId);
+
+  // 5. Continue-as-new (the first run's history ends in ContinuedAsNew).
+  const c = await start('record-can', {}, { historyEventLimit: 10 });
+  await client.workflow.getHandle(c.workflowId).result();
+  await save('rollout-continued-as-new', c.workflowId, c.firstExecutionRunId);
+} finally {
+  worker.shutdown();
+  await running;
+  await native.close();
+  await sim.close();
+  await server.stop();
+}
