@@ -245,7 +245,11 @@ export function registerRolloutCommands(program: Command): void {
           process.stdout.write(`${statusText(s)}\n`);
         } catch (err) {
           if (err instanceof WorkflowUpdateFailedError) throw new CliFailure(`promote refused: ${err.cause?.message ?? err.message}`);
-          if (err instanceof WorkflowNotFoundError) throw new CliFailure(`no running rollout for target ${target}; see modelshift list`);
+          if (err instanceof WorkflowNotFoundError) {
+            // Closed (or never started): say which, as the validator would for a running one.
+            const s = await readStatus(client, target);
+            throw new CliFailure(`promote refused: ${rolloutWorkflowId(target)} is already ${s.phase}; nothing to promote`);
+          }
           throw err;
         }
       }),

@@ -1,0 +1,136 @@
+/** The operator CLI as a user runs it: real processes against the real dev server, worker and simulator. */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSimulator, type Simulator } from '../src/sim/index';
+import { connectTestTemporal, startTestWorker, uniqueTaskQueue, type TestTemporal } from './helpers/temporal';
+import { result, uniqueTarget, waitForStatus } from './helpers/rollout';
+
+let t: TestTemporal;
+let sim: Simulator;
+let stopWorker: () => Promise<void>;
+const taskQueue = uniqueTaskQueue('cli');
+const dir = mkdtempSync(join(tmpdir(), 'modelshift-cli-'));
+
+function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['bin/modelshift.js', ...args], {
+      env: { ...process.env, TEMPORAL_ADDRESS: t.address, TASK_QUEUE: taskQueue, MODELSHIFT_LOG_LEVEL: 'ERROR' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+beforeAll(async () => {
+  sim = await startSimulator({ latencyScale: 0.02, models: { 'gpt-4.1': { errorRate: 0 }, 'gpt-4.1-turbo': { errorRate: 0 } } });
+  process.env.GATEWAY_BASE_URL = sim.url;
+  process.env.GATEWAY_API_KEY = sim.apiKey;
+  t = await connectTestTemporal();
+  stopWorker = (await startTestWorker(t, taskQueue)).stop;
+});
+afterAll(async () => {
+  await stopWorker?.();
+  await t?.close();
+  await sim?.close();
+});
+
+describe('modelshift CLI', () => {
+  it('validate: a good spec passes; a typo is refused with exit 2 and one line naming the field', async () => {
+    const good = join(dir, 'good.yaml');
+    writeFileSync(
+      good,
+      `target: chat-default
+blue:  { model: gpt-4.1 }
+green: { model: gpt-4.1-turbo }
+plan:
+  steps: [10, 25, 50, 100]
+  dwell: 60s
+  samplesPerStep: 20
+  concurrency: 10
+prompts:
+  - - { role: system, content: You are a helpful assistant. }
+    - { role: user, content: What is 2+2? }
+guards: { maxErrorRate: 0.05, maxErrorRateIncrease: 0.02, minSamples: 20 }
+onFailure: rollback
+rateLimit: { requestsPerMinute: 600 }
+`,
+    );
+    const ok = await cli(['validate', '-f', good]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/^ok: chat-default: gpt-4\.1 → gpt-4\.1-turbo, steps 10→25→50→100%, dwell 1m/);
+
+    const typo = join(dir, 'typo.yaml');
+    writeFileSync(typo, 'target: x\nblue: { model: a }\ngreen: { model: b }\nplan: { steps: [10, 100], dwel: 60s }\n');
+    const bad = await cli(['validate', '-f', typo]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toMatch(/typo\.yaml: plan: unknown field "dwel"/);
+
+    const steps = await cli(['validate', '--target', 'x', '--blue', 'a', '--green', 'b', '--steps', '10,5,100']);
+    expect(steps.code).toBe(2);
+    expect(steps.stderr).toMatch(/plan\.steps\[1\]: steps must rise strictly \(10 then 5\)/);
+
+    const key = await cli(['validate', '--target', 'x', '--blue', 'a', '--green', 'b', '--green-key-env', 'sk-live-abc123']);
+    expect(key.code).toBe(2);
+    expect(key.stderr).toMatch(/green\.apiKeyEnv: expected the NAME of an environment variable/);
+  });
+
+  it('start → status --json → duplicate start refused → abort → promote refused', async () => {
+    const target = uniqueTarget('cli');
+    const start = await cli(['start', '--target', target, '--blue', 'gpt-4.1', '--green', 'gpt-4.1-turbo', '--steps', '50,100', '--dwell', '1h', '--samples', '100', '--concurrency', '25']);
+    expect(start.code, start.stderr).toBe(0);
+    expect(start.stdout).toContain(`started rollout-${target}`);
+
+    await waitForStatus(t.client, target, (s) => s.verdicts.length > 0);
+    const status = await cli(['status', target, '--json']);
+    expect(status.code, status.stderr).toBe(0);
+    const s = JSON.parse(status.stdout);
+    expect(s).toMatchObject({ target, phase: 'ramping', step: 1, greenPercent: 50, reason: null });
+    for (const arm of ['blue', 'green']) {
+      expect(s[arm]).toEqual(expect.objectContaining({ requests: expect.any(Number), errors: 0, errorRate: 0, p99LatencyMs: expect.any(Number) }));
+      expect(s[arm].requests).toBeGreaterThan(0);
+    }
+
+    const dup = await cli(['start', '--target', target, '--blue', 'gpt-4.1', '--green', 'gpt-4.1-turbo']);
+    expect(dup.code).toBe(1);
+    expect(dup.stderr).toMatch(new RegExp(`target ${target} already has a running rollout`));
+
+    const abort = await cli(['abort', target, '--reason', 'latency dashboards look off']);
+    expect(abort.code, abort.stderr).toBe(0);
+    const r = await result(t.client, target);
+    expect(r.phase).toBe('rolled_back');
+    expect(r.reason).toBe('aborted by operator: latency dashboards look off');
+
+    const after = JSON.parse((await cli(['status', target, '--json'])).stdout);
+    expect(after).toMatchObject({ phase: 'rolled_back', greenPercent: 0, reason: 'aborted by operator: latency dashboards look off' });
+
+    const promote = await cli(['promote', target]);
+    expect(promote.code).toBe(1);
+    expect(promote.stderr.trim()).toBe(`modelshift: promote refused: rollout-${target} is already rolled_back; nothing to promote`);
+
+    const list = await cli(['list', '--json']);
+    expect(list.code).toBe(0);
+    expect(JSON.parse(list.stdout).map((x: { target: string }) => x.target)).toContain(target);
+  });
+
+  it('status of an unknown target is a clear failure', async () => {
+    const r = await cli(['status', 'never-started-xyz']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toBe('modelshift: no rollout for target never-started-xyz (workflow rollout-never-started-xyz not found); see modelshift list');
+  });
+
+  it('a malformed environment value is one line naming the variable', async () => {
+    const child = spawn(process.execPath, ['bin/modelshift.js', 'list'], { env: { ...process.env, TEMPORAL_ADDRESS: 'http://nope:7233/' } });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const code = await new Promise((r) => child.on('close', r));
+    expect(code).toBe(2);
+    expect(stderr.trim()).toMatch(/^modelshift: TEMPORAL_ADDRESS: expected host:port/);
+  });
+});
