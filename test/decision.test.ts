@@ -1,0 +1,260 @@
+import { describe, expect, it } from 'vitest';
+import { emptyArmStats, mergeArmStats, recordOutcome, summarize, type ArmStats, type Outcome } from '../src/decision/arm-stats';
+import { bernoulliCS, lgamma, quantileRankBounds } from '../src/decision/cs';
+import { histogramQuantile } from '../src/decision/histogram';
+import { evaluate, type GuardName } from '../src/decision/verdict';
+import { DEFAULT_GUARDS, GuardsSchema, type Guards } from '../src/decision/guards-schema';
+import { seedShouldRollback } from '../src/decision/seed-rule';
+import { percentile } from '../src/stats/percentile';
+import { BLUE, draw, mulberry32, type ArmModel } from '../bench/verdicts';
+
+const ok = (latencyMs = 400, costUsd = 0.0003): Outcome => ({ ok: true, latencyMs, inputTokens: 300, outputTokens: 150, costUsd });
+const err = (errorClass: Outcome['errorClass'] = 'server'): Outcome => ({ ok: false, errorClass, latencyMs: 50, inputTokens: 0, outputTokens: 0, costUsd: 0 });
+
+/** n outcomes with exactly `errors` server errors, latency/cost drawn from `model` with a fixed seed. */
+function arm(n: number, errors: number, seed = 1, model: ArmModel = BLUE): ArmStats {
+  const rng = mulberry32(seed);
+  const s = emptyArmStats();
+  for (let i = 0; i < n; i++) {
+    if (i < errors) recordOutcome(s, err());
+    else {
+      let o = draw(rng, model);
+      while (!o.ok) o = draw(rng, model);
+      recordOutcome(s, o);
+    }
+  }
+  return s;
+}
+const guard = (ev: ReturnType<typeof evaluate>, g: GuardName) => ev.guards.find((r) => r.guard === g)!;
+const G: Guards = DEFAULT_GUARDS;
+
+describe('evaluate — error rate and ceiling', () => {
+  const cases: { name: string; blue: [number, number]; green: [number, number]; errorRate?: string; ceiling?: string; notFail?: boolean }[] = [
+    { name: '0/200 blue vs 20/200 green → Fail', blue: [200, 0], green: [200, 20], errorRate: 'Fail' },
+    { name: '1/10 green vs 0/90 blue → not Fail (the seed failed this)', blue: [90, 0], green: [10, 1], notFail: true },
+    { name: '1/20 green vs 0/180 blue → not Fail', blue: [180, 0], green: [20, 1], notFail: true },
+    { name: 'equal arms 10/1000 vs 90/9000 → Pass', blue: [9000, 90], green: [1000, 10], errorRate: 'Pass', ceiling: 'Pass' },
+    { name: 'equal arms, few samples 2/100 vs 18/900 → Inconclusive', blue: [900, 18], green: [100, 2], errorRate: 'Inconclusive' },
+    { name: 'below minSamples → Inconclusive', blue: [15, 0], green: [10, 0], errorRate: 'Inconclusive' },
+    { name: '+10 pp: 11/100 vs 9/900 → Fail', blue: [900, 9], green: [100, 11], errorRate: 'Fail' },
+    { name: 'both arms 30% errors → ceiling Fail, difference not', blue: [300, 90], green: [300, 90], errorRate: 'Inconclusive', ceiling: 'Fail' },
+    { name: 'green 8/100 with blue 7/900: ceiling not yet significant → Inconclusive', blue: [900, 63], green: [100, 8], ceiling: 'Inconclusive' },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const ev = evaluate({ blue: arm(c.blue[0], c.blue[1], 1), green: arm(c.green[0], c.green[1], 2), guards: G });
+      if (c.errorRate) expect(guard(ev, 'errorRate').verdict, guard(ev, 'errorRate').detail).toBe(c.errorRate);
+      if (c.ceiling) expect(guard(ev, 'errorCeiling').verdict, guard(ev, 'errorCeiling').detail).toBe(c.ceiling);
+      if (c.notFail) expect(ev.verdict, ev.reason).not.toBe('Fail');
+      if (c.errorRate === 'Fail' || c.ceiling === 'Fail') expect(ev.verdict).toBe('Fail');
+    });
+  }
+
+  it('equal arms pass eventually (whole evaluation)', () => {
+    const ev = evaluate({ blue: arm(9000, 90, 3), green: arm(1000, 10, 4), guards: G });
+    expect(ev.verdict, ev.reason).toBe('Pass');
+    expect(ev.reason).toBe('all guards pass');
+  });
+
+  it('detail lines carry the numbers', () => {
+    const d = guard(evaluate({ blue: arm(200, 0), green: arm(200, 20, 2), guards: G }), 'errorRate').detail;
+    expect(d).toContain('20/200');
+    expect(d).toContain('0/200');
+    expect(d).toMatch(/CS \[/);
+    expect(d.includes('\n')).toBe(false);
+  });
+});
+
+describe('evaluate — 429s, latency, cost, checks', () => {
+  it('429-heavy green → Inconclusive with greenRateLimitedHold, 429s are not errors', () => {
+    const green = arm(200, 0, 5);
+    for (let i = 0; i < 100; i++) recordOutcome(green, err('rate_limited'));
+    const ev = evaluate({ blue: arm(1800, 18, 6), green, guards: G });
+    expect(green.errors).toBe(0);
+    expect(green.rateLimited).toBe(100);
+    expect(ev.verdict).toBe('Inconclusive');
+    expect(ev.greenRateLimitedHold).toBe(true);
+    expect(guard(ev, 'errorRate').verdict).not.toBe('Fail');
+    expect(guard(ev, 'rateLimit').verdict).toBe('Inconclusive');
+  });
+
+  it('latency tail regression (green p99 ×2, p50 same) → latencyP99 Fail', () => {
+    const slow: ArmModel = { ...BLUE, latency: { p50: 450, p99: 2400 } };
+    const ev = evaluate({ blue: arm(5000, 0, 7), green: arm(3000, 0, 8, slow), guards: G });
+    expect(guard(ev, 'latencyP99').verdict, guard(ev, 'latencyP99').detail).toBe('Fail');
+    expect(guard(ev, 'latencyP50').verdict).not.toBe('Fail');
+    expect(ev.verdict).toBe('Fail');
+  });
+
+  it('whole-distribution slowdown ×1.5 → latencyP50 Fail', () => {
+    const slow: ArmModel = { ...BLUE, latency: { p50: 675, p99: 1800 } };
+    const ev = evaluate({ blue: arm(2000, 0, 9), green: arm(500, 0, 10, slow), guards: G });
+    expect(guard(ev, 'latencyP50').verdict, guard(ev, 'latencyP50').detail).toBe('Fail');
+  });
+
+  it('outliers do not fail latency: equal arms + 3 green requests at 60 s', () => {
+    const green = arm(3000, 0, 11);
+    for (let i = 0; i < 3; i++) recordOutcome(green, ok(60_000));
+    const ev = evaluate({ blue: arm(9000, 0, 12), green, guards: G });
+    expect(guard(ev, 'latencyP99').verdict, guard(ev, 'latencyP99').detail).toBe('Pass');
+    expect(guard(ev, 'latencyP50').verdict).toBe('Pass');
+    expect(ev.verdict, ev.reason).toBe('Pass');
+  });
+
+  it('cost +50% per success → cost Fail; equal cost → Pass; spend cap', () => {
+    const pricey: ArmModel = { ...BLUE, priceIn: 0.75, priceOut: 2.25 };
+    expect(guard(evaluate({ blue: arm(900, 0, 13), green: arm(100, 0, 14, pricey), guards: G }), 'cost').verdict).toBe('Fail');
+    expect(guard(evaluate({ blue: arm(900, 0, 13), green: arm(300, 0, 14), guards: G }), 'cost').verdict).toBe('Pass');
+    const capped: Guards = { ...G, cost: { ...G.cost, spendCapUsd: 0.01 } };
+    const ev = evaluate({ blue: arm(900, 0, 13), green: arm(300, 0, 14), guards: capped, greenSpendUsd: 0.02 });
+    expect(guard(ev, 'spendCap').verdict).toBe('Fail');
+    expect(ev.verdict).toBe('Fail');
+  });
+
+  it('golden checks: green failing 30% vs blue 5% → Fail; none recorded → guard absent', () => {
+    const blue = arm(0, 0);
+    const green = arm(0, 0);
+    for (let i = 0; i < 200; i++) recordOutcome(blue, { ...ok(), check: { passed: i % 20 !== 0 } });
+    for (let i = 0; i < 200; i++) recordOutcome(green, { ...ok(), check: { passed: i % 10 >= 3 } });
+    expect(guard(evaluate({ blue, green, guards: G }), 'checks').verdict).toBe('Fail');
+    expect(evaluate({ blue: arm(900, 9), green: arm(100, 1), guards: G }).guards.some((r) => r.guard === 'checks')).toBe(false);
+  });
+
+  it('overall: any Fail → Fail, even while rate-limited', () => {
+    const green = arm(200, 20, 2);
+    for (let i = 0; i < 100; i++) recordOutcome(green, err('rate_limited'));
+    const ev = evaluate({ blue: arm(200, 0), green, guards: G });
+    expect(ev.verdict).toBe('Fail');
+    expect(ev.greenRateLimitedHold).toBeUndefined();
+  });
+
+  it('evaluation is plain JSON and deterministic', () => {
+    const input = { blue: arm(900, 9, 1), green: arm(100, 3, 2), guards: G };
+    const a = evaluate(input);
+    expect(JSON.parse(JSON.stringify(a))).toEqual(a);
+    expect(evaluate(JSON.parse(JSON.stringify(input)))).toEqual(a);
+  });
+});
+
+describe('confidence sequences', () => {
+  it('lgamma matches known values', () => {
+    expect(lgamma(1)).toBeCloseTo(0, 12);
+    expect(lgamma(5)).toBeCloseTo(Math.log(24), 12);
+    expect(lgamma(0.5)).toBeCloseTo(Math.log(Math.sqrt(Math.PI)), 12);
+    expect(lgamma(1001)).toBeCloseTo(5912.1281784, 5); // ln(1000!)
+  });
+
+  it('difference CS: false-positive rate under repeated looks ≤ alpha (seeded)', () => {
+    // 300 simulated equal-arm rollouts, 2% errors both arms, green share 30%, a look every 50
+    // requests up to 6,000 requests (120 looks): count runs whose CS for green − blue EVER excludes 0.
+    const rng = mulberry32(42);
+    const alpha = 0.05;
+    let bad = 0;
+    let armMiss = 0;
+    const runs = 300;
+    for (let r = 0; r < runs; r++) {
+      let xg = 0, ng = 0, xb = 0, nb = 0;
+      let excluded = false;
+      let missed = false;
+      for (let look = 0; look < 120 && !(excluded && missed); look++) {
+        for (let i = 0; i < 50; i++) {
+          const e = rng() < 0.02 ? 1 : 0;
+          if (rng() < 0.3) { ng++; xg += e; } else { nb++; xb += e; }
+        }
+        const g = bernoulliCS(xg, ng, alpha / 2);
+        const b = bernoulliCS(xb, nb, alpha / 2);
+        if (g.lo - b.hi > 0 || g.hi - b.lo < 0) excluded = true;
+        const one = bernoulliCS(xb, nb, alpha);
+        if (one.lo > 0.02 || one.hi < 0.02) missed = true;
+      }
+      if (excluded) bad++;
+      if (missed) armMiss++;
+    }
+    expect(bad / runs).toBeLessThanOrEqual(alpha);
+    expect(armMiss / runs).toBeLessThanOrEqual(alpha);
+  });
+
+  it('quantile rank bounds bracket n·tau and narrow with n', () => {
+    const a = quantileRankBounds(1000, 0.99, 0.025);
+    const b = quantileRankBounds(10000, 0.99, 0.025);
+    expect(a.sLo).toBeLessThan(990);
+    expect(a.sHi).toBeGreaterThanOrEqual(990);
+    expect((b.sHi - b.sLo) / 10000).toBeLessThan((a.sHi - a.sLo) / 1000);
+  });
+});
+
+describe('arm stats', () => {
+  const outcomes: Outcome[] = [];
+  const rng = mulberry32(9);
+  for (let i = 0; i < 500; i++) outcomes.push(draw(rng, { ...BLUE, errorRate: 0.05 }));
+  outcomes.push(err('rate_limited'), err('timeout'), { ...ok(), check: { passed: false } }, { ...err('check_failed') }, { ...ok(), check: { passed: true } });
+
+  it('record then merge equals recording everything (merge does not mutate)', () => {
+    const all = emptyArmStats();
+    outcomes.forEach((o) => recordOutcome(all, o));
+    const a = emptyArmStats();
+    const b = emptyArmStats();
+    outcomes.forEach((o, i) => recordOutcome(i % 3 === 0 ? a : b, o));
+    const aCopy = JSON.parse(JSON.stringify(a));
+    const m = mergeArmStats(a, b);
+    expect(a).toEqual(aCopy);
+    expect(m.requests).toBe(all.requests);
+    expect(m.latency.counts).toEqual(all.latency.counts);
+    expect(m.errorsByClass).toEqual(all.errorsByClass);
+    expect(m.costUsd).toBeCloseTo(all.costUsd, 12);
+    expect(mergeArmStats(emptyArmStats(), all)).toEqual(all);
+  });
+
+  it('classifies 429s, check failures and errors', () => {
+    const s = emptyArmStats();
+    const r = recordOutcome(s, err('rate_limited'));
+    expect(r).toBe(s); // documented: mutates and returns the same object
+    recordOutcome(s, err('timeout'));
+    recordOutcome(s, err('check_failed'));
+    recordOutcome(s, { ...ok(), check: { passed: false } });
+    recordOutcome(s, { ...ok(), check: { passed: true } });
+    expect(s).toMatchObject({ requests: 5, successes: 3, errors: 1, rateLimited: 1, checks: { passed: 1, failed: 2 } });
+    expect(s.errorsByClass).toEqual({ rate_limited: 1, timeout: 1, check_failed: 1 });
+    expect(s.latency.count).toBe(3);
+    const sum = summarize(s);
+    expect(sum.errorRate).toBeCloseTo(1 / 4, 12); // 429 excluded from the denominator
+    expect(sum.checkFailRate).toBeCloseTo(2 / 3, 12);
+  });
+
+  it('histogram quantiles are within one bucket (±6%) of the exact nearest-rank percentile', () => {
+    const rng2 = mulberry32(3);
+    const s = emptyArmStats();
+    const lat: number[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const o = draw(rng2, { ...BLUE, errorRate: 0 });
+      lat.push(o.latencyMs);
+      recordOutcome(s, o);
+    }
+    for (const q of [0.5, 0.9, 0.99]) {
+      const exact = percentile(lat, q);
+      expect(Math.abs(histogramQuantile(s.latency, q) / exact - 1)).toBeLessThan(0.06);
+    }
+    expect(JSON.stringify(s).length).toBeLessThan(2000); // compact, fixed size
+  });
+
+  it('empty stats summarize to zeros (no NaN in JSON)', () => {
+    expect(Object.values(summarize(emptyArmStats())).every((v) => v === 0)).toBe(true);
+  });
+});
+
+describe('guards schema and seed rule', () => {
+  it('GuardsSchema.parse({}) equals DEFAULT_GUARDS; unknown keys refused; partial nested keeps defaults', () => {
+    expect(GuardsSchema.parse({})).toEqual(DEFAULT_GUARDS);
+    expect(() => GuardsSchema.parse({ maxErorRate: 0.1 })).toThrow();
+    expect(() => GuardsSchema.parse({ latency: { p99tolerance: 0.1 } })).toThrow();
+    const g = GuardsSchema.parse({ latency: { p99Tolerance: 0.3 }, cost: { spendCapUsd: 5 } });
+    expect(g.latency).toEqual({ ...DEFAULT_GUARDS.latency, p99Tolerance: 0.3 });
+    expect(g.cost.spendCapUsd).toBe(5);
+    expect(g.cost.maxIncrease).toBe(DEFAULT_GUARDS.cost.maxIncrease);
+  });
+
+  it('seed rule: one green error in the first ten requests rolls back', () => {
+    expect(seedShouldRollback(1, 10)).toBe(true);
+    expect(seedShouldRollback(0, 10)).toBe(false);
+  });
+});
