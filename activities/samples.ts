@@ -124,6 +124,8 @@ export async function runSampleBatch(input: SampleBatchInput): Promise<SampleBat
           }
           // Record only whole samples, and only once.
           if (done.has(i)) return;
+          // Every failed attempt counts against the arm, even when a retry then succeeded.
+          for (const failed of res.retried) progress[arm] = recordOutcome(progress[arm], failed);
           progress[arm] = recordOutcome(progress[arm], res.outcome);
           if (fallbackServed) progress.fallbacksServed++;
           done.add(i);

@@ -64,6 +64,8 @@ rateLimit: { requestsPerMinute: 600 }
     const ok = await cli(['validate', '-f', good]);
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(/^ok: chat-default: gpt-4\.1 → gpt-4\.1-turbo, steps 10→25→50→100%, dwell 1m/);
+    // 20 samples a round at 10% cannot reach a verdict before the hold limit: said, not fatal.
+    expect(ok.stderr).toMatch(/^warning: plan\.samplesPerStep: 20 samples at 10% gives ~2\.0 green samples per round/);
 
     const typo = join(dir, 'typo.yaml');
     writeFileSync(typo, 'target: x\nblue: { model: a }\ngreen: { model: b }\nplan: { steps: [10, 100], dwel: 60s }\n');

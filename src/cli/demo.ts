@@ -25,7 +25,7 @@ function demoSpec(target: string, over: Partial<RolloutSpec> = {}): RolloutSpec 
         target,
         blue: { model: 'gpt-4.1' },
         green: { model: 'gpt-4.1-turbo' },
-        plan: { steps: [10, 25, 50, 100], dwell: '3s', samplesPerStep: 60, concurrency: 20 },
+        plan: { steps: [10, 25, 50, 100], dwell: '3s', samplesPerStep: 200, concurrency: 50 },
         rateLimit: { requestsPerMinute: 6000 },
         retry: { attempts: 2, minBackoff: '200ms', maxBackoff: '1s' },
         request: { timeout: '10s' },
@@ -54,7 +54,7 @@ async function runDemo(opts: { regression: boolean; exit: boolean }): Promise<nu
   const server = await ensureServer(config, (l) => say(l));
   let sim: Simulator | undefined;
   if (!config.gateway.baseURL) {
-    sim = await startSimulator({ port: 8787, latencyScale: 0.25 }).catch(() => startSimulator({ port: 0, latencyScale: 0.25 }));
+    sim = await startSimulator({ port: 8787, latencyScale: 0.1 }).catch(() => startSimulator({ port: 0, latencyScale: 0.1 }));
     process.env.GATEWAY_BASE_URL = sim.url;
     process.env.GATEWAY_API_KEY = sim.apiKey;
     config.gateway.baseURL = sim.url;
@@ -113,7 +113,7 @@ async function runDemo(opts: { regression: boolean; exit: boolean }): Promise<nu
     }
 
     say('\nThe stack stays up (Ctrl-C to stop). In another terminal, try:');
-    say('  npx modelshift start --target demo --blue gpt-4.1 --green gpt-4.1-turbo --steps 10,25,50,100 --dwell 20s --samples 60');
+    say('  npx modelshift start --target demo --blue gpt-4.1 --green gpt-4.1-turbo --steps 10,25,50,100 --dwell 20s');
     say('  npx modelshift watch demo');
     say('  npx modelshift pause demo  |  npx modelshift resume demo  |  npx modelshift abort demo --reason "manual"');
     say('  npx modelshift promote demo');

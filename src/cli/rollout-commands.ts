@@ -9,7 +9,7 @@ import {
 } from '@temporalio/client';
 import { loadConfig, loadDotEnv, type Config } from '../config';
 import { formatDuration } from '../spec/duration';
-import type { RolloutSpec } from '../spec/rollout';
+import { planWarnings, type RolloutSpec } from '../spec/rollout';
 import { connectClient } from '../temporal/connect';
 import { BlueModel, GreenModel, GreenPercent, RolloutPhase, RolloutTarget } from '../temporal/search-attributes';
 import { abortSignal, CLOSED_PHASES, pauseSignal, promoteUpdate, resumeSignal, rolloutWorkflowId, statusQuery, type RolloutStatus } from '../../workflows/messages';
@@ -166,6 +166,7 @@ export function registerRolloutCommands(program: Command): void {
     action(async (flags: SpecFlags) => {
       const spec = specFromFlags(flags);
       process.stdout.write(`ok: ${staticSummary(spec)}\n`);
+      for (const w of planWarnings(spec)) process.stderr.write(`warning: ${w}\n`);
     }),
   );
 
@@ -175,6 +176,7 @@ export function registerRolloutCommands(program: Command): void {
     .action(
       action(async (flags: SpecFlags & { wait?: boolean; json?: boolean }) => {
         const spec = specFromFlags(flags); // bad input → exit 2 before connecting to anything
+        for (const w of planWarnings(spec)) process.stderr.write(`warning: ${w}\n`);
         loadDotEnv();
         const config = loadConfig();
         const client = await connectClient(config);

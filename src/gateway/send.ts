@@ -28,8 +28,14 @@ export interface ChatCall {
 }
 
 export interface SendResult {
+  /** The final attempt's outcome. */
   outcome: Outcome;
   attempts: number;
+  /**
+   * Outcomes of the earlier attempts that failed and were retried. A caller judging the model counts
+   * them: a retry that succeeds must not hide the failure before it (as the seed's fallback did).
+   */
+  retried: Outcome[];
   /** Only for failures: one key-free line. */
   error?: string;
 }
@@ -42,6 +48,7 @@ export async function sendChat(
   opts: { retry: RetryPolicy; limiter?: TokenBucket; signal?: AbortSignal; price?: PriceFn },
 ): Promise<SendResult> {
   let attempt = 0;
+  const retried: Outcome[] = [];
   for (;;) {
     attempt++;
     await opts.limiter?.acquire(opts.signal);
@@ -71,18 +78,16 @@ export async function sendChat(
         const check = checkOutput(call.expect, content);
         outcome.check = { passed: check.passed };
       }
-      return { outcome, attempts: attempt };
+      return { outcome, attempts: attempt, retried };
     } catch (err) {
       if (opts.signal?.aborted) throw err;
       const latencyMs = performance.now() - started;
       const errorClass = classifyError(err);
+      const failed: Outcome = { ok: false, errorClass, latencyMs, inputTokens: 0, outputTokens: 0, costUsd: 0 };
       if (!isRetryable(errorClass) || attempt >= opts.retry.attempts) {
-        return {
-          outcome: { ok: false, errorClass, latencyMs, inputTokens: 0, outputTokens: 0, costUsd: 0 },
-          attempts: attempt,
-          error: describeError(err),
-        };
+        return { outcome: failed, attempts: attempt, retried, error: describeError(err) };
       }
+      retried.push(failed);
       const backoff = Math.min(opts.retry.maxBackoffMs, opts.retry.minBackoffMs * 2 ** (attempt - 1));
       const wait = errorClass === 'rate_limited' ? Math.max(retryAfterMs(err) ?? backoff, 0) : backoff;
       await sleep(Math.min(wait, 60_000), opts.signal);

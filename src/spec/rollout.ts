@@ -50,7 +50,7 @@ const PlanSchema = z
     initial: Percent.optional(),
     increment: Percent.optional(),
     dwell: duration('dwell').default(60_000),
-    samplesPerStep: z.number().int().min(1).max(10_000).default(20),
+    samplesPerStep: z.number().int().min(1).max(10_000).default(200),
     concurrency: z.number().int().min(1).max(256).default(10),
   })
   .superRefine((p, ctx) => {
@@ -76,7 +76,7 @@ export const SpecSchema = z.strictObject({
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'expected an alias of letters, digits, . _ - (e.g. chat-default)'),
   blue: ArmSchema,
   green: ArmSchema,
-  plan: PlanSchema.default({ dwell: 60_000, samplesPerStep: 20, concurrency: 10 }),
+  plan: PlanSchema.default({ dwell: 60_000, samplesPerStep: 200, concurrency: 10 }),
   prompts: z.array(PromptSchema).min(1, 'expected at least one prompt').optional(),
   guards: GuardsSchema.optional(),
   onFailure: z.enum(['rollback', 'pause']).default('rollback'),
@@ -189,6 +189,25 @@ export function parseSpec(raw: unknown, source = 'spec'): RolloutSpec {
     retry: { attempts: s.retry.attempts, minBackoffMs: s.retry.minBackoff, maxBackoffMs: s.retry.maxBackoff },
     fallback: s.fallback,
   };
+}
+
+/**
+ * Advice about a valid spec that will behave badly (printed by validate and start, never fatal):
+ * too few green samples per round for the guards to reach a verdict before the hold limit.
+ */
+export function planWarnings(spec: RolloutSpec): string[] {
+  const warnings: string[] = [];
+  const greenPerRound = (spec.samplesPerStep * spec.steps[0]) / 100;
+  // ~350 green samples rule out +4 pp at the default guards (src/decision/README.md).
+  const needed = Math.ceil(350 / Math.max(greenPerRound, 0.01));
+  if (needed > spec.guards.maxHoldRounds) {
+    warnings.push(
+      `plan.samplesPerStep: ${spec.samplesPerStep} samples at ${spec.steps[0]}% gives ~${greenPerRound.toFixed(1)} green samples per round; ` +
+        `a verdict needs ~350, i.e. ~${needed} rounds, more than guards.maxHoldRounds (${spec.guards.maxHoldRounds}); ` +
+        `raise samplesPerStep to ≥ ${Math.ceil((350 * 100) / spec.steps[0] / spec.guards.maxHoldRounds)} or start at a higher first step`,
+    );
+  }
+  return warnings;
 }
 
 /** Read a YAML or JSON spec file. Throws SpecError with a one-line reason. */

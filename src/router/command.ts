@@ -1,0 +1,92 @@
+/**
+ * `modelshift router`: the OpenAI-compatible router in front of the gateway.
+ * Ratios come from the rollout workflows (Temporal); live outcomes go back to them in batches.
+ */
+import { Connection } from '@temporalio/client';
+import { InvalidArgumentError, type Command } from 'commander';
+import { classify, DEFAULT_CATALOG, estimateCostUsd } from '../catalog';
+import { loadConfig } from '../config';
+import { connectionOptions, targetAddress } from '../temporal/connect';
+import { loadRouterSettings, type RouterFlags } from './config';
+import { createRouter, defaultLogger } from './server';
+import { TemporalLiveReporter } from './temporal-reporter';
+import { TemporalRatioSource } from './temporal-source';
+
+interface RouterCliOptions extends RouterFlags {
+  temporal: boolean;
+}
+
+function collect(v: string, prev: string[] = []): string[] {
+  if (!/=/.test(v) && !v.trim().startsWith('{')) throw new InvalidArgumentError('expected target=model');
+  return [...prev, v];
+}
+
+export function registerRouterCommand(program: Command): Command {
+  return program
+    .command('router')
+    .description('Run the OpenAI-compatible router: rollout targets go to blue or green by the rollout\'s ratio, sticky per user')
+    .option('--port <n>', 'port to listen on (env ROUTER_PORT; default 4000)')
+    .option('--host <host>', 'interface to bind (env ROUTER_HOST; default 0.0.0.0)')
+    .option('--config <file>', 'router config, JSON or YAML (env ROUTER_CONFIG)')
+    .option('--target <name=model>', 'a rollout target and its blue model, repeatable (env ROUTER_TARGETS="a=m1,b=m2")', collect)
+    .option('--poll-interval <ms>', 'how often each target\'s ratio is read from its rollout (default 300)')
+    .option('--stale-after <seconds>', '/healthz reports a target stale after this long without a good read (default 5)')
+    .option('--report-interval <seconds>', 'live metrics are sent to each rollout once per interval (default 5)')
+    .option('--no-temporal', 'do not read rollouts: every target is served 100% by its configured blue model')
+    .addHelpText(
+      'after',
+      `
+Environment:
+  GATEWAY_BASE_URL, GATEWAY_API_KEY   default upstream and its key (kept in the router, never sent to clients)
+  ROUTER_API_KEYS                     comma-separated keys clients must send as Bearer; unset = OPEN router (warned at start)
+  TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE  where the rollout workflows live
+Endpoints:
+  POST /v1/chat/completions  GET /v1/models  other /v1/* → blue gateway unchanged
+  GET /healthz  GET /readyz  GET /metrics`,
+    )
+    .action(async (o: RouterCliOptions) => {
+      const s = loadRouterSettings(o);
+      const log = defaultLogger;
+      let connection: Connection | undefined;
+      let ratioSource;
+      let reporter;
+      if (o.temporal) {
+        const cfg = loadConfig();
+        connection = Connection.lazy(connectionOptions(cfg.temporal, targetAddress(cfg.temporal)));
+        ratioSource = new TemporalRatioSource({ connection, namespace: cfg.temporal.namespace });
+        reporter = new TemporalLiveReporter({ connection, namespace: cfg.temporal.namespace });
+        log.info('reading rollout ratios from Temporal', { address: targetAddress(cfg.temporal), namespace: cfg.temporal.namespace });
+      } else {
+        log.warn('--no-temporal: every target is served 100% blue; no live metrics are reported');
+      }
+      if (!s.gateway.baseURL && Object.values(s.targets).every((t) => !t.blue.baseURL))
+        log.warn('no GATEWAY_BASE_URL and no target baseURL: requests will fail with 502 until one is configured');
+      const router = createRouter({
+        targets: s.targets,
+        gateway: s.gateway,
+        ratioSource,
+        reporter,
+        pollIntervalMs: s.pollIntervalMs,
+        staleAfterMs: s.staleAfterMs,
+        reportIntervalMs: s.reportIntervalMs,
+        upstreamTimeoutMs: s.upstreamTimeoutMs,
+        apiKeys: s.apiKeys,
+        autoModel: s.autoModel,
+        classify: (messages) => classify(Array.isArray(messages) ? messages : []),
+        cost: (model, usage) => estimateCostUsd(DEFAULT_CATALOG, model, usage),
+        processMetrics: true,
+        logger: log,
+      });
+      await router.listen(s.port, s.host);
+      const stop = async (signal: string) => {
+        log.info('router stopping', { signal });
+        const force = setTimeout(() => process.exit(1), 30_000);
+        force.unref();
+        await router.close();
+        await connection?.close().catch(() => undefined);
+        process.exit(0);
+      };
+      process.once('SIGTERM', () => void stop('SIGTERM'));
+      process.once('SIGINT', () => void stop('SIGINT'));
+    });
+}

@@ -1,0 +1,154 @@
+/**
+ * Router configuration: a JSON or YAML file, then environment variables, then flags (later wins).
+ *
+ *   # router.yaml
+ *   port: 4000
+ *   host: 0.0.0.0
+ *   gateway: { baseURL: https://gateway.example/v1, apiKeyEnv: GATEWAY_API_KEY }
+ *   targets:
+ *     chat-default:
+ *       blue: { model: gpt-4.1 }                      # served 100 % while there is no rollout
+ *     support:
+ *       blue: { model: claude-sonnet-4.5, baseURL: https://other.example/v1, apiKeyEnv: OTHER_API_KEY }
+ *   pollIntervalMs: 300          # ratio read per target
+ *   staleAfterSeconds: 5         # /healthz says stale after this long without a good read
+ *   reportIntervalSeconds: 5     # one liveMetrics signal per target per interval
+ *   upstreamTimeoutMs: 60000     # time to response headers before a timeout (green → retried on blue)
+ *
+ * Environment: ROUTER_CONFIG (file path), ROUTER_PORT, ROUTER_HOST, ROUTER_TARGETS
+ * ("chat-default=gpt-4.1,support=claude-sonnet-4.5" or JSON of `targets`), ROUTER_API_KEYS,
+ * GATEWAY_BASE_URL / GATEWAY_API_KEY, ROUTER_REPORT_INTERVAL_SECONDS, ROUTER_STALE_AFTER_SECONDS,
+ * ROUTER_POLL_INTERVAL_MS.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+export class RouterConfigError extends Error {
+  override name = 'RouterConfigError';
+}
+
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable NAME (the key itself never goes in config)');
+const ArmSchema = z.strictObject({
+  model: z.string().min(1),
+  baseURL: z.url({ protocol: /^https?$/ }).optional(),
+  apiKeyEnv: envName.optional(),
+});
+
+export const RouterFileSchema = z.strictObject({
+  port: z.number().int().min(0).max(65535).optional(),
+  host: z.string().min(1).optional(),
+  gateway: z.strictObject({ baseURL: z.url({ protocol: /^https?$/ }).optional(), apiKeyEnv: envName.optional() }).optional(),
+  targets: z.record(z.string().min(1), z.strictObject({ blue: ArmSchema })).optional(),
+  pollIntervalMs: z.number().int().min(50).max(60_000).optional(),
+  staleAfterSeconds: z.number().positive().optional(),
+  reportIntervalSeconds: z.number().positive().optional(),
+  upstreamTimeoutMs: z.number().int().positive().optional(),
+  autoModel: z.string().min(1).optional(),
+});
+export type RouterFile = z.output<typeof RouterFileSchema>;
+
+export interface RouterSettings {
+  port: number;
+  host: string;
+  gateway: { baseURL?: string; apiKeyEnv: string };
+  targets: Record<string, { blue: { model: string; baseURL?: string; apiKeyEnv?: string } }>;
+  apiKeys: string[];
+  pollIntervalMs: number;
+  staleAfterMs: number;
+  reportIntervalMs: number;
+  upstreamTimeoutMs: number;
+  autoModel: string;
+}
+
+export interface RouterFlags {
+  config?: string;
+  port?: string | number;
+  host?: string;
+  target?: string[];
+  pollInterval?: string;
+  staleAfter?: string;
+  reportInterval?: string;
+}
+
+function issueLine(prefix: string, err: z.ZodError): string {
+  const i = err.issues[0];
+  return `${prefix}${i.path.length ? i.path.join('.') + ': ' : ''}${i.message}`;
+}
+
+/** "a=m1,b=m2" or a JSON object of targets. */
+export function parseTargets(text: string, where: string): RouterSettings['targets'] {
+  const t = text.trim();
+  if (t === '') return {};
+  if (t.startsWith('{')) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(t);
+    } catch (e) {
+      throw new RouterConfigError(`${where}: not valid JSON (${(e as Error).message})`);
+    }
+    const r = RouterFileSchema.shape.targets.safeParse(raw);
+    if (!r.success) throw new RouterConfigError(issueLine(`${where}: `, r.error));
+    return r.data ?? {};
+  }
+  const out: RouterSettings['targets'] = {};
+  for (const part of t.split(',')) {
+    const m = /^\s*([^=\s]+)\s*=\s*([^\s]+)\s*$/.exec(part);
+    if (!m) throw new RouterConfigError(`${where}: expected target=model[,target=model], got ${JSON.stringify(part)}`);
+    out[m[1]] = { blue: { model: m[2] } };
+  }
+  return out;
+}
+
+function num(v: string | number | undefined, where: string): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new RouterConfigError(`${where}: expected a non-negative number, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+export function loadRouterSettings(flags: RouterFlags = {}, env: NodeJS.ProcessEnv = process.env): RouterSettings {
+  let file: RouterFile = {};
+  const path = flags.config ?? env.ROUTER_CONFIG;
+  if (path) {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (e) {
+      throw new RouterConfigError(`${path}: cannot read router config (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+    let raw: unknown;
+    try {
+      raw = /\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text);
+    } catch (e) {
+      throw new RouterConfigError(`${path}: not valid ${/\.json$/i.test(path) ? 'JSON' : 'YAML'}: ${(e as Error).message.split('\n')[0]}`);
+    }
+    const r = RouterFileSchema.safeParse(raw ?? {});
+    if (!r.success) throw new RouterConfigError(issueLine(`${path}: `, r.error));
+    file = r.data;
+  }
+  const targets = { ...(file.targets ?? {}) };
+  if (env.ROUTER_TARGETS) Object.assign(targets, parseTargets(env.ROUTER_TARGETS, 'ROUTER_TARGETS'));
+  for (const t of flags.target ?? []) Object.assign(targets, parseTargets(t, '--target'));
+
+  const baseURL = env.GATEWAY_BASE_URL?.trim() || file.gateway?.baseURL;
+  if (baseURL && !/^https?:\/\//.test(baseURL)) throw new RouterConfigError(`GATEWAY_BASE_URL: expected an http(s) URL, got ${JSON.stringify(baseURL)}`);
+  const port = num(flags.port, '--port') ?? num(env.ROUTER_PORT, 'ROUTER_PORT') ?? file.port ?? 4000;
+  if (port > 65535 || !Number.isInteger(port)) throw new RouterConfigError(`port: expected 0-65535, got ${port}`);
+  const pollIntervalMs = num(flags.pollInterval, '--poll-interval') ?? num(env.ROUTER_POLL_INTERVAL_MS, 'ROUTER_POLL_INTERVAL_MS') ?? file.pollIntervalMs ?? 300;
+  const staleAfter = num(flags.staleAfter, '--stale-after') ?? num(env.ROUTER_STALE_AFTER_SECONDS, 'ROUTER_STALE_AFTER_SECONDS') ?? file.staleAfterSeconds ?? 5;
+  const report = num(flags.reportInterval, '--report-interval') ?? num(env.ROUTER_REPORT_INTERVAL_SECONDS, 'ROUTER_REPORT_INTERVAL_SECONDS') ?? file.reportIntervalSeconds ?? 5;
+  if (report <= 0) throw new RouterConfigError('report interval: must be > 0 seconds');
+  return {
+    port,
+    host: flags.host ?? env.ROUTER_HOST ?? file.host ?? '0.0.0.0',
+    gateway: { baseURL, apiKeyEnv: file.gateway?.apiKeyEnv ?? 'GATEWAY_API_KEY' },
+    targets,
+    apiKeys: (env.ROUTER_API_KEYS ?? '').split(',').map((k) => k.trim()).filter(Boolean),
+    pollIntervalMs: Math.max(50, pollIntervalMs),
+    staleAfterMs: staleAfter * 1000,
+    reportIntervalMs: report * 1000,
+    upstreamTimeoutMs: file.upstreamTimeoutMs ?? 60_000,
+    autoModel: file.autoModel ?? 'auto',
+  };
+}

@@ -1,0 +1,112 @@
+/** The router's own Prometheus registry (never the global one, so several routers can share a process). */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RatioTracker } from './ratio';
+
+const MAX_MODEL_LABELS = 200;
+
+export class RouterMetrics {
+  readonly registry = new Registry();
+  readonly requests: Counter<'target' | 'arm' | 'model' | 'status'>;
+  readonly duration: Histogram<'target' | 'arm'>;
+  readonly fallbacks: Counter<'target'>;
+  readonly sourceErrors: Counter<'target'>;
+  readonly batches: Counter<'target' | 'result'>;
+  private readonly models = new Set<string>();
+  private readonly reqChildren = new Map<string, { inc: (n?: number) => void }>();
+  private readonly durChildren = new Map<string, { observe: (v: number) => void }>();
+
+  constructor(tracker: () => RatioTracker | undefined, opts: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    this.requests = new Counter({
+      name: 'modelshift_router_requests_total',
+      help: 'Requests answered by the router, by target (empty for pass-through), arm, upstream model and HTTP status',
+      labelNames: ['target', 'arm', 'model', 'status'],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: 'modelshift_router_request_duration_seconds',
+      help: 'Time from request received to response finished, by target and arm',
+      labelNames: ['target', 'arm'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    });
+    this.fallbacks = new Counter({
+      name: 'modelshift_router_green_fallbacks_total',
+      help: 'Green requests that failed before the first byte and were served by blue',
+      labelNames: ['target'],
+      registers,
+    });
+    this.sourceErrors = new Counter({
+      name: 'modelshift_router_ratio_source_errors_total',
+      help: 'Failed reads of the ratio source (Temporal status query)',
+      labelNames: ['target'],
+      registers,
+    });
+    this.batches = new Counter({
+      name: 'modelshift_router_live_batches_total',
+      help: 'Live-metrics batches sent to rollouts, by result (sent, retry, dropped)',
+      labelNames: ['target', 'result'],
+      registers,
+    });
+    new Gauge({
+      name: 'modelshift_router_green_percent',
+      help: 'Green share in force per target (0-100)',
+      labelNames: ['target'],
+      registers,
+      collect() {
+        this.reset();
+        const t = tracker();
+        if (t) for (const [name, s] of t.states) this.set({ target: name }, s.percent);
+      },
+    });
+    new Gauge({
+      name: 'modelshift_router_ratio_age_seconds',
+      help: 'Seconds since the ratio of each target was last read from its source (-1: never)',
+      labelNames: ['target'],
+      registers,
+      collect() {
+        this.reset();
+        const t = tracker();
+        if (t) for (const name of t.states.keys()) { const a = t.ageSeconds(name); this.set({ target: name }, Number.isFinite(a) ? a : -1); }
+      },
+    });
+    new Gauge({
+      name: 'modelshift_router_ratio_stale',
+      help: '1 when the target is served at its last known ratio because the source could not be read (fail static)',
+      labelNames: ['target'],
+      registers,
+      collect() {
+        this.reset();
+        const t = tracker();
+        if (t) for (const name of t.states.keys()) this.set({ target: name }, t.isStale(name) ? 1 : 0);
+      },
+    });
+    if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'modelshift_router_' });
+  }
+
+  /** Bound label cardinality: pass-through model names come from clients. */
+  modelLabel(model: string): string {
+    if (this.models.has(model)) return model;
+    if (this.models.size >= MAX_MODEL_LABELS) return '_other';
+    this.models.add(model);
+    return model;
+  }
+
+  observe(target: string, arm: string, model: string, status: number | string, seconds: number): void {
+    const m = this.modelLabel(model);
+    const key = `${target}\u0000${arm}\u0000${m}\u0000${status}`;
+    let c = this.reqChildren.get(key);
+    if (!c) {
+      c = this.requests.labels(target, arm, m, String(status));
+      this.reqChildren.set(key, c);
+    }
+    c.inc();
+    const dkey = `${target}\u0000${arm}`;
+    let d = this.durChildren.get(dkey);
+    if (!d) {
+      d = this.duration.labels(target, arm);
+      this.durChildren.set(dkey, d);
+    }
+    d.observe(seconds);
+  }
+}

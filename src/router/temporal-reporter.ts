@@ -1,0 +1,28 @@
+/**
+ * LiveReporter backed by the rollout workflows: one `liveMetrics` signal per target per batch.
+ * The batch holds counts, latencies and tokens only — never keys or prompts — so history stays clean.
+ */
+import { Client, type ConnectionLike } from '@temporalio/client';
+import { liveMetricsSignal, rolloutWorkflowId, type LiveMetricsBatch } from '../../workflows/messages';
+import { toArmStats } from './live-stats';
+import type { LiveBatch, LiveReporter } from './reporter';
+
+export class TemporalLiveReporter implements LiveReporter {
+  private readonly client: Client;
+  private readonly timeoutMs: number;
+
+  constructor(o: { connection: ConnectionLike; namespace?: string; signalTimeoutMs?: number }) {
+    this.client = new Client({ connection: o.connection, namespace: o.namespace ?? 'default' });
+    this.timeoutMs = o.signalTimeoutMs ?? 5_000;
+  }
+
+  static fromClient(client: Client): TemporalLiveReporter {
+    return new TemporalLiveReporter({ connection: client.connection, namespace: client.options.namespace });
+  }
+
+  async report(target: string, batch: LiveBatch): Promise<void> {
+    const payload: LiveMetricsBatch = { batchId: batch.batchId, blue: toArmStats(batch.blue), green: toArmStats(batch.green) };
+    const handle = this.client.workflow.getHandle(rolloutWorkflowId(target));
+    await this.client.withDeadline(Date.now() + this.timeoutMs, () => handle.signal(liveMetricsSignal, payload));
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * The statistical verdict driving real rollouts (dev server, worker, simulator, openai client):
+ * equal arms promote; a green that degrades mid-way is rolled back by the error-rate guard.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSimulator, type Simulator } from '../src/sim/index';
+import { connectTestTemporal, startTestWorker, uniqueTaskQueue, type TestTemporal } from './helpers/temporal';
+import { result, startTestRollout, testSpec, uniqueTarget, waitForStatus } from './helpers/rollout';
+
+let t: TestTemporal;
+let sim: Simulator;
+let stopWorker: () => Promise<void>;
+const taskQueue = uniqueTaskQueue('verdict');
+const plan = { steps: [10, 25, 50, 100], dwell: '200ms', samplesPerStep: 200, concurrency: 50 };
+
+beforeAll(async () => {
+  sim = await startSimulator({ latencyScale: 0.02, seed: 2024 });
+  process.env.GATEWAY_BASE_URL = sim.url;
+  process.env.GATEWAY_API_KEY = sim.apiKey;
+  t = await connectTestTemporal();
+  stopWorker = (await startTestWorker(t, taskQueue)).stop;
+});
+afterAll(async () => {
+  await stopWorker?.();
+  await t?.close();
+  await sim?.close();
+});
+
+describe('statistical verdicts in real rollouts', () => {
+  it('promotes when green is equal to blue (both 1% errors, same latency)', async () => {
+    const same = { errorRate: 0.01, latencyMs: { p50: 400, p99: 1200 } };
+    sim.setProfile('gpt-4.1', same);
+    sim.setProfile('gpt-4.1-turbo', same);
+    const spec = testSpec({ target: uniqueTarget('equal'), plan, guards: { cost: { enabled: false } } });
+    await startTestRollout(t.client, taskQueue, spec);
+    const r = await result(t.client, spec.target);
+    expect(r.reason).toMatch(/all 4 steps passed/);
+    expect(r.phase).toBe('promoted');
+    expect(r.status.arms.green.errors).toBeGreaterThan(0); // real errors were seen and tolerated
+  }, 120_000);
+
+  it('rolls back on the error-rate verdict when green degrades mid-rollout', async () => {
+    const same = { errorRate: 0.01, latencyMs: { p50: 400, p99: 1200 } };
+    sim.setProfile('gpt-4.1', same);
+    sim.setProfile('gpt-4.1-turbo', same);
+    const spec = testSpec({ target: uniqueTarget('degrade'), plan, guards: { cost: { enabled: false } } });
+    await startTestRollout(t.client, taskQueue, spec);
+    await waitForStatus(t.client, spec.target, (s) => s.greenPercent >= 25, 90_000);
+    // Fault injection through the simulator's admin endpoint, as an operator's chaos test would.
+    const res = await fetch(`${sim.url.replace(/\/v1$/, '')}/admin/models/gpt-4.1-turbo`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${sim.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ errorRate: 0.12 }),
+    });
+    expect(res.status).toBe(200);
+    const r = await result(t.client, spec.target);
+    expect(r.phase).toBe('rolled_back');
+    expect(r.greenPercent).toBe(0);
+    const last = r.status.verdicts.at(-1)!;
+    expect(last.evaluation.verdict).toBe('Fail');
+    expect(last.greenPercent).toBeGreaterThanOrEqual(25);
+    expect(last.evaluation.guards.find((g) => g.guard === 'errorRate' || g.guard === 'errorCeiling')?.verdict).toBe('Fail');
+    expect(r.reason).toMatch(/^failed verdict at \d+% green: error/);
+  }, 120_000);
+});
