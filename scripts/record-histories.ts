@@ -13,6 +13,7 @@ import { startSimulator } from '../src/sim/index';
 import { ensureTemporalCli } from '../src/temporal/cli';
 import { startDevServer } from '../src/temporal/devserver';
 import { createWorker } from '../src/worker';
+import { buildExperimentInput } from '../src/experiment/command';
 import { abortSignal, pauseSignal, resumeSignal, rolloutWorkflowId, statusQuery } from '../workflows/messages';
 
 const out = join(import.meta.dirname, '..', 'test', 'histories');
@@ -86,6 +87,18 @@ try {
   const c = await start('record-can', {}, { historyEventLimit: 10 });
   await client.workflow.getHandle(c.workflowId).result();
   await save('rollout-continued-as-new', c.workflowId, c.firstExecutionRunId);
+
+  // 6. An A/B experiment over the seed models (rounds), and one cancelled mid-way.
+  const { input } = buildExperimentInput({ rounds: '3', interval: '0s', concurrency: '4' } as never);
+  const e = await client.workflow.start('experimentWorkflow', { workflowId: 'record-experiment', taskQueue: 'record', args: [input] });
+  await e.result();
+  await save('experiment-rounds', e.workflowId);
+  const { input: long } = buildExperimentInput({ rounds: '200', interval: '1s', concurrency: '4' } as never);
+  const ec = await client.workflow.start('experimentWorkflow', { workflowId: 'record-experiment-cancel', taskQueue: 'record', args: [long] });
+  await new Promise((r) => setTimeout(r, 2500));
+  await ec.cancel();
+  await ec.result();
+  await save('experiment-cancelled', ec.workflowId);
 } finally {
   worker.shutdown();
   await running;

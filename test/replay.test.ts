@@ -11,8 +11,9 @@ const dir = join(import.meta.dirname, 'histories');
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
 
 describe('replay of stored histories', () => {
-  it('has stored histories for the rollout workflow', () => {
+  it('has stored histories for every workflow', () => {
     expect(files.filter((f) => f.startsWith('rollout-')).length).toBeGreaterThanOrEqual(4);
+    expect(files.filter((f) => f.startsWith('experiment-')).length).toBeGreaterThanOrEqual(2);
   });
 
   it.each(files)('%s replays without non-determinism', async (file) => {
