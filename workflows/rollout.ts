@@ -94,6 +94,14 @@ function initialState(spec: RolloutSpec): RolloutState {
 }
 
 export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResult> {
+  const result = await runRollout(input);
+  // Let a pending promote answer before the workflow closes: completing the workflow while an
+  // accepted update is still open fails the workflow task (and the operator's promote call).
+  await condition(allHandlersFinished);
+  return result;
+}
+
+async function runRollout(input: RolloutInput): Promise<RolloutResult> {
   const { spec } = input;
   const state: RolloutState = input.state ? { ...input.state, runs: input.state.runs + 1 } : initialState(spec);
   const historyLimit = input.options?.historyEventLimit ?? 2000;
