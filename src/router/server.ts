@@ -576,7 +576,7 @@ export function createRouter(options: RouterOptions = {}): Router {
       return;
     }
     if (arm === 'green') {
-      const green = resolveArm(a.green!, cfgBase);
+      const green = resolveArm(a.green!, undefined); // like the worker: no baseURL → the default gateway
       if (green) {
         const r = await attempt(req, res, green, green.up.basePath + upstreamSuffix, replaceModel(raw, green.model, body), target, 'green', true, started);
         if (r.done) return;
