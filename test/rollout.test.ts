@@ -124,7 +124,7 @@ describe('rollout workflow', () => {
     expect(s.greenPercent).toBe(100);
     const r = await result(t.client, spec.target);
     expect(r.phase).toBe('promoted');
-    expect(r.reason).toBe('promoted by operator');
+    expect(r.reason).toBe('promoted by operator: looks great');
     await expect(handle.executeUpdate(promoteUpdate, { args: [{}] })).rejects.toThrow();
   });
 

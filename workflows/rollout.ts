@@ -4,6 +4,7 @@
  * activities; decisions come from the pure modules in src/decision and ./rollout-state.
  */
 import {
+  ActivityCancellationType,
   ApplicationFailure,
   CancellationScope,
   ActivityFailure,
@@ -58,6 +59,9 @@ export interface RolloutResult {
 
 const { preflight } = proxyActivities<typeof activities>({
   startToCloseTimeout: '1 minute',
+  // An interrupted activity is drained before the workflow closes, so its last events never race
+  // the workflow's completion (which would fail that workflow task and the operator's update with it).
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: { maximumAttempts: 5, initialInterval: '1s', maximumInterval: '10s', nonRetryableErrorTypes: ['GatewayAuth', 'ModelNotFound', 'GatewayConfig'] },
 });
 
@@ -122,6 +126,8 @@ async function runRollout(input: RolloutInput): Promise<RolloutResult> {
     if (closed()) return;
     paused = true;
     pauseReason = args?.reason ?? 'paused by operator';
+    state.pauseReason = pauseReason;
+    setPhase('paused'); // visible at once; the loop stops sampling as soon as the batch in flight is cancelled
   });
   setHandler(resumeSignal, () => {
     paused = false;
@@ -130,6 +136,7 @@ async function runRollout(input: RolloutInput): Promise<RolloutResult> {
   setHandler(abortSignal, (args) => {
     if (closed() || abortReason !== undefined) return;
     abortReason = `aborted by operator${args?.reason ? `: ${args.reason}` : ''}`;
+    close('rolled_back', 0, abortReason); // the ratio is 0 at once; the loop then drains work in flight
   });
   setHandler(liveMetricsSignal, (batch) => {
     if (closed() || state.live.seenBatchIds.includes(batch.batchId)) return;
@@ -141,9 +148,9 @@ async function runRollout(input: RolloutInput): Promise<RolloutResult> {
   });
   setHandler(
     promoteUpdate,
-    async (_args) => {
+    (args) => {
       promoteRequested = true;
-      await condition(closed);
+      close('promoted', 100, `promoted by operator${args?.reason ? `: ${args.reason}` : ''}`);
       return status();
     },
     {
@@ -155,7 +162,7 @@ async function runRollout(input: RolloutInput): Promise<RolloutResult> {
     },
   );
 
-  const publish = () => {
+  function publish(): void {
     upsertSearchAttributes([
       { key: RolloutTarget, value: spec.target },
       { key: RolloutPhase, value: state.phase },
@@ -165,15 +172,20 @@ async function runRollout(input: RolloutInput): Promise<RolloutResult> {
     ]);
     state.updatedAt = new Date().toISOString();
     setCurrentDetails(renderDetails(spec, state));
-  };
+  }
 
-  const finish = (phase: Phase, greenPercent: number, reason: string): RolloutResult => {
+  /** Enter a closed phase once (the first decision wins: an abort is not overwritten by a later verdict). */
+  function close(phase: Phase, greenPercent: number, reason: string): void {
+    if (closed()) return;
     state.phase = phase;
     state.greenPercent = greenPercent;
     state.reason = reason;
     publish();
     log.info(`rollout ${spec.target} ${phase}: ${reason}`);
-    return { target: spec.target, phase, greenPercent, reason, status: status() };
+  }
+  const finish = (phase: Phase, greenPercent: number, reason: string): RolloutResult => {
+    close(phase, greenPercent, reason);
+    return { target: spec.target, phase: state.phase, greenPercent: state.greenPercent, reason: state.reason, status: status() };
   };
   const rollback = (reason: string) => finish('rolled_back', 0, reason);
   const promote = (reason: string) => finish('promoted', 100, reason);
@@ -183,12 +195,12 @@ async function runRollout(input: RolloutInput): Promise<RolloutResult> {
     if (promoteRequested) return promote('promoted by operator');
     return undefined;
   };
-  const setPhase = (p: Phase) => {
-    if (state.phase !== p) {
+  function setPhase(p: Phase): void {
+    if (state.phase !== p && !closed()) {
       state.phase = p;
       publish();
     }
-  };
+  }
   /** Hold while paused; returns when resumed or interrupted. */
   const holdWhilePaused = async () => {
     if (!paused) return;
@@ -220,6 +232,8 @@ async function runRollout(input: RolloutInput): Promise<RolloutResult> {
       const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
       return finish('failed', 0, `preflight failed: ${cause?.message ?? (err as Error).message}`);
     }
+    const endedInPreflight = actOnIntents();
+    if (endedInPreflight) return endedInPreflight;
     state.preflightDone = true;
     state.phase = 'ramping';
   }
@@ -227,6 +241,7 @@ async function runRollout(input: RolloutInput): Promise<RolloutResult> {
   const { runSampleBatch } = proxyActivities<typeof activities>({
     startToCloseTimeout: Math.max(120_000, spec.samplesPerStep * spec.request.timeoutMs),
     heartbeatTimeout: '10s',
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     retry: { maximumAttempts: 10, initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: ['GatewayAuth', 'GatewayConfig'] },
   });
 
@@ -289,6 +304,8 @@ async function runRollout(input: RolloutInput): Promise<RolloutResult> {
         const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
         return rollback(`sampling failed: ${cause?.message ?? (err as Error).message}`);
       }
+      const endedDuringBatch = actOnIntents();
+      if (endedDuringBatch) return endedDuringBatch;
       state.samples.blue = mergeArmStats(state.samples.blue, batch.blue);
       state.samples.green = mergeArmStats(state.samples.green, batch.green);
       state.fallbacksServed += batch.fallbacksServed;
