@@ -80,9 +80,12 @@ export function describeEvaluation(e: Evaluation): string {
   return failing.length ? failing.map((g) => `${g.guard}: ${g.detail}`).join('; ') : e.reason;
 }
 
+/** Escape what Markdown renderers would turn into links, math or table cells: [a, b](…), $…$, |. */
+const md = (text: string) => text.replace(/[[\]$|\\]/g, (c) => `\\${c}`);
+
 const pct = (x: number) => (Number.isFinite(x) ? `${(x * 100).toFixed(2)}%` : '–');
 const ms = (x: number) => (Number.isFinite(x) && x > 0 ? `${Math.round(x)} ms` : '–');
-const usd = (x: number) => (Number.isFinite(x) && x > 0 ? `$${x.toFixed(6)}` : '–');
+const usd = (x: number) => (Number.isFinite(x) && x > 0 ? `\\$${x.toFixed(6)}` : '–');
 
 export function renderDetails(spec: RolloutSpec, state: RolloutState): string {
   const s = toStatus(spec, state);
@@ -100,17 +103,17 @@ export function renderDetails(spec: RolloutSpec, state: RolloutState): string {
     `## Rollout \`${spec.target}\`: ${s.phase.replace('_', ' ')}`,
     '',
     `**${stepLine}** · green **${s.greenPercent}%** · ${spec.blue.model} → ${spec.green.model}`,
-    s.reason ? `\n> ${s.reason}\n` : '',
+    s.reason ? `\n> ${md(s.reason)}\n` : '',
     '| arm | model | requests | errors | error rate | 429s | p50 | p99 | cost/success | live requests |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
     row('blue'),
     row('green'),
     '',
-    ev ? `**Last verdict: ${ev.verdict}** — ${ev.reason}` : '_No verdict yet._',
+    ev ? `**Last verdict: ${ev.verdict}** — ${md(ev.reason)}` : '_No verdict yet._',
   ];
   if (ev) {
     lines.push('', '| guard | verdict | detail |', '|---|---|---|');
-    for (const g of ev.guards) lines.push(`| ${g.guard} | ${g.verdict} | ${g.detail.replace(/\|/g, '/')} |`);
+    for (const g of ev.guards) lines.push(`| ${g.guard} | ${g.verdict} | ${md(g.detail)} |`);
   }
   if (state.fallbacksServed) lines.push('', `Green failures served by blue fallback: ${state.fallbacksServed} (counted as green errors).`);
   return lines.filter((l) => l !== '').join('\n').replace(/\n(\| arm)/, '\n\n$1');
