@@ -2,11 +2,11 @@
  * Router overhead: latency added by the router in front of the simulator (zero simulated latency),
  * against the simulator directly, at a fixed offered rate with autocannon (`overallRate`).
  *
- *   npx tsx bench/router.ts [--rate 1000] [--duration 10] [--connections 32] [--rounds 2] [--stream] [--no-floor] [--profile DIR]
+ *   npx tsx bench/router.ts [--rate 1000] [--duration 10] [--connections 32] [--rounds 3] [--stream] [--no-floor] [--profile DIR]
  *
  * Three processes, as in production: the simulator (child), the router (child) and the load
- * generator (this process). Direct and routed runs alternate `rounds` times so drift on a shared
- * machine hits both alike. Latencies are every response's exact time (autocannon's own histogram has
+ * generator (this process). The paths take turns, `rounds` times, in a rotating order, so drift on a
+ * shared machine hits all alike. Latencies are every response's exact time (autocannon's own histogram has
  * 1 ms resolution, too coarse for a sub-millisecond budget); "added" is routed minus direct, per
  * percentile. CPU per request is the router process's process.cpuUsage() over its runs ÷ requests.
  * A third path, a minimal node:http + undici proxy with no logic (the "floor"), shows what any Node
@@ -17,10 +17,10 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 
-// autocannon ships no types; the little used here
+// autocannon ships no types; the little used here (loaded lazily: the child processes must not pay for it)
 interface AutocannonResult { requests: { total: number }; errors: number; non2xx: number; duration: number }
 type AutocannonInstance = Promise<AutocannonResult> & { on(ev: 'response', fn: (client: unknown, status: number, bytes: number, ms: number) => void): void };
-const autocannon = createRequire(import.meta.url)('autocannon') as (o: Record<string, unknown>) => AutocannonInstance;
+const autocannon = (o: Record<string, unknown>): AutocannonInstance => (createRequire(import.meta.url)('autocannon') as (o: Record<string, unknown>) => AutocannonInstance)(o);
 
 const ROUTER_KEY = 'bench-client-key';
 const SIM_KEY = 'bench-sim-key';
@@ -151,13 +151,14 @@ interface Cpu {
 
 async function main(): Promise<void> {
   const o = { rate: arg('rate', 1000), duration: arg('duration', 10), connections: arg('connections', 32), stream: process.argv.includes('--stream') };
-  const rounds = arg('rounds', 2);
+  const rounds = arg('rounds', 3);
   const withFloor = !process.argv.includes('--no-floor');
   const sim = await start('sim');
-  // --profile DIR: write a V8 CPU profile of the router process there
+  // --profile DIR: write V8 CPU profiles of the router and floor processes there
   const pi = process.argv.indexOf('--profile');
-  const router = await start('router', [sim.url], pi > 0 ? ['--cpu-prof', '--cpu-prof-dir', process.argv[pi + 1]] : []);
-  const floor = withFloor ? await start('floor', [sim.url]) : undefined;
+  const prof = pi > 0 ? ['--cpu-prof', '--cpu-prof-dir', process.argv[pi + 1]] : [];
+  const router = await start('router', [sim.url], prof);
+  const floor = withFloor ? await start('floor', [sim.url], prof) : undefined;
   const paths = [
     { name: 'client → simulator', url: sim.url, key: SIM_KEY, model: 'gpt-4.1', runs: [] as RunResult[], cpu: undefined as ChildProcess | undefined, used: { us: 0, n: 0 } },
     ...(floor ? [{ name: 'client → minimal proxy → simulator (floor)', url: floor.url, key: ROUTER_KEY, model: 'chat-default', runs: [] as RunResult[], cpu: floor.child as ChildProcess | undefined, used: { us: 0, n: 0 } }] : []),
@@ -166,7 +167,8 @@ async function main(): Promise<void> {
   try {
     for (const p of paths) await load(p.url, p.key, p.model, { ...o, duration: 2 }); // warm-up: JIT, keep-alive pools
     for (let i = 0; i < rounds; i++) {
-      for (const p of paths) {
+      // rotate the order each round: whichever path runs later in a round tends to see a busier machine
+      for (const p of [...paths.slice(i % paths.length), ...paths.slice(0, i % paths.length)]) {
         if (p.cpu) await ask(p.cpu, 'cpu-start');
         p.runs.push(await load(p.url, p.key, p.model, o));
         if (p.cpu) {
