@@ -93,7 +93,7 @@ export async function runSampleBatch(input: SampleBatchInput): Promise<SampleBat
   const lastError: { blue?: string; green?: string } = {};
   const limit = pLimit(input.concurrency);
   const signal = ctx.cancellationSignal;
-  setMaxListeners(input.concurrency * 4 + 16, signal); // every in-flight request and backoff listens for cancellation
+  setMaxListeners(input.concurrency * 10 + 16, signal); // each in-flight request, retry, fallback and backoff listens for cancellation
 
   const heartbeat = setInterval(() => ctx.heartbeat({ ...progress, done: [...done] }), 1000);
   try {

@@ -1,8 +1,9 @@
 /**
  * `npm start` (`modelshift demo`): the whole product on one machine. Starts (or reuses) the local
  * Temporal dev server with its Web UI, the simulated gateway when no GATEWAY_BASE_URL is set, and a
- * worker; runs a rollout that promotes, then one whose green degrades mid-way (fault injected through
- * the simulator's admin endpoint) and rolls itself back; then keeps the stack up until Ctrl-C.
+ * worker, and the router with steady demo traffic through it; runs a rollout that promotes, then one whose
+ * green degrades mid-way (fault injected through the simulator's admin endpoint) and rolls itself back —
+ * on samples and live traffic alike; then keeps the stack up until Ctrl-C.
  */
 import type { Command } from 'commander';
 import type { Client } from '@temporalio/client';
@@ -14,6 +15,11 @@ import { connectClient, connectionOptions, ensureServer, targetAddress } from '.
 import { createWorker } from '../worker';
 import { abortSignal, rolloutWorkflowId } from '../../workflows/messages';
 import { action } from './exit';
+import { classify, estimateCostUsd, loadCatalog } from '../catalog';
+import { createRouter, type Router } from '../router/index';
+import { TemporalLiveReporter } from '../router/temporal-reporter';
+import { TemporalRatioSource } from '../router/temporal-source';
+import { startDemoTraffic, type DemoTraffic } from './demo-traffic';
 import { liveView, startRollout, watchRollout, webUiLink } from './rollout-commands';
 
 const say = (l = '') => process.stdout.write(`${l}\n`);
@@ -67,7 +73,31 @@ async function runDemo(opts: { regression: boolean; exit: boolean }): Promise<nu
   say(`modelshift: worker polling task queue "${config.temporal.taskQueue}"`);
   const client = await connectClient(config);
 
+  // The router follows the rollouts' ratios and reports live outcomes back to them.
+  const DEMO_KEY = 'demo-client-key';
+  const catalog = loadCatalog(process.env.MODELSHIFT_CATALOG || undefined);
+  const blue = { model: 'gpt-4.1' };
+  const router: Router = createRouter({
+    targets: { 'demo-promote': { blue }, 'demo-rollback': { blue }, demo: { blue } },
+    gateway: { baseURL: config.gateway.baseURL, apiKeyEnv: config.gateway.apiKeyEnv },
+    ratioSource: TemporalRatioSource.fromClient(client),
+    reporter: new TemporalLiveReporter({ connection: client.connection, namespace: config.temporal.namespace }),
+    reportIntervalMs: 2000,
+    apiKeys: [DEMO_KEY],
+    classify: (messages) => classify(Array.isArray(messages) ? messages : [], catalog.routing),
+    cost: (model, usage) => estimateCostUsd(catalog, model, usage),
+    logger: { info: () => {}, warn: () => {}, error: (m, f) => say(`router: ${m} ${f ? JSON.stringify(f) : ''}`) },
+  });
+  const routed = await router.listen(4000, '127.0.0.1').catch(() => router.listen(0, '127.0.0.1'));
+  const routerURL = `http://127.0.0.1:${routed.port}/v1`;
+  say(`modelshift: router on ${routerURL} (client key ${DEMO_KEY}); metrics at http://127.0.0.1:${routed.port}/metrics`);
+  let traffic: DemoTraffic | undefined = startDemoTraffic({ routerURL, apiKey: DEMO_KEY, target: 'demo-promote', rps: 20 });
+  say('modelshift: sending 20 requests/s of demo traffic through the router (500 users, sticky)');
+
   const shutdown = async () => {
+    await traffic?.stop();
+    traffic = undefined;
+    await router.close().catch(() => undefined);
     if (worker.getState() === 'RUNNING') worker.shutdown();
     await workerRun.catch(() => undefined);
     await client.connection.close().catch(() => undefined);
@@ -86,12 +116,14 @@ async function runDemo(opts: { regression: boolean; exit: boolean }): Promise<nu
     say(`  Web UI: ${webUiLink(config, rolloutWorkflowId(happy.target))}`);
     const s1 = await watchRollout(client, happy.target, liveView());
     say(`  → ${s1.phase}${s1.reason ? `: ${s1.reason}` : ''}`);
+    say(`  live traffic judged with the samples: blue ${s1.live.blue.requests} / green ${s1.live.green.requests} requests from the router`);
     if (s1.phase !== 'promoted') code = 1;
 
     // 2. Green degrades mid-rollout: the statistical verdict rolls it back on its own.
     if (opts.regression && sim) {
       const bad = demoSpec('demo-rollback');
       await clearPrevious(client, bad.target);
+      if (traffic) traffic.target = bad.target;
       say(`\n▶ rollout 2: same models; once green reaches 25%, its error rate is raised to 30% through the simulator's admin endpoint — expected: rolled back`);
       await startRollout(client, config, bad);
       say(`  Web UI: ${webUiLink(config, rolloutWorkflowId(bad.target))}`);
@@ -108,17 +140,21 @@ async function runDemo(opts: { regression: boolean; exit: boolean }): Promise<nu
         }
       });
       say(`  → ${s2.phase}${s2.reason ? `: ${s2.reason}` : ''}`);
+      say(`  live traffic: green ${s2.live.green.requests} requests from the router, ${s2.live.green.errors} errors${s2.live.green.errors ? ' (users were served by blue fallback; the errors count against green)' : ''}`);
       if (s2.phase !== 'rolled_back') code = 1;
       sim.setProfile(bad.green.model, { errorRate: 0.01 });
     }
 
-    say('\nThe stack stays up (Ctrl-C to stop). In another terminal, try:');
+    if (traffic) traffic.target = 'demo';
+    say('\nThe stack stays up (Ctrl-C to stop); demo traffic now asks for target "demo". In another terminal, try:');
     say('  npx modelshift start --target demo --blue gpt-4.1 --green gpt-4.1-turbo --steps 10,25,50,100 --dwell 20s');
     say('  npx modelshift watch demo');
     say('  npx modelshift pause demo  |  npx modelshift resume demo  |  npx modelshift abort demo --reason "manual"');
     say('  npx modelshift promote demo');
     say('  npx modelshift status demo --json');
     say('  npx modelshift list');
+    say(`  curl -s http://127.0.0.1:${routed.port}/metrics | grep modelshift_router`);
+    say(`  curl -s ${routerURL}/chat/completions -H 'authorization: Bearer ${DEMO_KEY}' -H 'content-type: application/json' -d '{"model":"demo","user":"alice","messages":[{"role":"user","content":"hi"}]}'`);
     if (!config.temporal.address) say(`  Web UI: http://localhost:${config.temporal.uiPort}`);
     if (opts.exit) return code;
     await new Promise<void>((resolve) => {

@@ -4,7 +4,7 @@
  */
 import { Connection } from '@temporalio/client';
 import { InvalidArgumentError, type Command } from 'commander';
-import { classify, DEFAULT_CATALOG, estimateCostUsd } from '../catalog';
+import { classify, estimateCostUsd, loadCatalog } from '../catalog';
 import { loadConfig } from '../config';
 import { connectionOptions, targetAddress } from '../temporal/connect';
 import { loadRouterSettings, type RouterFlags } from './config';
@@ -61,6 +61,8 @@ Endpoints:
       }
       if (!s.gateway.baseURL && Object.values(s.targets).every((t) => !t.blue.baseURL))
         log.warn('no GATEWAY_BASE_URL and no target baseURL: requests will fail with 502 until one is configured');
+      // Prices and `model: auto` rules: the built-in catalog, or MODELSHIFT_CATALOG's overrides.
+      const catalog = loadCatalog(process.env.MODELSHIFT_CATALOG || undefined);
       const router = createRouter({
         targets: s.targets,
         gateway: s.gateway,
@@ -72,8 +74,8 @@ Endpoints:
         upstreamTimeoutMs: s.upstreamTimeoutMs,
         apiKeys: s.apiKeys,
         autoModel: s.autoModel,
-        classify: (messages) => classify(Array.isArray(messages) ? messages : []),
-        cost: (model, usage) => estimateCostUsd(DEFAULT_CATALOG, model, usage),
+        classify: (messages) => classify(Array.isArray(messages) ? messages : [], catalog.routing),
+        cost: (model, usage) => estimateCostUsd(catalog, model, usage),
         processMetrics: true,
         logger: log,
       });
