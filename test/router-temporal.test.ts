@@ -97,6 +97,7 @@ describe('router with the rollout workflow', () => {
         poll(() => router.route(target, 'u1')!.arm === 'blue' && router.tracker.states.get(target)!.snapshot?.phase === 'rolled_back'),
       ]);
       expect(routerAt - changedAt).toBeLessThan(1_000);
+      expect(routerAt - sentAt, 'from the abort signal to the router sending 0% to green').toBeLessThan(1_000);
       for (let i = 0; i < N; i++) expect(router.route(target, `u${i}`)!.arm).toBe('blue');
       expect((await status(t.client, target)).phase).toBe('rolled_back');
 
