@@ -13,6 +13,7 @@ import { estimateCostUsd, type Catalog } from '../src/catalog/prices';
 import { GatewayConfigError, gatewayClient, resolveGateway } from '../src/gateway/client';
 import { limiterFor } from '../src/gateway/rate-limit';
 import { sendChat, type RetryPolicy } from '../src/gateway/send';
+import { mulberry32 } from '../src/stats/rng';
 import type { SamplePrompt } from '../src/spec/rollout';
 import type { ArmRef } from '../workflows/messages';
 
@@ -51,17 +52,6 @@ interface Progress {
   fallbacksServed: number;
 }
 
-/** mulberry32: a tiny seeded PRNG; Math.random cannot be seeded, and routing must be repeatable. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Prices from MODELSHIFT_CATALOG (a catalog override file) or the built-in catalog, loaded once per worker. */
 let catalog: Catalog | undefined;
@@ -88,7 +78,7 @@ export async function runSampleBatch(input: SampleBatchInput): Promise<SampleBat
   const greenLimiter = limiterFor(resolveGateway(input.green).baseURL, input.green.model, input.requestsPerMinute);
 
   // Route every sample up front from the seed: sample i always goes to the same arm.
-  const rand = rng(input.seed);
+  const rand = mulberry32(input.seed);
   const routes = Array.from({ length: input.count }, () => (rand() * 100 < input.greenPercent ? 'green' : 'blue') as 'blue' | 'green');
   const lastError: { blue?: string; green?: string } = {};
   const limit = pLimit(input.concurrency);

@@ -14,20 +14,12 @@ import { DEFAULT_GUARDS } from '../src/decision/defaults';
 import type { Guards } from '../src/decision/guards-schema';
 import { seedRecordedGreenError, seedShouldRollback, SEED_SAMPLES_PER_STEP, SEED_STEP_INCREMENT } from '../src/decision/seed-rule';
 import { percentile } from '../src/stats/percentile';
+import { mulberry32 } from '../src/stats/rng';
 
-// ---------- seeded PRNG ----------
-// Our own small PRNG (mulberry32) instead of Math.random: the same --seed reproduces the same
-// table bit for bit on any machine, so README numbers and test thresholds are checkable.
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// ---------- seeded draws ----------
+// A seeded PRNG (mulberry32, src/stats/rng) instead of Math.random: the same --seed reproduces the
+// same table bit for bit on any machine, so README numbers and test thresholds are checkable.
+export { mulberry32 };
 function normal(rng: () => number): number {
   const u = 1 - rng();
   const v = rng();

@@ -4,20 +4,15 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSimulator, type Simulator } from '../src/sim/index';
-import { connectTestTemporal, startTestWorker, uniqueTaskQueue, type TestTemporal } from './helpers/temporal';
+import { useHarness } from './helpers/harness';
 import { result, uniqueTarget, waitForStatus } from './helpers/rollout';
 
-let t: TestTemporal;
-let sim: Simulator;
-let stopWorker: () => Promise<void>;
-const taskQueue = uniqueTaskQueue('cli');
 const dir = mkdtempSync(join(tmpdir(), 'modelshift-cli-'));
 
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['bin/modelshift.js', ...args], {
-      env: { ...process.env, TEMPORAL_ADDRESS: t.address, TASK_QUEUE: taskQueue, MODELSHIFT_LOG_LEVEL: 'ERROR' },
+      env: { ...process.env, TEMPORAL_ADDRESS: h.t.address, TASK_QUEUE: h.taskQueue, MODELSHIFT_LOG_LEVEL: 'ERROR' },
     });
     let stdout = '';
     let stderr = '';
@@ -27,18 +22,7 @@ function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: st
   });
 }
 
-beforeAll(async () => {
-  sim = await startSimulator({ latencyScale: 0.02, models: { 'gpt-4.1': { errorRate: 0 }, 'gpt-4.1-turbo': { errorRate: 0 } } });
-  process.env.GATEWAY_BASE_URL = sim.url;
-  process.env.GATEWAY_API_KEY = sim.apiKey;
-  t = await connectTestTemporal();
-  stopWorker = (await startTestWorker(t, taskQueue)).stop;
-});
-afterAll(async () => {
-  await stopWorker?.();
-  await t?.close();
-  await sim?.close();
-});
+const h = useHarness({ sim: { latencyScale: 0.02, models: { 'gpt-4.1': { errorRate: 0 }, 'gpt-4.1-turbo': { errorRate: 0 } } }, queue: 'cli' });
 
 describe('modelshift CLI', () => {
   it('validate: a good spec passes; a typo is refused with exit 2 and one line naming the field', async () => {
@@ -89,7 +73,7 @@ rateLimit: { requestsPerMinute: 600 }
     expect(start.code, start.stderr).toBe(0);
     expect(start.stdout).toContain(`started rollout-${target}`);
 
-    await waitForStatus(t.client, target, (s) => s.verdicts.length > 0);
+    await waitForStatus(h.t.client, target, (s) => s.verdicts.length > 0);
     const status = await cli(['status', target, '--json']);
     expect(status.code, status.stderr).toBe(0);
     const s = JSON.parse(status.stdout);
@@ -105,7 +89,7 @@ rateLimit: { requestsPerMinute: 600 }
 
     const abort = await cli(['abort', target, '--reason', 'latency dashboards look off']);
     expect(abort.code, abort.stderr).toBe(0);
-    const r = await result(t.client, target);
+    const r = await result(h.t.client, target);
     expect(r.phase).toBe('rolled_back');
     expect(r.reason).toBe('aborted by operator: latency dashboards look off');
 

@@ -4,41 +4,26 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { startSimulator, type Simulator } from '../src/sim/index';
 import { abortSignal, pauseSignal, promoteUpdate, resumeSignal, rolloutWorkflowId } from '../workflows/messages';
 import { GreenPercent, RolloutPhase } from '../src/temporal/search-attributes';
-import { connectTestTemporal, historyText, startTestWorker, uniqueTaskQueue, type TestTemporal } from './helpers/temporal';
+import { historyText } from './helpers/temporal';
+import { useHarness } from './helpers/harness';
 import { result, startTestRollout, status, testSpec, uniqueTarget, waitForStatus } from './helpers/rollout';
 
-let t: TestTemporal;
-let sim: Simulator;
-let stopWorker: () => Promise<void>;
-const taskQueue = uniqueTaskQueue('rollout');
 
-beforeAll(async () => {
-  sim = await startSimulator({ latencyScale: 0.02, seed: 7, apiKey: 'sk-test-rollout-SECRET-4242' });
-  process.env.GATEWAY_BASE_URL = sim.url;
-  process.env.GATEWAY_API_KEY = sim.apiKey;
-  t = await connectTestTemporal();
-  stopWorker = (await startTestWorker(t, taskQueue)).stop;
-});
-afterAll(async () => {
-  await stopWorker?.();
-  await t?.close();
-  await sim?.close();
-});
+const h = useHarness({ sim: { latencyScale: 0.02, seed: 7, apiKey: 'sk-test-rollout-SECRET-4242' }, queue: 'rollout' });
 beforeEach(() => {
-  sim.reset();
+  h.sim.reset();
   // Equal, healthy arms unless a test says otherwise.
-  sim.setProfile('gpt-4.1', { errorRate: 0 });
-  sim.setProfile('gpt-4.1-turbo', { errorRate: 0 });
+  h.sim.setProfile('gpt-4.1', { errorRate: 0 });
+  h.sim.setProfile('gpt-4.1-turbo', { errorRate: 0 });
 });
 
 describe('rollout workflow', () => {
   it('promotes a healthy green step by step to 100%, keeping search attributes current', async () => {
     const spec = testSpec({ target: uniqueTarget('happy') });
-    const handle = await startTestRollout(t.client, taskQueue, spec);
-    const r = await result(t.client, spec.target);
+    const handle = await startTestRollout(h.t.client, h.taskQueue, spec);
+    const r = await result(h.t.client, spec.target);
     expect(r.phase).toBe('promoted');
     expect(r.greenPercent).toBe(100);
     expect(r.status.step).toBe(2);
@@ -51,10 +36,10 @@ describe('rollout workflow', () => {
   });
 
   it('rolls back to 0% at once when green errors spike, keeping the reason and the numbers', async () => {
-    sim.setProfile('gpt-4.1-turbo', { errorRate: 0.5 });
+    h.sim.setProfile('gpt-4.1-turbo', { errorRate: 0.5 });
     const spec = testSpec({ target: uniqueTarget('spike'), plan: { steps: [10, 50, 100], dwell: '300ms', samplesPerStep: 100, concurrency: 25 } });
-    await startTestRollout(t.client, taskQueue, spec);
-    const r = await result(t.client, spec.target);
+    await startTestRollout(h.t.client, h.taskQueue, spec);
+    const r = await result(h.t.client, spec.target);
     expect(r.phase).toBe('rolled_back');
     expect(r.greenPercent).toBe(0);
     expect(r.reason).toMatch(/failed verdict at 10% green/);
@@ -65,49 +50,49 @@ describe('rollout workflow', () => {
   });
 
   it('counts green failures served by the blue fallback as green failures', async () => {
-    sim.setProfile('gpt-4.1-turbo', { errorRate: 1 });
+    h.sim.setProfile('gpt-4.1-turbo', { errorRate: 1 });
     const spec = testSpec({ target: uniqueTarget('fallback'), retry: { attempts: 1 } });
-    await startTestRollout(t.client, taskQueue, spec);
-    const r = await result(t.client, spec.target);
+    await startTestRollout(h.t.client, h.taskQueue, spec);
+    const r = await result(h.t.client, spec.target);
     expect(r.phase).toBe('rolled_back');
     const green = r.status.arms.green;
     expect(green.requests).toBeGreaterThan(0);
     expect(green.errors).toBe(green.requests); // every green sample failed, although blue answered each one
-    const stats = sim.stats();
+    const stats = h.sim.stats();
     // Blue served its own samples plus one fallback per failed green sample.
     expect(stats['gpt-4.1'].ok).toBe(r.status.arms.blue.requests + green.requests);
   });
 
   it('pause holds the ratio and stops sampling until resume', async () => {
     const spec = testSpec({ target: uniqueTarget('pause'), plan: { steps: [25, 50, 100], dwell: '10m', samplesPerStep: 100, concurrency: 25 } });
-    const handle = await startTestRollout(t.client, taskQueue, spec);
-    await waitForStatus(t.client, spec.target, (s) => s.step === 1 && s.verdicts.length > 0);
+    const handle = await startTestRollout(h.t.client, h.taskQueue, spec);
+    await waitForStatus(h.t.client, spec.target, (s) => s.step === 1 && s.verdicts.length > 0);
     await handle.signal(pauseSignal, { reason: 'looking at dashboards' });
-    const paused = await waitForStatus(t.client, spec.target, (s) => s.phase === 'paused');
+    const paused = await waitForStatus(h.t.client, spec.target, (s) => s.phase === 'paused');
     expect(paused.greenPercent).toBe(25);
     expect(paused.reason).toBe('looking at dashboards');
     await new Promise((r) => setTimeout(r, 1500)); // the in-flight batch sees its cancellation on its next heartbeat
-    const before = sim.stats();
-    const sent = (s: typeof before) => Object.values(s).reduce((a, m) => a + m.requests, 0);
+    const before = h.sim.stats();
+    const sent = (s: Record<string, { requests: number }>) => Object.values(s).reduce((a, m) => a + m.requests, 0);
     await new Promise((r) => setTimeout(r, 1500));
-    const held = await status(t.client, spec.target);
+    const held = await status(h.t.client, spec.target);
     expect(held.phase).toBe('paused');
     expect(held.greenPercent).toBe(25);
-    expect(sent(sim.stats())).toBe(sent(before)); // no sampling while paused
+    expect(sent(h.sim.stats())).toBe(sent(before)); // no sampling while paused
     await handle.signal(resumeSignal);
-    const resumed = await waitForStatus(t.client, spec.target, (s) => s.phase === 'ramping');
+    const resumed = await waitForStatus(h.t.client, spec.target, (s) => s.phase === 'ramping');
     expect(resumed.greenPercent).toBe(25);
     await handle.signal(abortSignal, { reason: 'test done' });
-    expect((await result(t.client, spec.target)).phase).toBe('rolled_back');
+    expect((await result(h.t.client, spec.target)).phase).toBe('rolled_back');
   });
 
   it('abort during a long dwell takes effect within a second', async () => {
     const spec = testSpec({ target: uniqueTarget('abort'), plan: { steps: [50, 100], dwell: '1h', samplesPerStep: 100, concurrency: 25 } });
-    const handle = await startTestRollout(t.client, taskQueue, spec);
-    await waitForStatus(t.client, spec.target, (s) => s.verdicts.at(-1)?.evaluation.verdict === 'Pass');
+    const handle = await startTestRollout(h.t.client, h.taskQueue, spec);
+    await waitForStatus(h.t.client, spec.target, (s) => s.verdicts.at(-1)?.evaluation.verdict === 'Pass');
     const sentAt = Date.now();
     await handle.signal(abortSignal, { reason: 'bad vibes' });
-    const r = await result(t.client, spec.target);
+    const r = await result(h.t.client, spec.target);
     const tookMs = Date.now() - sentAt;
     expect(tookMs).toBeLessThan(1000);
     expect(r.phase).toBe('rolled_back');
@@ -117,22 +102,22 @@ describe('rollout workflow', () => {
 
   it('promote jumps to 100% and completes; promote on a finished rollout is rejected by the validator', async () => {
     const spec = testSpec({ target: uniqueTarget('promote'), plan: { steps: [10, 25, 50, 100], dwell: '1h', samplesPerStep: 100, concurrency: 25 } });
-    const handle = await startTestRollout(t.client, taskQueue, spec);
-    await waitForStatus(t.client, spec.target, (s) => s.phase === 'ramping' && s.step >= 1);
+    const handle = await startTestRollout(h.t.client, h.taskQueue, spec);
+    await waitForStatus(h.t.client, spec.target, (s) => s.phase === 'ramping' && s.step >= 1);
     const s = await handle.executeUpdate(promoteUpdate, { args: [{ reason: 'looks great' }] });
     expect(s.phase).toBe('promoted');
     expect(s.greenPercent).toBe(100);
-    const r = await result(t.client, spec.target);
+    const r = await result(h.t.client, spec.target);
     expect(r.phase).toBe('promoted');
     expect(r.reason).toBe('promoted by operator: looks great');
     await expect(handle.executeUpdate(promoteUpdate, { args: [{}] })).rejects.toThrow();
   });
 
   it('refuses promote on a rollout that already rolled back', async () => {
-    sim.setProfile('gpt-4.1-turbo', { errorRate: 0.9 });
+    h.sim.setProfile('gpt-4.1-turbo', { errorRate: 0.9 });
     const spec = testSpec({ target: uniqueTarget('late-promote') });
-    const handle = await startTestRollout(t.client, taskQueue, spec);
-    expect((await result(t.client, spec.target)).phase).toBe('rolled_back');
+    const handle = await startTestRollout(h.t.client, h.taskQueue, spec);
+    expect((await result(h.t.client, spec.target)).phase).toBe('rolled_back');
     // A closed rollout has completed its workflow: the server refuses the update outright (the
     // validator covers the window where the phase is closed but the workflow has not returned yet).
     const err = await handle.executeUpdate(promoteUpdate, { args: [{}] }).catch((e) => e);
@@ -142,29 +127,29 @@ describe('rollout workflow', () => {
 
   it('refuses a second rollout for a target that has one running', async () => {
     const spec = testSpec({ target: uniqueTarget('dup'), plan: { steps: [50, 100], dwell: '1h', samplesPerStep: 50, concurrency: 10 } });
-    await startTestRollout(t.client, taskQueue, spec);
-    await expect(startTestRollout(t.client, taskQueue, spec)).rejects.toThrow(/already started/i);
-    await t.client.workflow.getHandle(rolloutWorkflowId(spec.target)).signal(abortSignal, {});
-    await result(t.client, spec.target);
+    await startTestRollout(h.t.client, h.taskQueue, spec);
+    await expect(startTestRollout(h.t.client, h.taskQueue, spec)).rejects.toThrow(`target ${spec.target} already has a running rollout (rollout-${spec.target}); abort or promote it first`);
+    await h.t.client.workflow.getHandle(rolloutWorkflowId(spec.target)).signal(abortSignal, {});
+    await result(h.t.client, spec.target);
   });
 
   it('fails in preflight on an unknown green model: the ratio never leaves 0', async () => {
     const spec = testSpec({ target: uniqueTarget('unknown'), green: { model: 'gpt-5-nonexistent' } });
-    await startTestRollout(t.client, taskQueue, spec);
-    const r = await result(t.client, spec.target);
+    await startTestRollout(h.t.client, h.taskQueue, spec);
+    const r = await result(h.t.client, spec.target);
     expect(r.phase).toBe('failed');
     expect(r.greenPercent).toBe(0);
     expect(r.reason).toMatch(/model `gpt-5-nonexistent` does not exist on 127\.0\.0\.1:\d+/);
     expect(r.status.verdicts).toHaveLength(0);
     expect(r.status.arms.green.requests).toBe(0);
-    expect(sim.stats()['gpt-4.1-turbo']?.requests ?? 0).toBe(0);
+    expect(h.sim.stats()['gpt-4.1-turbo']?.requests ?? 0).toBe(0);
   });
 
   it('fails with a clear, non-retried error on a rejected key', async () => {
     process.env.WRONG_GATEWAY_KEY = 'sk-wrong-key-000000000';
     const spec = testSpec({ target: uniqueTarget('badkey'), green: { model: 'gpt-4.1-turbo', apiKeyEnv: 'WRONG_GATEWAY_KEY' } });
-    const handle = await startTestRollout(t.client, taskQueue, spec);
-    const r = await result(t.client, spec.target);
+    const handle = await startTestRollout(h.t.client, h.taskQueue, spec);
+    const r = await result(h.t.client, spec.target);
     expect(r.phase).toBe('failed');
     expect(r.reason).toMatch(/rejected the key in WRONG_GATEWAY_KEY \(401\)/);
     const history = await handle.fetchHistory();
@@ -174,11 +159,11 @@ describe('rollout workflow', () => {
 
   it('never writes the gateway key into workflow input or history', async () => {
     const spec = testSpec({ target: uniqueTarget('nokey') });
-    const handle = await startTestRollout(t.client, taskQueue, spec);
-    await result(t.client, spec.target);
+    const handle = await startTestRollout(h.t.client, h.taskQueue, spec);
+    await result(h.t.client, spec.target);
     const history = historyText(await handle.fetchHistory());
     expect(history.includes('What is the capital of Japan?'), 'decoded payloads are searchable').toBe(true);
-    expect(history.includes(sim.apiKey), 'the key string appears in history').toBe(false);
+    expect(history.includes(h.sim.apiKey), 'the key string appears in history').toBe(false);
     expect(history.includes('SECRET-4242'), 'part of the key appears in history').toBe(false);
   });
 });

@@ -9,35 +9,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRouter, type Router } from '../src/router';
 import { TemporalLiveReporter } from '../src/router/temporal-reporter';
 import { TemporalRatioSource } from '../src/router/temporal-source';
-import { startSimulator, type Simulator } from '../src/sim/index';
 import { abortSignal, rolloutWorkflowId } from '../workflows/messages';
 import { startTestRollout, status, testSpec, uniqueTarget, waitForStatus } from './helpers/rollout';
-import { connectTestTemporal, historyText, startTestWorker, uniqueTaskQueue, type TestTemporal } from './helpers/temporal';
+import { historyText } from './helpers/temporal';
+import { useHarness } from './helpers/harness';
 
 const UPSTREAM_KEY = 'sk-router-temporal-SECRET-9e1d';
 const CLIENT_KEY = 'router-client-key';
-let t: TestTemporal;
-let sim: Simulator;
-let stopWorker: () => Promise<void>;
-const taskQueue = uniqueTaskQueue('router');
 
-beforeAll(async () => {
-  sim = await startSimulator({ latencyScale: 0, seed: 3, apiKey: UPSTREAM_KEY, models: { 'gpt-4.1': { errorRate: 0 }, 'gpt-4.1-turbo': { errorRate: 0 } } });
-  process.env.GATEWAY_BASE_URL = sim.url;
-  process.env.GATEWAY_API_KEY = sim.apiKey;
-  t = await connectTestTemporal();
-  stopWorker = (await startTestWorker(t, taskQueue)).stop;
-});
-afterAll(async () => {
-  await stopWorker?.();
-  await t?.close();
-  await sim?.close();
-});
+const h = useHarness({ sim: { latencyScale: 0, seed: 3, apiKey: UPSTREAM_KEY, models: { 'gpt-4.1': { errorRate: 0 }, 'gpt-4.1-turbo': { errorRate: 0 } } }, queue: 'router' });
 
-function routerFor(targets: string[], connection = t.client.connection): Router {
+function routerFor(targets: string[], connection = h.t.client.connection): Router {
   return createRouter({
     targets: Object.fromEntries(targets.map((n) => [n, { blue: { model: 'gpt-4.1' } }])),
-    gateway: { baseURL: sim.url },
+    gateway: { baseURL: h.sim.url },
     env: { GATEWAY_API_KEY: UPSTREAM_KEY },
     apiKeys: [CLIENT_KEY],
     ratioSource: new TemporalRatioSource({ connection, namespace: 'default' }),
@@ -54,8 +39,8 @@ describe('router with the rollout workflow', () => {
   it('serves the rollout\'s ratio, reports live batches into it, and follows an abort within a second', async () => {
     const target = uniqueTarget('router');
     const spec = testSpec({ target, plan: { steps: [25, 100], dwell: '1h', samplesPerStep: 50, concurrency: 25 } });
-    const handle = await startTestRollout(t.client, taskQueue, spec);
-    await waitForStatus(t.client, target, (s) => s.phase === 'ramping' && s.greenPercent === 25);
+    const handle = await startTestRollout(h.t.client, h.taskQueue, spec);
+    await waitForStatus(h.t.client, target, (s) => s.phase === 'ramping' && s.greenPercent === 25);
     const router = routerFor([target, 'never-rolled-out']);
     try {
       const { url } = await router.listen(0, '127.0.0.1');
@@ -64,7 +49,7 @@ describe('router with the rollout workflow', () => {
       expect(router.tracker.states.get(target)!.snapshot).toMatchObject({ phase: 'ramping', greenPercent: 25, green: { model: 'gpt-4.1-turbo' } });
       expect(router.tracker.states.get('never-rolled-out')!.snapshot).toBeNull(); // no workflow → 100 % blue
       // rollouts of targets the router was not configured with are found through visibility
-      const discovered = await new TemporalRatioSource({ connection: t.client.connection }).discoverTargets();
+      const discovered = await new TemporalRatioSource({ connection: h.t.client.connection }).discoverTargets();
       expect(discovered).toContain(target);
 
       const client = new OpenAI({ apiKey: CLIENT_KEY, baseURL: url, maxRetries: 0 });
@@ -78,7 +63,7 @@ describe('router with the rollout workflow', () => {
       for (const r of rs) expect(r.data.model).toBe(r.response.headers.get('x-modelshift-arm') === 'green' ? 'gpt-4.1-turbo' : 'gpt-4.1');
 
       await router.live.flush();
-      const withLive = await waitForStatus(t.client, target, (s) => s.live.blue.requests + s.live.green.requests === N, 10_000);
+      const withLive = await waitForStatus(h.t.client, target, (s) => s.live.blue.requests + s.live.green.requests === N, 10_000);
       expect(withLive.live.green.requests).toBe(green);
       expect(withLive.live.batches).toBe(1); // one signal for the whole interval, not one per request
 
@@ -93,15 +78,15 @@ describe('router with the rollout workflow', () => {
         return Date.now();
       };
       const [changedAt, routerAt] = await Promise.all([
-        poll(async () => (await status(t.client, target)).phase === 'rolled_back'), // the workflow's own view
+        poll(async () => (await status(h.t.client, target)).phase === 'rolled_back'), // the workflow's own view
         poll(() => router.route(target, 'u1')!.arm === 'blue' && router.tracker.states.get(target)!.snapshot?.phase === 'rolled_back'),
       ]);
       expect(routerAt - changedAt).toBeLessThan(1_000);
       expect(routerAt - sentAt, 'from the abort signal to the router sending 0% to green').toBeLessThan(1_000);
       for (let i = 0; i < N; i++) expect(router.route(target, `u${i}`)!.arm).toBe('blue');
-      expect((await status(t.client, target)).phase).toBe('rolled_back');
+      expect((await status(h.t.client, target)).phase).toBe('rolled_back');
 
-      const history = historyText(await t.client.workflow.getHandle(rolloutWorkflowId(target)).fetchHistory());
+      const history = historyText(await h.t.client.workflow.getHandle(rolloutWorkflowId(target)).fetchHistory());
       expect(history).toContain('liveMetrics');
       expect(history).not.toContain(UPSTREAM_KEY);
       expect(history).not.toContain(CLIENT_KEY);

@@ -5,7 +5,7 @@ import { emptyLive, recordLive } from '../src/router/live-stats';
 import { effectivePercent, RatioTracker, StaticRatioSource } from '../src/router/ratio';
 import { LiveAggregator, type LiveBatch, type LiveReporter } from '../src/router/reporter';
 import { loadRouterSettings, parseTargets, RouterConfigError } from '../src/router/config';
-import { mulberry32 } from '../src/sim/rng';
+import { mulberry32 } from '../src/stats/rng';
 
 describe('assignment', () => {
   it('puts 10,000 users on green within ±2 pp of the ratio', () => {

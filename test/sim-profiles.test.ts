@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SIM_MODELS, FaultProfileSchema, loadSimProfileFile, startSimulator } from '../src/sim';
-import { lognormalFromQuantiles, mulberry32 } from '../src/sim/rng';
+import { lognormalFromQuantiles, mulberry32 } from '../src/stats/rng';
 import { countPromptTokens } from '../src/sim/tokens';
 
 let dir: string;

@@ -3,37 +3,21 @@
  * equal arms promote; a green that degrades mid-way is rolled back by the error-rate guard.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSimulator, type Simulator } from '../src/sim/index';
-import { connectTestTemporal, startTestWorker, uniqueTaskQueue, type TestTemporal } from './helpers/temporal';
+import { useHarness } from './helpers/harness';
 import { result, startTestRollout, testSpec, uniqueTarget, waitForStatus } from './helpers/rollout';
 
-let t: TestTemporal;
-let sim: Simulator;
-let stopWorker: () => Promise<void>;
-const taskQueue = uniqueTaskQueue('verdict');
 const plan = { steps: [10, 25, 50, 100], dwell: '200ms', samplesPerStep: 200, concurrency: 50 };
 
-beforeAll(async () => {
-  sim = await startSimulator({ latencyScale: 0.02, seed: 2024 });
-  process.env.GATEWAY_BASE_URL = sim.url;
-  process.env.GATEWAY_API_KEY = sim.apiKey;
-  t = await connectTestTemporal();
-  stopWorker = (await startTestWorker(t, taskQueue)).stop;
-});
-afterAll(async () => {
-  await stopWorker?.();
-  await t?.close();
-  await sim?.close();
-});
+const h = useHarness({ sim: { latencyScale: 0.02, seed: 2024 }, queue: 'verdict' });
 
 describe('statistical verdicts in real rollouts', () => {
   it('promotes when green is equal to blue (both 1% errors, same latency)', async () => {
     const same = { errorRate: 0.01, latencyMs: { p50: 400, p99: 1200 } };
-    sim.setProfile('gpt-4.1', same);
-    sim.setProfile('gpt-4.1-turbo', same);
+    h.sim.setProfile('gpt-4.1', same);
+    h.sim.setProfile('gpt-4.1-turbo', same);
     const spec = testSpec({ target: uniqueTarget('equal'), plan, guards: { cost: { enabled: false } } });
-    await startTestRollout(t.client, taskQueue, spec);
-    const r = await result(t.client, spec.target);
+    await startTestRollout(h.t.client, h.taskQueue, spec);
+    const r = await result(h.t.client, spec.target);
     expect(r.reason).toMatch(/all 4 steps passed/);
     expect(r.phase).toBe('promoted');
     expect(r.status.arms.green.errors).toBeGreaterThan(0); // real errors were seen and tolerated
@@ -41,19 +25,19 @@ describe('statistical verdicts in real rollouts', () => {
 
   it('rolls back on the error-rate verdict when green degrades mid-rollout', async () => {
     const same = { errorRate: 0.01, latencyMs: { p50: 400, p99: 1200 } };
-    sim.setProfile('gpt-4.1', same);
-    sim.setProfile('gpt-4.1-turbo', same);
+    h.sim.setProfile('gpt-4.1', same);
+    h.sim.setProfile('gpt-4.1-turbo', same);
     const spec = testSpec({ target: uniqueTarget('degrade'), plan, guards: { cost: { enabled: false } } });
-    await startTestRollout(t.client, taskQueue, spec);
-    await waitForStatus(t.client, spec.target, (s) => s.greenPercent >= 25, 90_000);
+    await startTestRollout(h.t.client, h.taskQueue, spec);
+    await waitForStatus(h.t.client, spec.target, (s) => s.greenPercent >= 25, 90_000);
     // Fault injection through the simulator's admin endpoint, as an operator's chaos test would.
-    const res = await fetch(`${sim.url.replace(/\/v1$/, '')}/admin/models/gpt-4.1-turbo`, {
+    const res = await fetch(`${h.sim.url.replace(/\/v1$/, '')}/admin/models/gpt-4.1-turbo`, {
       method: 'PUT',
-      headers: { authorization: `Bearer ${sim.apiKey}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${h.sim.apiKey}`, 'content-type': 'application/json' },
       body: JSON.stringify({ errorRate: 0.12 }),
     });
     expect(res.status).toBe(200);
-    const r = await result(t.client, spec.target);
+    const r = await result(h.t.client, spec.target);
     expect(r.phase).toBe('rolled_back');
     expect(r.greenPercent).toBe(0);
     const last = r.status.verdicts.at(-1)!;

@@ -14,7 +14,6 @@ import { startSimulator, type Simulator } from '../src/sim/index';
 import { startDevServer, type DevServer } from '../src/temporal/devserver';
 import { createWorker } from '../src/worker';
 import { startRollout } from '../src/cli/rollout-commands';
-import { loadConfig } from '../src/config';
 import { testSpec, uniqueTarget } from './helpers/rollout';
 import { rolloutWorkflowId, statusQuery } from '../workflows/messages';
 
@@ -72,8 +71,7 @@ describe.skipIf(!existsSync(CHROMIUM))('Temporal Web UI', () => {
     expect(res.status).toBe(200);
 
     const spec = testSpec({ target: uniqueTarget('webui'), plan: { steps: [50, 100], dwell: '1h', samplesPerStep: 100, concurrency: 25 } });
-    const config = loadConfig({ TASK_QUEUE: 'webui' });
-    await startRollout(client, config, spec);
+    await startRollout(client, 'webui', spec);
     const handle = client.workflow.getHandle(rolloutWorkflowId(spec.target));
     for (let i = 0; i < 100; i++) {
       const s = await handle.query(statusQuery).catch(() => undefined);

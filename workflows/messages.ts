@@ -3,7 +3,7 @@
  * Signals are usable by name from `temporal workflow signal --name pause|resume|abort|liveMetrics`.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { ArmStats } from '../src/decision/arm-stats';
+import type { ArmStats, ArmSummary as DecisionArmSummary } from '../src/decision/arm-stats';
 import type { Evaluation } from '../src/decision/verdict';
 
 export type Phase = 'preflight' | 'ramping' | 'paused' | 'promoted' | 'rolled_back' | 'failed';
@@ -17,17 +17,8 @@ export interface ArmRef {
   apiKeyEnv?: string;
 }
 
-export interface ArmSummary {
-  model: string;
-  requests: number;
-  errors: number;
-  errorRate: number;
-  rateLimited: number;
-  p50LatencyMs: number;
-  p99LatencyMs: number;
-  avgLatencyMs: number;
-  costPerSuccessUsd: number;
-}
+/** One arm's numbers as the status shows them: the model plus the decision module's point summary. */
+export type ArmSummary = { model: string } & DecisionArmSummary;
 
 export interface VerdictRecord {
   step: number;

@@ -33,18 +33,7 @@ export interface RolloutState {
 }
 
 function armSummary(model: string, s: ArmStats): ArmSummary {
-  const x = summarize(s);
-  return {
-    model,
-    requests: x.requests,
-    errors: x.errors,
-    errorRate: x.errorRate,
-    rateLimited: x.rateLimited,
-    p50LatencyMs: x.p50LatencyMs,
-    p99LatencyMs: x.p99LatencyMs,
-    avgLatencyMs: x.avgLatencyMs,
-    costPerSuccessUsd: x.costPerSuccessUsd,
-  };
+  return { model, ...summarize(s) };
 }
 
 /** Synthetic samples plus live traffic per arm: what the verdict and the status both use. */

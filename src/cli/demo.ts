@@ -112,7 +112,7 @@ async function runDemo(opts: { regression: boolean; exit: boolean }): Promise<nu
     const happy = demoSpec('demo-promote');
     await clearPrevious(client, happy.target);
     say(`\n▶ rollout 1: ${happy.blue.model} → ${happy.green.model}, steps ${happy.steps.join('→')}%, dwell 3s — expected: promoted`);
-    await startRollout(client, config, happy);
+    await startRollout(client, config.temporal.taskQueue, happy);
     say(`  Web UI: ${webUiLink(config, rolloutWorkflowId(happy.target))}`);
     const s1 = await watchRollout(client, happy.target, liveView());
     say(`  → ${s1.phase}${s1.reason ? `: ${s1.reason}` : ''}`);
@@ -125,7 +125,7 @@ async function runDemo(opts: { regression: boolean; exit: boolean }): Promise<nu
       await clearPrevious(client, bad.target);
       if (traffic) traffic.target = bad.target;
       say(`\n▶ rollout 2: same models; once green reaches 25%, its error rate is raised to 30% through the simulator's admin endpoint — expected: rolled back`);
-      await startRollout(client, config, bad);
+      await startRollout(client, config.temporal.taskQueue, bad);
       say(`  Web UI: ${webUiLink(config, rolloutWorkflowId(bad.target))}`);
       let injected = false;
       const s2 = await watchRollout(client, bad.target, (s) => {

@@ -6,6 +6,7 @@ import {
   WorkflowUpdateFailedError,
   type Client,
   type WorkflowHandle,
+  type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
 import { loadConfig, loadDotEnv, type Config } from '../config';
 import { formatDuration } from '../spec/duration';
@@ -44,12 +45,12 @@ export function staticDetails(spec: RolloutSpec): string {
 }
 
 /** Start a rollout; refuses a second one for a target that has a running rollout. */
-export async function startRollout(client: Client, config: Config, spec: RolloutSpec, options?: { historyEventLimit?: number }): Promise<WorkflowHandle<typeof rolloutWorkflow>> {
+export async function startRollout(client: Client, taskQueue: string, spec: RolloutSpec, options?: { historyEventLimit?: number }): Promise<WorkflowHandleWithFirstExecutionRunId<typeof rolloutWorkflow>> {
   const workflowId = rolloutWorkflowId(spec.target);
   try {
     return await client.workflow.start<typeof rolloutWorkflow>('rolloutWorkflow', {
       workflowId,
-      taskQueue: config.temporal.taskQueue,
+      taskQueue,
       args: [{ spec, options }],
       workflowIdConflictPolicy: 'FAIL',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
@@ -181,8 +182,8 @@ export function registerRolloutCommands(program: Command): void {
         const config = loadConfig();
         const client = await connectClient(config);
         try {
-          const handle = await startRollout(client, config, spec);
-          if (flags.json) process.stdout.write(`${JSON.stringify({ workflowId: handle.workflowId, runId: (handle as { firstExecutionRunId?: string }).firstExecutionRunId })}\n`);
+          const handle = await startRollout(client, config.temporal.taskQueue, spec);
+          if (flags.json) process.stdout.write(`${JSON.stringify({ workflowId: handle.workflowId, runId: handle.firstExecutionRunId })}\n`);
           else {
             process.stdout.write(`started ${handle.workflowId}: ${staticSummary(spec)}\n`);
             process.stdout.write(`  Web UI: ${webUiLink(config, handle.workflowId)}\n`);

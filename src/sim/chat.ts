@@ -5,7 +5,7 @@ import { generateContent, type GeneratedContent } from './content';
 import { badRequest, modelNotFound, rateLimited, serverError } from './errors';
 import { sendJson } from './http';
 import type { Distribution } from './profiles';
-import { lognormalFromQuantiles, type Rng } from './rng';
+import { lognormalFromQuantiles, type Rng } from '../stats/rng';
 import type { ModelRegistry } from './state';
 import { countPromptTokens } from './tokens';
 

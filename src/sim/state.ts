@@ -1,7 +1,7 @@
 // Mutable per-model state: profile, seeded RNG, rate-limit bucket and outcome counters.
 import { DEFAULT_PROFILE, mergeProfile, type FaultProfile } from './profiles';
 import { TokenBucket } from './ratelimit';
-import { mulberry32, seedFor, type Rng } from './rng';
+import { mulberry32, seedFor, type Rng } from '../stats/rng';
 
 /** Per-model request counts by outcome (decided when the request is accepted). */
 export interface SimModelStats {

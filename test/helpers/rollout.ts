@@ -3,7 +3,7 @@ import type { Client } from '@temporalio/client';
 import { parseSpec, type RolloutSpec, type SpecInput } from '../../src/spec/rollout';
 import { rolloutWorkflowId, statusQuery, type RolloutStatus } from '../../workflows/messages';
 import type { RolloutResult, RolloutOptions } from '../../workflows/rollout';
-import { RolloutTarget, RolloutPhase, BlueModel, GreenModel, GreenPercent } from '../../src/temporal/search-attributes';
+import { startRollout } from '../../src/cli/rollout-commands';
 
 let n = 0;
 export function uniqueTarget(prefix: string): string {
@@ -23,20 +23,9 @@ export function testSpec(over: Partial<SpecInput> & { target: string }): Rollout
   });
 }
 
-export async function startTestRollout(client: Client, taskQueue: string, spec: RolloutSpec, options?: RolloutOptions) {
-  return client.workflow.start('rolloutWorkflow', {
-    workflowId: rolloutWorkflowId(spec.target),
-    taskQueue,
-    args: [{ spec, options }],
-    workflowIdConflictPolicy: 'FAIL',
-    typedSearchAttributes: [
-      { key: RolloutTarget, value: spec.target },
-      { key: RolloutPhase, value: 'preflight' },
-      { key: BlueModel, value: spec.blue.model },
-      { key: GreenModel, value: spec.green.model },
-      { key: GreenPercent, value: 0 },
-    ],
-  });
+/** Start a rollout exactly as `modelshift start` does (same options, search attributes, conflict policy). */
+export function startTestRollout(client: Client, taskQueue: string, spec: RolloutSpec, options?: RolloutOptions) {
+  return startRollout(client, taskQueue, spec, options);
 }
 
 export async function result(client: Client, target: string): Promise<RolloutResult> {

@@ -1,4 +1,4 @@
-// Seeded pseudo-random numbers for the simulator.
+// Seeded pseudo-random numbers (the simulator, sample routing, the verdict bench).
 //
 // Hand-written on purpose: Math.random() cannot be seeded, and a test run must be
 // reproducible for a given request order. mulberry32 is a tiny, fast 32-bit PRNG
