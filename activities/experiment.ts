@@ -10,20 +10,13 @@ import pLimit from 'p-limit';
 import { GatewayConfigError, gatewayClient, resolveGateway } from '../src/gateway/client';
 import { limiterFor } from '../src/gateway/rate-limit';
 import { sendChat, SEED_RETRY } from '../src/gateway/send';
-import type { BatchResult, ExperimentModel, TestCase } from '../src/experiment/types';
+import type { BatchResult, ExperimentModel, ExperimentSettings, TestCase } from '../src/experiment/types';
 
-export interface ExperimentBatchInput {
+export type ExperimentBatchInput = Pick<ExperimentSettings, 'concurrency' | 'rpm' | 'temperature' | 'maxTokens' | 'timeoutMs' | 'attempts'> & {
   round: number;
   target: Pick<ExperimentModel, 'model' | 'baseURL' | 'apiKeyEnv'>;
   prompts: TestCase[];
-  concurrency: number;
-  rpm: number | null;
-  temperature: number;
-  maxTokens: number;
-  timeoutMs: number;
-  /** Tries per request, first included. */
-  attempts: number;
-}
+};
 
 interface Progress {
   done: number[];

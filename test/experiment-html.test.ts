@@ -1,15 +1,15 @@
 // The HTML report opens in a real headless Chromium, draws its charts, and fetches nothing.
-import { existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
+import { hasChromium, launchChromium } from './helpers/browser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CATALOG } from '../src/catalog/prices';
 import { ExperimentAccumulator } from '../src/experiment/aggregate';
 import { renderHtml } from '../src/experiment/html';
 import { DEFAULT_SETTINGS } from '../src/experiment/plan';
 
-const CHROMIUM = '/usr/bin/chromium';
 const dir = mkdtempSync(join(tmpdir(), 'ab-html-'));
 
 function report() {
@@ -25,16 +25,10 @@ function report() {
   return acc.report({ status: 'completed', rounds: 30, prompts: ['simple question', 'reasoning'], settings: { ...DEFAULT_SETTINGS, durationMs: undefined, rounds: 30 }, startedAt: '2026-01-01T00:00:00Z', catalog: DEFAULT_CATALOG });
 }
 
-describe.skipIf(!existsSync(CHROMIUM))('HTML report in headless Chromium', () => {
+describe.skipIf(!hasChromium)('HTML report in headless Chromium', () => {
   let browser: BrowserContext;
   beforeAll(async () => {
-    // A new, empty profile directory (playwright passes it as --user-data-dir).
-    browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'chromium-profile-')), {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1100, height: 900 },
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium({ width: 1100, height: 900 });
   }, 60_000);
   afterAll(async () => {
     await browser?.close();

@@ -2,13 +2,13 @@
  * The Temporal Web UI shows a rollout as an operator needs it: served by the embedded dev server,
  * with the rollout's summary, its live current details and its search attributes.
  */
-import { existsSync, mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
+import { hasChromium, launchChromium } from './helpers/browser';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startSimulator, type Simulator } from '../src/sim/index';
 import { startDevServer, type DevServer } from '../src/temporal/devserver';
@@ -17,7 +17,6 @@ import { startRollout } from '../src/cli/rollout-commands';
 import { testSpec, uniqueTarget } from './helpers/rollout';
 import { rolloutWorkflowId, statusQuery } from '../workflows/messages';
 
-const CHROMIUM = '/usr/bin/chromium';
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -28,7 +27,7 @@ async function freePort(): Promise<number> {
   });
 }
 
-describe.skipIf(!existsSync(CHROMIUM))('Temporal Web UI', () => {
+describe.skipIf(!hasChromium)('Temporal Web UI', () => {
   let server: DevServer;
   let sim: Simulator;
   let browser: BrowserContext;
@@ -51,12 +50,7 @@ describe.skipIf(!existsSync(CHROMIUM))('Temporal Web UI', () => {
       await running;
     };
     client = new Client({ connection: server.env.connection });
-    browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'chromium-profile-')), {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1400, height: 1800 },
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium({ width: 1400, height: 1800 });
   }, 120_000);
   afterAll(async () => {
     await browser?.close();
