@@ -23,30 +23,33 @@ async function checkArm(arm: ArmRef, which: 'blue' | 'green'): Promise<{ model: 
   }
   const gateway = gatewayLabel(resolved.baseURL);
   const client = gatewayClient(arm, { timeoutMs: 15_000 });
+  const authFailure = (err: InstanceType<typeof OpenAI.APIError>) =>
+    ApplicationFailure.nonRetryable(
+      `${which}: the gateway ${gateway} rejected the key in ${resolved.apiKeyEnv} (${err.status}); check the key and that the base URL belongs to the same provider`,
+      'GatewayAuth',
+    );
+  const isAuth = (err: unknown): err is InstanceType<typeof OpenAI.APIError> =>
+    err instanceof OpenAI.AuthenticationError || err instanceof OpenAI.PermissionDeniedError;
   let ids: Set<string>;
   try {
     const page = await client.models.list();
     ids = new Set(page.data.map((m) => m.id));
   } catch (err) {
-    if (err instanceof OpenAI.AuthenticationError || err instanceof OpenAI.PermissionDeniedError) {
-      throw ApplicationFailure.nonRetryable(
-        `${which}: the gateway ${gateway} rejected the key in ${resolved.apiKeyEnv} (${err.status}); check the key and that the base URL belongs to the same provider`,
-        'GatewayAuth',
-      );
+    if (isAuth(err)) throw authFailure(err);
+    if (!(err instanceof OpenAI.NotFoundError)) {
+      throw ApplicationFailure.retryable(`${which}: cannot list models on ${gateway}: ${describeError(err)}`, 'GatewayUnavailable');
     }
-    if (err instanceof OpenAI.NotFoundError) {
-      // Some gateways do not list models: ask for this one directly.
-      try {
-        await client.models.retrieve(arm.model);
-        return { model: arm.model, gateway };
-      } catch (inner) {
-        if (inner instanceof OpenAI.NotFoundError) {
-          throw ApplicationFailure.nonRetryable(`${which}: model \`${arm.model}\` does not exist on ${gateway}`, 'ModelNotFound');
-        }
-        throw inner;
+    // Some gateways do not list models: ask for this one directly.
+    try {
+      await client.models.retrieve(arm.model);
+      return { model: arm.model, gateway };
+    } catch (inner) {
+      if (inner instanceof OpenAI.NotFoundError) {
+        throw ApplicationFailure.nonRetryable(`${which}: model \`${arm.model}\` does not exist on ${gateway}`, 'ModelNotFound');
       }
+      if (isAuth(inner)) throw authFailure(inner);
+      throw ApplicationFailure.retryable(`${which}: cannot check model ${arm.model} on ${gateway}: ${describeError(inner)}`, 'GatewayUnavailable');
     }
-    throw ApplicationFailure.retryable(`${which}: cannot list models on ${gateway}: ${describeError(err)}`, 'GatewayUnavailable');
   }
   if (!ids.has(arm.model)) {
     const close = [...ids].filter((id) => id.startsWith(arm.model.split('-')[0])).slice(0, 5);

@@ -5,7 +5,7 @@
  * a worker crash resumes where it stopped: no sample is counted twice, none is lost.
  */
 import { setMaxListeners } from 'node:events';
-import { Context, ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import pLimit from 'p-limit';
 import { emptyArmStats, recordOutcome, type ArmStats } from '../src/decision/arm-stats';
 import { loadCatalog } from '../src/catalog/load';
@@ -83,7 +83,7 @@ export async function runSampleBatch(input: SampleBatchInput): Promise<SampleBat
   const lastError: { blue?: string; green?: string } = {};
   const limit = pLimit(input.concurrency);
   const signal = ctx.cancellationSignal;
-  setMaxListeners(input.concurrency * 10 + 16, signal); // each in-flight request, retry, fallback and backoff listens for cancellation
+  setMaxListeners(input.concurrency + 16, signal); // one listener per request in flight (sendChat links its own signal)
 
   const heartbeat = setInterval(() => ctx.heartbeat({ ...progress, done: [...done] }), 1000);
   try {
@@ -122,10 +122,14 @@ export async function runSampleBatch(input: SampleBatchInput): Promise<SampleBat
         }),
       ),
     );
+  } catch (err) {
+    // Cancelled (pause, abort, promote): report a cancellation, not whatever the request threw.
+    if (signal.aborted) throw signal.reason ?? new CancelledFailure('sample batch cancelled');
+    throw err;
   } finally {
     clearInterval(heartbeat);
   }
-  if (signal.aborted) throw signal.reason ?? new Error('cancelled');
+  if (signal.aborted) throw signal.reason ?? new CancelledFailure('sample batch cancelled');
   return {
     blue: progress.blue,
     green: progress.green,

@@ -51,6 +51,11 @@ rateLimit: { requestsPerMinute: 600 }
     // 20 samples a round at 10% cannot reach a verdict before the hold limit: said, not fatal.
     expect(ok.stderr).toMatch(/^warning: plan\.samplesPerStep: 20 samples at 10% gives ~2\.0 green samples per round/);
 
+    // Flags override the file: --initial/--increment replace its explicit steps.
+    const over = await cli(['validate', '-f', good, '--initial', '20', '--increment', '20']);
+    expect(over.code, over.stderr).toBe(0);
+    expect(over.stdout).toMatch(/steps 20→40→60→80→100%/);
+
     const typo = join(dir, 'typo.yaml');
     writeFileSync(typo, 'target: x\nblue: { model: a }\ngreen: { model: b }\nplan: { steps: [10, 100], dwel: 60s }\n');
     const bad = await cli(['validate', '-f', typo]);

@@ -167,3 +167,60 @@ describe('rollout workflow', () => {
     expect(history.includes('SECRET-4242'), 'part of the key appears in history').toBe(false);
   });
 });
+
+describe('operator messages at awkward moments', () => {
+  it('a pause in the middle of a sample batch holds the rollout instead of failing it; resume carries on', async () => {
+    // ~50 ms per request (2,500 ms × latencyScale 0.02), one at a time: a batch of 400 takes ~20 s.
+    h.sim.setProfile('gpt-4.1', { latencyMs: 2500 });
+    h.sim.setProfile('gpt-4.1-turbo', { latencyMs: 2500 });
+    const spec = testSpec({ target: uniqueTarget('midpause'), plan: { steps: [50, 100], dwell: '300ms', samplesPerStep: 400, concurrency: 1 } });
+    const handle = await startTestRollout(h.t.client, h.taskQueue, spec);
+    await waitForStatus(h.t.client, spec.target, (s) => s.phase === 'ramping');
+    const sent = () => Object.values(h.sim.stats()).reduce((a, m) => a + m.requests, 0);
+    const start = sent();
+    while (sent() < start + 30) await new Promise((r) => setTimeout(r, 20)); // a batch is in flight
+    await handle.signal(pauseSignal, { reason: 'mid-batch' });
+    await new Promise((r) => setTimeout(r, 2500));
+    const s = await status(h.t.client, spec.target);
+    expect(s.phase).toBe('paused');
+    expect(s.reason).toBe('mid-batch');
+    expect(s.verdicts).toHaveLength(0); // the interrupted round did not count
+    await handle.signal(resumeSignal);
+    const resumed = await waitForStatus(h.t.client, spec.target, (x) => x.phase === 'ramping');
+    expect(resumed.reason).toBeUndefined();
+    await handle.signal(abortSignal, { reason: 'enough' });
+    const r = await result(h.t.client, spec.target);
+    expect(r.phase).toBe('rolled_back');
+    expect(r.reason).toBe('aborted by operator: enough');
+  });
+
+  it('a pause that arrives with the start holds green at 0% until resume', async () => {
+    const spec = testSpec({ target: uniqueTarget('startpaused') });
+    const handle = await h.t.client.workflow.signalWithStart('rolloutWorkflow', {
+      workflowId: `rollout-${spec.target}`,
+      taskQueue: h.taskQueue,
+      args: [{ spec }],
+      signal: pauseSignal,
+      signalArgs: [{ reason: 'change freeze' }],
+    });
+    await new Promise((r) => setTimeout(r, 1500));
+    const held = await status(h.t.client, spec.target);
+    expect(held).toMatchObject({ phase: 'paused', greenPercent: 0, step: 0, reason: 'change freeze' });
+    await handle.signal(resumeSignal);
+    const r = await result(h.t.client, spec.target);
+    expect(r.phase).toBe('promoted');
+  });
+
+  it('drops a malformed liveMetrics signal instead of wedging the rollout', async () => {
+    const spec = testSpec({ target: uniqueTarget('badlive'), plan: { steps: [50, 100], dwell: '1h', samplesPerStep: 100, concurrency: 25 } });
+    const handle = await startTestRollout(h.t.client, h.taskQueue, spec);
+    await waitForStatus(h.t.client, spec.target, (s) => s.verdicts.length > 0);
+    await handle.signal('liveMetrics', { batchId: 'hand-made', blue: { requests: 5 } });
+    await handle.signal('liveMetrics', 'not even an object');
+    await handle.signal(abortSignal, { reason: 'still listening' });
+    const r = await result(h.t.client, spec.target);
+    expect(r.phase).toBe('rolled_back');
+    expect(r.reason).toBe('aborted by operator: still listening');
+    expect(r.status.live.batches).toBe(0);
+  });
+});

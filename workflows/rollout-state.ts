@@ -5,7 +5,8 @@
 import { mergeArmStats, summarize, type ArmStats } from '../src/decision/arm-stats';
 import type { Evaluation } from '../src/decision/verdict';
 import type { RolloutSpec } from '../src/spec/rollout';
-import type { ArmSummary, Phase, RolloutStatus, VerdictRecord } from './messages';
+import type { ArmSummary, LiveMetricsBatch, Phase, RolloutStatus, VerdictRecord } from './messages';
+import { NUM_BUCKETS } from '../src/decision/histogram';
 
 export interface RolloutState {
   phase: Phase;
@@ -106,4 +107,23 @@ export function renderDetails(spec: RolloutSpec, state: RolloutState): string {
   }
   if (state.fallbacksServed) lines.push('', `Green failures served by blue fallback: ${state.fallbacksServed} (counted as green errors).`);
   return lines.filter((l) => l !== '').join('\n').replace(/\n(\| arm)/, '\n\n$1');
+}
+
+const count = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x >= 0;
+function isArmStats(x: unknown): boolean {
+  const a = x as Record<string, any> | null;
+  return (
+    !!a &&
+    ['requests', 'successes', 'errors', 'rateLimited', 'inputTokens', 'outputTokens', 'costUsd'].every((k) => count(a[k])) &&
+    !!a.errorsByClass && typeof a.errorsByClass === 'object' && Object.values(a.errorsByClass).every(count) &&
+    !!a.checks && count(a.checks.passed) && count(a.checks.failed) &&
+    !!a.latency && Array.isArray(a.latency.counts) && a.latency.counts.length === NUM_BUCKETS && a.latency.counts.every(count) &&
+    count(a.latency.count) && count(a.latency.sumMs)
+  );
+}
+
+/** A liveMetrics signal's payload is checked before it is merged: signals come from outside. */
+export function isLiveBatch(b: unknown): b is LiveMetricsBatch {
+  const x = b as Partial<LiveMetricsBatch> | null;
+  return !!x && typeof x.batchId === 'string' && x.batchId.length > 0 && isArmStats(x.blue) && isArmStats(x.green);
 }

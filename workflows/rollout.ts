@@ -35,7 +35,7 @@ import {
   type Phase,
   type RolloutStatus,
 } from './messages';
-import { combined, describeEvaluation, renderDetails, toStatus, type RolloutState } from './rollout-state';
+import { combined, describeEvaluation, isLiveBatch, renderDetails, toStatus, type RolloutState } from './rollout-state';
 
 export interface RolloutOptions {
   /** Continue-as-new once history passes this many events (default 2,000; also on the server's suggestion). */
@@ -65,15 +65,28 @@ const { preflight } = proxyActivities<typeof activities>({
   retry: { maximumAttempts: 5, initialInterval: '1s', maximumInterval: '10s', nonRetryableErrorTypes: ['GatewayAuth', 'ModelNotFound', 'GatewayConfig'] },
 });
 
-/** Run `fn` in its own scope and cancel it as soon as `stop()` turns true (abort, promote, pause). */
+/** Thrown by `interruptible` when the loop itself cancelled the work (abort, promote, pause). */
+class CancelledByLoop extends Error {}
+
+/**
+ * Run `fn` in its own scope and cancel it as soon as `stop()` turns true (abort, promote, pause).
+ * Whatever the cancelled work then throws (the activity may fail rather than report a clean
+ * cancellation), the caller sees CancelledByLoop: a pause must never look like a sampling failure.
+ */
 async function interruptible<T>(fn: () => Promise<T>, stop: () => boolean): Promise<T> {
   let settled = false;
+  let cancelled = false;
   const scope = new CancellationScope();
   void condition(() => settled || stop()).then(() => {
-    if (!settled) scope.cancel();
+    if (settled) return;
+    cancelled = true;
+    scope.cancel();
   });
   try {
     return await scope.run(fn);
+  } catch (err) {
+    if (cancelled) throw new CancelledByLoop();
+    throw err;
   } finally {
     settled = true;
   }
@@ -116,6 +129,9 @@ async function runRollout(input: RolloutInput): Promise<RolloutResult> {
   let abortReason: string | undefined;
   let promoteRequested = false;
   let liveBatchesSinceEval = 0;
+  // Declared before the handlers: a signal sent with the start (signalWithStart) runs its handler
+  // the moment it is registered, and may publish.
+  let published = '';
 
   const closed = () => CLOSED_PHASES.includes(state.phase);
   const interrupted = () => abortReason !== undefined || promoteRequested;
@@ -130,8 +146,11 @@ async function runRollout(input: RolloutInput): Promise<RolloutResult> {
     setPhase('paused'); // visible at once; the loop stops sampling as soon as the batch in flight is cancelled
   });
   setHandler(resumeSignal, () => {
+    if (!paused) return;
     paused = false;
     pauseReason = undefined;
+    state.pauseReason = undefined;
+    setPhase(state.preflightDone ? 'ramping' : 'preflight');
   });
   setHandler(abortSignal, (args) => {
     if (closed() || abortReason !== undefined) return;
@@ -139,6 +158,12 @@ async function runRollout(input: RolloutInput): Promise<RolloutResult> {
     close('rolled_back', 0, abortReason); // the ratio is 0 at once; the loop then drains work in flight
   });
   setHandler(liveMetricsSignal, (batch) => {
+    // A malformed batch (a hand-sent signal, a router of another version) is dropped, never merged:
+    // an exception here would fail every workflow task and wedge the rollout, abort included.
+    if (!isLiveBatch(batch)) {
+      log.warn('ignoring a malformed liveMetrics batch', { batchId: (batch as { batchId?: unknown } | undefined)?.batchId });
+      return;
+    }
     if (closed() || state.live.seenBatchIds.includes(batch.batchId)) return;
     state.live.seenBatchIds = [...state.live.seenBatchIds.slice(-199), batch.batchId];
     state.live.blue = mergeArmStats(state.live.blue, batch.blue);
@@ -158,18 +183,26 @@ async function runRollout(input: RolloutInput): Promise<RolloutResult> {
         if (CLOSED_PHASES.includes(state.phase)) {
           throw new Error(`rollout-${spec.target} is already ${state.phase}; nothing to promote`);
         }
+        if (!state.preflightDone) {
+          throw new Error(`rollout-${spec.target} has not passed preflight yet (${spec.green.model} is unchecked); promote after it starts ramping`);
+        }
       },
     },
   );
 
+  /** Current details always; search attributes only when phase or ratio changed (each upsert is a history event). */
   function publish(): void {
-    upsertSearchAttributes([
-      { key: RolloutTarget, value: spec.target },
-      { key: RolloutPhase, value: state.phase },
-      { key: BlueModel, value: spec.blue.model },
-      { key: GreenModel, value: spec.green.model },
-      { key: GreenPercent, value: Math.round(state.greenPercent) },
-    ]);
+    const key = `${state.phase}|${Math.round(state.greenPercent)}`;
+    if (key !== published) {
+      published = key;
+      upsertSearchAttributes([
+        { key: RolloutTarget, value: spec.target },
+        { key: RolloutPhase, value: state.phase },
+        { key: BlueModel, value: spec.blue.model },
+        { key: GreenModel, value: spec.green.model },
+        { key: GreenPercent, value: Math.round(state.greenPercent) },
+      ]);
+    }
     state.updatedAt = new Date().toISOString();
     setCurrentDetails(renderDetails(spec, state));
   }
@@ -201,16 +234,14 @@ async function runRollout(input: RolloutInput): Promise<RolloutResult> {
       publish();
     }
   }
-  /** Hold while paused; returns when resumed or interrupted. */
+  /** Hold while paused (the resume handler restores the phase); returns when resumed or interrupted. */
   const holdWhilePaused = async () => {
     if (!paused) return;
-    const before = state.phase;
     state.pauseReason = pauseReason;
     setPhase('paused');
     await condition(() => !paused || interrupted());
-    state.pauseReason = undefined;
-    if (!interrupted()) setPhase(before === 'paused' ? 'ramping' : before);
   };
+  const shouldContinueAsNew = () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > historyLimit;
 
   publish();
 
@@ -235,7 +266,7 @@ async function runRollout(input: RolloutInput): Promise<RolloutResult> {
     const endedInPreflight = actOnIntents();
     if (endedInPreflight) return endedInPreflight;
     state.preflightDone = true;
-    state.phase = 'ramping';
+    if (!paused) setPhase('ramping'); // a pause that came during preflight holds
   }
 
   const { runSampleBatch } = proxyActivities<typeof activities>({
@@ -245,7 +276,20 @@ async function runRollout(input: RolloutInput): Promise<RolloutResult> {
     retry: { maximumAttempts: 10, initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: ['GatewayAuth', 'GatewayConfig'] },
   });
 
+  // One loop, one decision per turn. Operator intents come first in every turn: nothing advances while
+  // paused, abort and promote end the rollout, and continue-as-new happens only here, with no batch in flight.
   for (;;) {
+    await holdWhilePaused();
+    const ended = actOnIntents();
+    if (ended) return ended;
+    if (shouldContinueAsNew()) {
+      await condition(allHandlersFinished);
+      const endedNow = actOnIntents();
+      if (endedNow) return endedNow;
+      if (paused) continue; // a pause that arrived while handlers finished: hold first
+      return continueAsNew<typeof rolloutWorkflow>({ spec, options: input.options, state });
+    }
+
     if (state.stepIndex < 0 || state.dwellRemainingMs === 0) {
       // Advance to the next step.
       if (state.stepIndex + 1 >= spec.steps.length) return promote(`all ${spec.steps.length} steps passed; green serves 100%`);
@@ -255,14 +299,11 @@ async function runRollout(input: RolloutInput): Promise<RolloutResult> {
       state.dwellRemainingMs = undefined;
       state.lastEvaluation = undefined;
       publish();
+      continue;
     }
 
-    // Judge the step: sample rounds until the verdict is not Inconclusive (or holds run out).
-    while (state.dwellRemainingMs === undefined) {
-      await holdWhilePaused();
-      const ended = actOnIntents();
-      if (ended) return ended;
-
+    if (state.dwellRemainingMs === undefined) {
+      // Judge the step: one sample round; Inconclusive brings another (up to maxHoldRounds).
       state.round++;
       state.roundsAtStep++;
       let batch: Awaited<ReturnType<typeof runSampleBatch>>;
@@ -293,12 +334,11 @@ async function runRollout(input: RolloutInput): Promise<RolloutResult> {
           () => interrupted() || paused,
         );
       } catch (err) {
-        const ended2 = actOnIntents();
-        if (ended2) return ended2;
-        if (paused && isCancellation(err)) {
+        if (err instanceof CancelledByLoop) {
+          // Paused, aborted or promoted mid-round: the round did not count; the next turn decides.
           state.round--;
           state.roundsAtStep--;
-          continue; // the round is re-run after resume
+          continue;
         }
         if (isCancellation(err)) throw err;
         const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
@@ -310,37 +350,21 @@ async function runRollout(input: RolloutInput): Promise<RolloutResult> {
       state.samples.green = mergeArmStats(state.samples.green, batch.green);
       state.fallbacksServed += batch.fallbacksServed;
       state.lastError = batch.lastError ?? state.lastError;
-
       const verdictEnd = await judge();
       if (verdictEnd) return verdictEnd;
+      continue;
     }
 
-    // Dwell at this step; abort/promote end it at once, pause stops the clock, live batches are judged.
-    while (state.dwellRemainingMs !== undefined && state.dwellRemainingMs > 0) {
-      await holdWhilePaused();
-      const ended = actOnIntents();
-      if (ended) return ended;
-      const startMs = Date.now();
-      liveBatchesSinceEval = 0;
-      await condition(() => interrupted() || paused || liveBatchesSinceEval > 0, state.dwellRemainingMs, {
-        summary: `dwell ${Math.round(state.dwellRemainingMs / 1000)}s at ${state.greenPercent}% green (step ${state.stepIndex + 1}/${spec.steps.length})`,
-      });
-      state.dwellRemainingMs = Math.max(0, state.dwellRemainingMs - (Date.now() - startMs));
-      if (liveBatchesSinceEval > 0 && !interrupted()) {
-        const verdictEnd = await judge({ duringDwell: true });
-        if (verdictEnd) return verdictEnd;
-      }
-    }
-    const ended = actOnIntents();
-    if (ended) return ended;
-
-    if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > historyLimit) {
-      await condition(allHandlersFinished);
-      const again = actOnIntents();
-      if (again) return again;
-      state.pauseReason = paused ? pauseReason : undefined;
-      if (paused) state.phase = 'paused';
-      return continueAsNew<typeof rolloutWorkflow>({ spec, options: input.options, state });
+    // Dwell at this step: abort/promote end it at once, pause stops the clock, live batches are judged.
+    const startMs = Date.now();
+    liveBatchesSinceEval = 0;
+    await condition(() => interrupted() || paused || liveBatchesSinceEval > 0, state.dwellRemainingMs, {
+      summary: `dwell ${Math.round(state.dwellRemainingMs / 1000)}s at ${state.greenPercent}% green (step ${state.stepIndex + 1}/${spec.steps.length})`,
+    });
+    state.dwellRemainingMs = Math.max(0, state.dwellRemainingMs - (Date.now() - startMs));
+    if (liveBatchesSinceEval > 0 && !interrupted()) {
+      const verdictEnd = await judge({ duringDwell: true });
+      if (verdictEnd) return verdictEnd;
     }
   }
 
@@ -351,12 +375,17 @@ async function runRollout(input: RolloutInput): Promise<RolloutResult> {
    */
   async function judge(opts: { duringDwell?: boolean } = {}): Promise<RolloutResult | undefined> {
     const { blue, green } = combined(state);
-    const evaluation: Evaluation = evaluate({ blue, green, guards: spec.guards, greenSpendUsd: green.costUsd });
+    // The spend cap is what the rollout itself spends (its samples), not the users' live traffic.
+    const evaluation: Evaluation = evaluate({ blue, green, guards: spec.guards, greenSpendUsd: state.samples.green.costUsd });
     state.lastEvaluation = evaluation;
-    state.verdicts = [
-      ...state.verdicts.slice(-19),
-      { step: state.stepIndex + 1, greenPercent: state.greenPercent, round: state.roundsAtStep, at: new Date().toISOString(), evaluation },
-    ];
+    // Every round's verdict is kept; a live batch during a dwell only when it fails (else the list
+    // would fill with repeats of the dwell's Pass and push the step's verdicts out).
+    if (!opts.duringDwell || evaluation.verdict === 'Fail') {
+      state.verdicts = [
+        ...state.verdicts.slice(-19),
+        { step: state.stepIndex + 1, greenPercent: state.greenPercent, round: state.roundsAtStep, at: new Date().toISOString(), evaluation },
+      ];
+    }
     publish();
     if (evaluation.verdict === 'Pass') {
       if (!opts.duringDwell) state.dwellRemainingMs = spec.dwellMs;
@@ -372,14 +401,12 @@ async function runRollout(input: RolloutInput): Promise<RolloutResult> {
 
   async function onFailure(reason: string): Promise<RolloutResult | undefined> {
     if (spec.onFailure === 'rollback') return rollback(reason);
-    // Policy `pause`: hold the ratio for a human. Resume accepts the risk and continues; abort rolls back.
+    // Policy `pause`: hold the ratio for a human. Resume accepts the risk (dwell, then the next step);
+    // abort rolls back.
     paused = true;
     pauseReason = reason;
-    state.reason = reason;
-    await holdWhilePaused();
-    const ended = actOnIntents();
-    if (ended) return ended;
-    state.reason = undefined;
+    state.pauseReason = reason;
+    setPhase('paused');
     state.dwellRemainingMs = spec.dwellMs;
     return undefined;
   }

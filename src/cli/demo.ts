@@ -128,8 +128,9 @@ async function runDemo(opts: { regression: boolean; exit: boolean }): Promise<nu
       await startRollout(client, config.temporal.taskQueue, bad);
       say(`  Web UI: ${webUiLink(config, rolloutWorkflowId(bad.target))}`);
       let injected = false;
+      const view = liveView();
       const s2 = await watchRollout(client, bad.target, (s) => {
-        liveView()(s);
+        view(s);
         if (!injected && s.greenPercent >= 25) {
           injected = true;
           void fetch(`${sim!.url.replace(/\/v1$/, '')}/admin/models/${bad.green.model}`, {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { loadConfig, loadDotEnv } from '../config';
 import { startDevServer } from '../temporal/devserver';
 import { runWorker } from '../worker';
+import { loadCatalog } from '../catalog/load';
 import { action } from './exit';
 
 export function registerDevCommands(program: Command): void {
@@ -42,6 +43,8 @@ export function registerDevCommands(program: Command): void {
       action(async () => {
         loadDotEnv();
         const config = loadConfig();
+        // A bad price catalog is bad input at start-up, not a surprise in the first sample batch.
+        loadCatalog(process.env.MODELSHIFT_CATALOG || undefined);
         if (!config.gateway.baseURL) {
           process.stderr.write('modelshift worker: GATEWAY_BASE_URL is not set; arms without their own baseURL will fail preflight (set it, or use npm start for the simulator)\n');
         }

@@ -15,7 +15,7 @@ import { connectClient } from '../temporal/connect';
 import { BlueModel, GreenModel, GreenPercent, RolloutPhase, RolloutTarget } from '../temporal/search-attributes';
 import { abortSignal, CLOSED_PHASES, pauseSignal, promoteUpdate, resumeSignal, rolloutWorkflowId, statusQuery, type RolloutStatus } from '../../workflows/messages';
 import type { RolloutResult, rolloutWorkflow } from '../../workflows/rollout';
-import { action, CliFailure, EXIT } from './exit';
+import { action, CliFailure, EXIT, UsageError } from './exit';
 import { statusJson, statusText } from './render';
 import { specFromFlags, type SpecFlags } from './spec-flags';
 
@@ -101,13 +101,40 @@ export async function readStatus(client: Client, target: string): Promise<Rollou
 }
 
 /** Follow a rollout until it ends; returns its final status. */
+/**
+ * Follow a rollout until it ends; returns its final status. A transient failure to read it (a worker
+ * restarting, a slow query) is retried while the workflow is still running; only a rollout that is
+ * gone or ended without a result stops the watch.
+ */
 export async function watchRollout(client: Client, target: string, out: (s: RolloutStatus) => void, intervalMs = 1000): Promise<RolloutStatus> {
+  let failures = 0;
   for (;;) {
-    const s = await readStatus(client, target);
-    out(s);
-    if (CLOSED_PHASES.includes(s.phase)) return s;
+    let s: RolloutStatus | undefined;
+    try {
+      s = await readStatus(client, target);
+      failures = 0;
+    } catch (err) {
+      const running = await client.workflow
+        .getHandle(rolloutWorkflowId(target))
+        .describe()
+        .then((d) => d.status.name === 'RUNNING')
+        .catch(() => false);
+      if (!running || ++failures > 60) throw err;
+      process.stderr.write(`modelshift: ${(err as Error).message.split('\n')[0]} (retrying)\n`);
+    }
+    if (s) {
+      out(s);
+      if (CLOSED_PHASES.includes(s.phase)) return s;
+    }
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/** A positive whole number from a flag, or a one-line bad-input error naming it. */
+function positiveInt(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag}: expected a positive whole number, got ${JSON.stringify(value)}`);
+  return n;
 }
 
 export function liveView(): (s: RolloutStatus) => void {
@@ -183,13 +210,18 @@ export function registerRolloutCommands(program: Command): void {
         const client = await connectClient(config);
         try {
           const handle = await startRollout(client, config.temporal.taskQueue, spec);
-          if (flags.json) process.stdout.write(`${JSON.stringify({ workflowId: handle.workflowId, runId: handle.firstExecutionRunId })}\n`);
-          else {
+          if (flags.json && !flags.wait) process.stdout.write(`${JSON.stringify({ workflowId: handle.workflowId, runId: handle.firstExecutionRunId })}\n`);
+          else if (!flags.json) {
             process.stdout.write(`started ${handle.workflowId}: ${staticSummary(spec)}\n`);
             process.stdout.write(`  Web UI: ${webUiLink(config, handle.workflowId)}\n`);
             process.stdout.write(`  follow: npx modelshift watch ${spec.target}\n`);
           }
-          if (flags.wait) return exitFor(await watchRollout(client, spec.target, liveView()));
+          if (flags.wait) {
+            // With --json, stdout carries only the final status (progress would break the JSON).
+            const final = await watchRollout(client, spec.target, flags.json ? () => undefined : liveView());
+            if (flags.json) process.stdout.write(`${JSON.stringify({ workflowId: handle.workflowId, runId: handle.firstExecutionRunId, ...statusJson(final) }, null, 2)}\n`);
+            return exitFor(final);
+          }
         } finally {
           await client.connection.close();
         }
@@ -211,7 +243,7 @@ export function registerRolloutCommands(program: Command): void {
     .command('watch <target>')
     .description('live progress until the rollout ends (exit 0 promoted, 1 rolled back or failed)')
     .option('--interval <ms>', 'refresh interval', '1000')
-    .action(withClient(async (client, _config, target: string, opts: { interval: string }) => exitFor(await watchRollout(client, target, liveView(), Number(opts.interval) || 1000))));
+    .action(withClient(async (client, _config, target: string, opts: { interval: string }) => exitFor(await watchRollout(client, target, liveView(), positiveInt('--interval', opts.interval)))));
 
   const signalCmd = (name: 'pause' | 'resume' | 'abort', description: string) =>
     program
@@ -265,8 +297,11 @@ export function registerRolloutCommands(program: Command): void {
     .option('--limit <n>', 'at most n', '20')
     .action(
       withClient(async (client, _config, opts: { json?: boolean; limit: string }) => {
+        const limit = positiveInt('--limit', opts.limit);
         const rows: Record<string, unknown>[] = [];
-        for await (const wf of client.workflow.list({ query: `WorkflowType = 'rolloutWorkflow'` })) {
+        // One row per rollout (not per continue-as-new run); newest first, sorted here because the
+        // server lists running workflows first.
+        for await (const wf of client.workflow.list({ query: `WorkflowType = 'rolloutWorkflow' AND ExecutionStatus != 'ContinuedAsNew'` })) {
           const sa = wf.typedSearchAttributes;
           rows.push({
             target: sa.get(RolloutTarget) ?? wf.workflowId.replace(/^rollout-/, ''),
@@ -278,8 +313,10 @@ export function registerRolloutCommands(program: Command): void {
             startTime: wf.startTime.toISOString(),
             workflowId: wf.workflowId,
           });
-          if (rows.length >= (Number(opts.limit) || 20)) break;
+          if (rows.length >= 1000) break;
         }
+        rows.sort((a, b) => String(b.startTime).localeCompare(String(a.startTime)));
+        rows.splice(limit);
         if (opts.json) return void process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
         if (!rows.length) return void process.stdout.write('no rollouts yet; start one with: npx modelshift start --target demo --blue gpt-4.1 --green gpt-4.1-turbo\n');
         for (const r of rows) {

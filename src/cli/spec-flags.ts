@@ -65,6 +65,7 @@ export function specFromFlags(f: SpecFlags): RolloutSpec {
     delete plan.initial;
     delete plan.increment;
   }
+  if (f.initial !== undefined || f.increment !== undefined) delete plan.steps; // the flags replace the file's plan
   if (f.initial !== undefined) plan.initial = num('initial', f.initial);
   if (f.increment !== undefined) plan.increment = num('increment', f.increment);
   if (f.dwell !== undefined) plan.dwell = f.dwell;

@@ -47,40 +47,44 @@ export async function sendChat(
   call: ChatCall,
   opts: { retry: RetryPolicy; limiter?: TokenBucket; signal?: AbortSignal; price?: PriceFn },
 ): Promise<SendResult> {
+  // One child signal per call: the SDK and our waits listen on it, and the caller's (long-lived)
+  // signal gets a single listener, removed when the call ends.
+  const child = new AbortController();
+  const parent = opts.signal;
+  const onAbort = () => child.abort(parent?.reason);
+  if (parent?.aborted) onAbort();
+  else parent?.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await attempts(client, call, opts, child.signal);
+  } catch (err) {
+    // Once cancelled, report the cancellation itself, whatever the SDK threw (APIUserAbortError…).
+    if (parent?.aborted) throw parent.reason ?? err;
+    throw err;
+  } finally {
+    parent?.removeEventListener('abort', onAbort);
+  }
+}
+
+async function attempts(
+  client: OpenAI,
+  call: ChatCall,
+  opts: { retry: RetryPolicy; limiter?: TokenBucket; price?: PriceFn },
+  signal: AbortSignal,
+): Promise<SendResult> {
   let attempt = 0;
   const retried: Outcome[] = [];
   for (;;) {
     attempt++;
-    await opts.limiter?.acquire(opts.signal);
+    await opts.limiter?.acquire(signal);
     const started = performance.now();
+    let res: OpenAI.Chat.Completions.ChatCompletion;
     try {
-      const res = await client.chat.completions.create(
-        {
-          model: call.model,
-          messages: call.messages,
-          max_tokens: call.maxTokens,
-          temperature: call.temperature,
-        },
-        { signal: opts.signal },
+      res = await client.chat.completions.create(
+        { model: call.model, messages: call.messages, max_tokens: call.maxTokens, temperature: call.temperature },
+        { signal },
       );
-      const latencyMs = performance.now() - started;
-      const inputTokens = res.usage?.prompt_tokens ?? 0;
-      const outputTokens = res.usage?.completion_tokens ?? 0;
-      const content = res.choices?.[0]?.message?.content ?? '';
-      const outcome: Outcome = {
-        ok: true,
-        latencyMs,
-        inputTokens,
-        outputTokens,
-        costUsd: opts.price?.(call.model, { inputTokens, outputTokens }) ?? 0,
-      };
-      if (call.expect) {
-        const check = checkOutput(call.expect, content);
-        outcome.check = { passed: check.passed };
-      }
-      return { outcome, attempts: attempt, retried };
     } catch (err) {
-      if (opts.signal?.aborted) throw err;
+      if (signal.aborted) throw err;
       const latencyMs = performance.now() - started;
       const errorClass = classifyError(err);
       const failed: Outcome = { ok: false, errorClass, latencyMs, inputTokens: 0, outputTokens: 0, costUsd: 0 };
@@ -90,7 +94,15 @@ export async function sendChat(
       retried.push(failed);
       const backoff = Math.min(opts.retry.maxBackoffMs, opts.retry.minBackoffMs * 2 ** (attempt - 1));
       const wait = errorClass === 'rate_limited' ? Math.max(retryAfterMs(err) ?? backoff, 0) : backoff;
-      await sleep(Math.min(wait, 60_000), opts.signal);
+      await sleep(Math.min(wait, 60_000), signal);
+      continue;
     }
+    // Outside the try: a bug in pricing or checks must surface, not be counted as a gateway error.
+    const latencyMs = performance.now() - started;
+    const inputTokens = res.usage?.prompt_tokens ?? 0;
+    const outputTokens = res.usage?.completion_tokens ?? 0;
+    const outcome: Outcome = { ok: true, latencyMs, inputTokens, outputTokens, costUsd: opts.price?.(call.model, { inputTokens, outputTokens }) ?? 0 };
+    if (call.expect) outcome.check = { passed: checkOutput(call.expect, res.choices?.[0]?.message?.content ?? '').passed };
+    return { outcome, attempts: attempt, retried };
   }
 }

@@ -5,10 +5,29 @@ export class SpecError extends Error {
   override name = 'SpecError';
 }
 
+type Issue = z.core.$ZodIssue;
+
+/**
+ * Within a union ("a message list, or { messages, expect }"), the most specific problem: the one
+ * deepest in the input, so a typo in a role is reported at the role, not as "Invalid input" above it.
+ */
+function mostSpecific(issue: Issue, path: PropertyKey[]): { issue: Issue; path: PropertyKey[] } {
+  let best = { issue, path };
+  if (issue.code === 'invalid_union') {
+    for (const branch of issue.errors) {
+      for (const sub of branch) {
+        const cand = mostSpecific(sub, [...path, ...sub.path]);
+        if (cand.path.length > best.path.length) best = cand;
+      }
+    }
+  }
+  return best;
+}
+
 /** `source: path.to.field: message` — the first problem, on one line. */
 export function formatZodError(err: z.ZodError, source: string): string {
-  const issue = err.issues[0];
-  const path = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+  const { issue, path: fullPath } = mostSpecific(err.issues[0], err.issues[0].path);
+  const path = fullPath.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
   let msg = issue.message;
   if (issue.code === 'unrecognized_keys') {
     msg = `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (check the spelling; unknown fields are refused)`;

@@ -85,7 +85,9 @@ export const SpecSchema = z.strictObject({
     .strictObject({
       maxTokens: z.number().int().min(1).max(100_000).default(256),
       temperature: z.number().min(0).max(2).default(0.7),
-      timeout: duration('timeout').default(60_000),
+      timeout: duration('timeout')
+        .pipe(z.number().min(100, 'expected at least 100ms'))
+        .default(60_000),
     })
     .default({ maxTokens: 256, temperature: 0.7, timeout: 60_000 }),
   retry: z
@@ -143,13 +145,28 @@ export const DEFAULT_PROMPTS: SamplePrompt[] = [
 
 const MAX_PROMPT_BYTES = 64 * 1024;
 
-function stepsFrom(plan: z.output<typeof PlanSchema>): number[] {
-  if (plan.steps) return plan.steps;
+const MAX_STEPS = 100;
+
+function stepsFrom(plan: z.output<typeof PlanSchema>, source: string): number[] {
+  if (plan.steps) {
+    if (plan.steps.length > MAX_STEPS) throw new SpecError(`${source}: plan.steps: ${plan.steps.length} steps; at most ${MAX_STEPS}`);
+    return plan.steps;
+  }
   const initial = plan.initial ?? 10;
   const increment = plan.increment ?? plan.initial ?? 10;
+  const count = Math.ceil((100 - initial) / increment) + 1;
+  if (count > MAX_STEPS) {
+    throw new SpecError(`${source}: plan.increment: ${increment}% from ${initial}% makes ${count} steps; at most ${MAX_STEPS} (percent, not a fraction: 10 means 10%)`);
+  }
   const steps: number[] = [];
   for (let p = initial; p < 100; p += increment) steps.push(Math.round(p * 100) / 100);
   steps.push(100);
+  // Rounding may have produced duplicates or a 0% step: those are refused as in an explicit list.
+  for (let i = 0; i < steps.length; i++) {
+    if (steps[i] <= 0 || (i > 0 && steps[i] <= steps[i - 1])) {
+      throw new SpecError(`${source}: plan.increment: initial ${initial} + increment ${increment} gives a step list that does not rise above 0 (${steps.slice(0, 4).join(', ')}…); use whole percents`);
+    }
+  }
   return steps;
 }
 
@@ -177,7 +194,7 @@ export function parseSpec(raw: unknown, source = 'spec'): RolloutSpec {
     target: s.target,
     blue: s.blue,
     green: s.green,
-    steps: stepsFrom(s.plan),
+    steps: stepsFrom(s.plan, source),
     dwellMs: s.plan.dwell,
     samplesPerStep: s.plan.samplesPerStep,
     concurrency: s.plan.concurrency,
