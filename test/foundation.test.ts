@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config';
-import { cacheDir, findTemporalCli } from '../src/temporal/cli';
+import { cacheDir, ensureTemporalCli, findTemporalCli } from '../src/temporal/cli';
 import { connectTestTemporal } from './helpers/temporal';
 
 function fakeBinary(dir: string, name = 'temporal'): string {
@@ -27,6 +27,14 @@ describe('Temporal CLI resolution', () => {
     expect(findTemporalCli({ PATH: join(root, 'bin'), XDG_CACHE_HOME: cache })).toMatchObject({ source: 'path', path: onPath });
     expect(findTemporalCli({ PATH: '/nonexistent', XDG_CACHE_HOME: cache })).toMatchObject({ source: 'cache', path: cached });
     expect(findTemporalCli({ PATH: '/nonexistent', XDG_CACHE_HOME: join(root, 'empty') })).toBeUndefined();
+  });
+
+  it('falls back to the SDK download (a user\'s machine with internet) when nothing is found and Go is missing', async () => {
+    const lines: string[] = [];
+    const cli = await ensureTemporalCli((l) => lines.push(l), { PATH: '/nonexistent', XDG_CACHE_HOME: join(root, 'no-go') });
+    expect(cli.source).toBe('sdk-download');
+    expect(cli.executable).toMatchObject({ type: 'cached-download', downloadDir: cacheDir({ XDG_CACHE_HOME: join(root, 'no-go') }) });
+    expect(lines.join('\n')).toMatch(/Go is not installed/);
   });
 
   it('keeps its cache outside the clone, versioned', () => {
