@@ -54,7 +54,9 @@ export async function runExperimentBatch(input: ExperimentBatchInput): Promise<B
   const limit = pLimit(Math.max(1, input.concurrency));
   const signal = ctx.cancellationSignal;
 
-  const beat = () => ctx.heartbeat({ done: [...done], result } satisfies Progress);
+  // A snapshot, not a reference: the SDK serialises heartbeats later, and `result` keeps changing,
+  // so a live reference could carry requests that `done` does not list (counted twice on resume).
+  const beat = () => ctx.heartbeat(structuredClone({ done: [...done], result }) satisfies Progress);
   const ticker = setInterval(beat, 1000);
   try {
     await Promise.all(

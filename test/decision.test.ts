@@ -111,6 +111,21 @@ describe('evaluate — 429s, latency, cost, checks', () => {
     expect(ev.verdict).toBe('Fail');
   });
 
+  it('cost: identical per-request costs at tiny n never Fail before minSamples; an unpriced blue is not compared', () => {
+    const fixed = (n: number, cost: number) => {
+      const s = arm(0, 0);
+      for (let i = 0; i < n; i++) recordOutcome(s, { ...ok(), costUsd: cost });
+      return s;
+    };
+    // Two requests each, zero variance, green 30% dearer: no verdict yet (was a "confident" Fail).
+    expect(guard(evaluate({ blue: fixed(2, 0.001), green: fixed(2, 0.0013), guards: G }), 'cost').verdict).toBe('Inconclusive');
+    // With enough samples the same difference is judged.
+    expect(guard(evaluate({ blue: fixed(400, 0.001), green: fixed(400, 0.0013), guards: G }), 'cost').verdict).toBe('Fail');
+    const unpriced = guard(evaluate({ blue: fixed(50, 0), green: fixed(50, 0.002), guards: G }), 'cost');
+    expect(unpriced.verdict).toBe('Pass');
+    expect(unpriced.detail).toMatch(/blue has no recorded cost/);
+  });
+
   it('golden checks: green failing 30% vs blue 5% → Fail; none recorded → guard absent', () => {
     const blue = arm(0, 0);
     const green = arm(0, 0);

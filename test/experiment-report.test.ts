@@ -25,7 +25,7 @@ export function sampleReport(): ExperimentReport {
   acc.add(batch('deepseek-v3.2', { requests: 10, latenciesMs: [5, 1, 4, 2, 3, 9, 8, 7, 6, 10], inputTokens: 1000, outputTokens: 2000 }));
   acc.add(batch('mystery-model', { requests: 3, latenciesMs: [10, 20, 30], inputTokens: 30, outputTokens: 30 }));
   acc.add(batch('claude-sonnet-4.5', { requests: 4, latenciesMs: [300], errors: { server: 3 }, inputTokens: 100, outputTokens: 100, lastError: 'server: 500 boom' }));
-  acc.addFailedBatch('claude-sonnet-4.5', 'activity timed out');
+  acc.addFailedBatch('claude-sonnet-4.5', 'activity timed out', 2);
   return acc.report({ status: 'completed', rounds: 2, prompts: ['a', 'b'], settings, startedAt: '2026-01-01T00:00:00.000Z', catalog: pickModels(DEFAULT_CATALOG, models) });
 }
 
@@ -36,7 +36,9 @@ describe('experiment aggregation', () => {
   it('counts requests, successes and errors per model', () => {
     expect(by('gpt-4.1')).toMatchObject({ requests: 104, successes: 100, failures: 4, errors: { timeout: 4 } });
     expect(by('gpt-4.1').successRate).toBeCloseTo(100 / 104, 12);
-    expect(by('claude-sonnet-4.5')).toMatchObject({ requests: 4, successes: 1, failedBatches: 1, lastError: 'activity timed out' });
+    // A whole failed batch counts its planned requests (2 prompts) as failures.
+    expect(by('claude-sonnet-4.5')).toMatchObject({ requests: 6, successes: 1, failures: 5, failedBatches: 1, lastError: 'activity timed out' });
+    expect(by('claude-sonnet-4.5').errors).toMatchObject({ server: 3, batch_failed: 2 });
   });
 
   it('computes exact nearest-rank p50/p99 and the mean over successes', () => {

@@ -88,7 +88,7 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
         if (cause instanceof ApplicationFailure && cause.type === 'GatewayConfig') {
           throw ApplicationFailure.nonRetryable(cause.message, 'GatewayConfig');
         }
-        acc.addFailedBatch(m.model, (cause instanceof Error ? cause.message : String(cause)).split('\n')[0].slice(0, 300));
+        acc.addFailedBatch(m.model, (cause instanceof Error ? cause.message : String(cause)).split('\n')[0].slice(0, 300), prompts.length);
       } finally {
         inFlight--;
       }

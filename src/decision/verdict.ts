@@ -173,6 +173,8 @@ function ratioGuard(
   enough: boolean,
   pointPass: boolean,
   describe: (r: number, lo: number, hi: number, verdict: Verdict, why: string) => string,
+  /** Even the "confidently above" Fail waits for minSamples (bounds that rest on an estimated variance). */
+  failNeedsEnough = false,
 ): GuardResult {
   const r = b.point > 0 ? g.point / b.point : g.point > 0 ? Infinity : 1;
   const lower = b.hi > 0 ? g.lo / b.hi : 0;
@@ -180,7 +182,7 @@ function ratioGuard(
   const k = 1 + t;
   let verdict: Verdict;
   let why: string;
-  if (g.lo > k * b.hi) {
+  if (g.lo > k * b.hi && (enough || !failNeedsEnough)) {
     verdict = 'Fail';
     why = 'confidently above tolerance';
   } else if (enough && g.lo > b.hi && r > k) {
@@ -233,7 +235,9 @@ function costGuard(blue: ArmStats, green: ArmStats, gd: Guards): GuardResult {
     const n = s.requests;
     if (n === 0 || s.successes === 0) return { point: 0, lo: 0, hi: Infinity };
     const m = s.costUsd / n;
-    const v = n > 1 ? Math.max(0, ((s.costSqUsd ?? 0) - n * m * m) / (n - 1)) : 0;
+    // Floor the variance at a 10% coefficient of variation: identical costs (fixed prompts hitting
+    // max_tokens) would otherwise give zero-width bounds and a "confident" verdict after two requests.
+    const v = Math.max(n > 1 ? Math.max(0, ((s.costSqUsd ?? 0) - n * m * m) / (n - 1)) : 0, (0.1 * m) ** 2);
     const h = normalMixtureHalfWidth(n, v, half);
     const f = s.successes / n; // cost per success = mean cost per request / success fraction
     return { point: m / f, lo: Math.max(0, m - h) / f, hi: (m + h) / f };
@@ -245,9 +249,15 @@ function costGuard(blue: ArmStats, green: ArmStats, gd: Guards): GuardResult {
   if (enough && b.point === 0 && g.point === 0) {
     return { guard: 'cost', verdict: 'Pass', observed: 1, threshold: 1 + t, detail: 'cost: no cost recorded on either arm → Pass' };
   }
+  if (enough && b.point === 0) {
+    // Blue has no price (a model missing from the catalog): there is nothing to compare against, and
+    // a rollout must not fail on missing price data. The spend cap still applies.
+    return { guard: 'cost', verdict: 'Pass', observed: 1, threshold: 1 + t, detail: 'cost: blue has no recorded cost (unpriced in the catalog?) → Pass: not compared' };
+  }
   return ratioGuard('cost', g, b, t, enough, false, (r, lo, hi, v, why) =>
     `cost per success: green ${usd(g.point)} vs blue ${usd(b.point)}: ${ratio(r)}, ${conf(gd.alpha)} bounds ` +
     `[${ratio(lo)}, ${ratio(hi)}], tolerance ${ratio(1 + t)} → ${v}: ${why}`,
+    true,
   );
 }
 

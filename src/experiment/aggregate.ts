@@ -46,9 +46,15 @@ export class ExperimentAccumulator {
     if (b.lastError) a.lastError = b.lastError;
   }
 
-  addFailedBatch(model: string, message: string): void {
+  /**
+   * A batch that failed as a whole (its activity gave up) still planned `plannedRequests` requests:
+   * they count as failed requests, so a model whose batches fail cannot show a 100% success rate.
+   */
+  addFailedBatch(model: string, message: string, plannedRequests = 0): void {
     const a = this.get(model);
     a.failedBatches++;
+    a.requests += plannedRequests;
+    if (plannedRequests) a.errors.batch_failed = (a.errors.batch_failed ?? 0) + plannedRequests;
     a.lastError = message;
   }
 
