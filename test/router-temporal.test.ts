@@ -3,13 +3,14 @@
  * ratio from `status`, reports live outcomes with `liveMetrics` (one signal per batch, deduplicated by
  * batchId), follows an abort within a second, and keeps gateway keys out of workflow history.
  */
-import { Client, Connection } from '@temporalio/client';
+import { Metadata, status as grpcStatus } from '@grpc/grpc-js';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRouter, type Router } from '../src/router';
 import { TemporalLiveReporter } from '../src/router/temporal-reporter';
 import { TemporalRatioSource } from '../src/router/temporal-source';
-import { abortSignal, rolloutWorkflowId } from '../workflows/messages';
+import { abortSignal, promoteUpdate, rolloutWorkflowId } from '../workflows/messages';
 import { startTestRollout, status, testSpec, uniqueTarget, waitForStatus } from './helpers/rollout';
 import { historyText } from './helpers/temporal';
 import { useHarness } from './helpers/harness';
@@ -90,6 +91,55 @@ describe('router with the rollout workflow', () => {
       expect(history).toContain('liveMetrics');
       expect(history).not.toContain(UPSTREAM_KEY);
       expect(history).not.toContain(CLIENT_KEY);
+    } finally {
+      await router.close();
+    }
+  });
+
+  it('keeps a promoted target on green after retention deletes the workflow, and re-queries a closed rollout only rarely', async () => {
+    const target = uniqueTarget('retained');
+    const spec = testSpec({ target, plan: { steps: [10, 100], dwell: '1h', samplesPerStep: 50, concurrency: 25 } });
+    const handle = await startTestRollout(h.t.client, h.taskQueue, spec);
+    await waitForStatus(h.t.client, target, (s) => s.phase === 'ramping' && s.step >= 1);
+    await handle.executeUpdate(promoteUpdate, { args: [{ reason: 'router test' }] });
+    await handle.result();
+    let gone = false;
+    const real = h.t.client.connection;
+    const notFound = Object.assign(new Error('5 NOT_FOUND: workflow execution not found'), { code: grpcStatus.NOT_FOUND, details: 'workflow execution not found', metadata: new Metadata() });
+    const service = new Proxy(real.workflowService, {
+      get: (t, p) => (p === 'queryWorkflow' && gone ? async () => { throw notFound; } : Reflect.get(t, p)),
+    });
+    const retained = new Proxy(real, { get: (t, p) => (p === 'workflowService' ? service : Reflect.get(t, p)) });
+    const source = new TemporalRatioSource({ connection: retained, closedRecheckMs: 1_500 });
+    const router = createRouter({
+      targets: { [target]: { blue: { model: 'gpt-4.1' } } },
+      gateway: { baseURL: h.sim.url },
+      env: { GATEWAY_API_KEY: UPSTREAM_KEY },
+      apiKeys: [CLIENT_KEY],
+      ratioSource: source,
+      pollIntervalMs: 100,
+      discoverIntervalMs: 0,
+      logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
+    });
+    try {
+      await router.ready;
+      expect(router.route(target, 'anyone')).toMatchObject({ arm: 'green', model: 'gpt-4.1-turbo' });
+      const before = source.queries;
+      await new Promise((r) => setTimeout(r, 1_000)); // 10 polls
+      expect(source.queries - before).toBeLessThanOrEqual(1); // a closed rollout is not re-queried every poll
+
+      // Temporal's retention removes the closed workflow: from then on the server answers NOT_FOUND.
+      // (The dev server does not carry out DeleteWorkflowExecution within a test's time, so the
+      // connection answers for it exactly as the server then does: a gRPC NOT_FOUND.)
+      gone = true;
+      await expect(new Client({ connection: retained }).workflow.getHandle(rolloutWorkflowId(target)).query('status')).rejects.toThrow(WorkflowNotFoundError);
+      const q = source.queries;
+      const end = Date.now() + 5_000;
+      while (source.queries === q && Date.now() < end) await new Promise((r) => setTimeout(r, 100)); // asked again, got not-found
+      await new Promise((r) => setTimeout(r, 300));
+      expect(source.queries).toBeGreaterThan(q);
+      expect(router.tracker.states.get(target)!.snapshot).toMatchObject({ phase: 'promoted' });
+      for (let i = 0; i < 20; i++) expect(router.route(target, `u${i}`)).toMatchObject({ arm: 'green', model: 'gpt-4.1-turbo' });
     } finally {
       await router.close();
     }

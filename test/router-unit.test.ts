@@ -175,4 +175,14 @@ describe('router config', () => {
     expect(() => parseTargets('nonsense', 'ROUTER_TARGETS')).toThrow(RouterConfigError);
     expect(() => loadRouterSettings({ config: '/nonexistent/router.yaml' }, {})).toThrow(/cannot read/);
   });
+
+  it('reads ROUTER_KEY_ENVS and ROUTER_ALLOWED_ORIGINS, and never allows the router\'s or Temporal\'s own secrets', () => {
+    const s = loadRouterSettings({}, { ROUTER_KEY_ENVS: 'PARTNER_API_KEY, OTHER_KEY', ROUTER_ALLOWED_ORIGINS: 'https://partner.example' });
+    expect(s.keyEnvs).toEqual(['PARTNER_API_KEY', 'OTHER_KEY']);
+    expect(s.allowedOrigins).toEqual(['https://partner.example']);
+    expect(() => loadRouterSettings({}, { ROUTER_KEY_ENVS: 'TEMPORAL_API_KEY' })).toThrow(/never sent/);
+    expect(() => loadRouterSettings({}, { ROUTER_KEY_ENVS: 'ROUTER_API_KEYS' })).toThrow(/never sent/);
+    expect(() => loadRouterSettings({}, { ROUTER_TARGETS: '{"x":{"blue":{"model":"m","apiKeyEnv":"TEMPORAL_API_KEY"}}}' })).toThrow(/never sent/);
+    expect(() => loadRouterSettings({}, { ROUTER_ALLOWED_ORIGINS: 'ftp://x' })).toThrow(/ROUTER_ALLOWED_ORIGINS/);
+  });
 });

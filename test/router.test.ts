@@ -2,11 +2,12 @@
  * The router over real HTTP: the simulator as the gateway, the `openai` client as the caller, an
  * in-memory RatioSource in place of the rollout workflow, an in-memory reporter.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createRouter, type Router, type RouterLogger } from '../src/router';
+import { createRouter, type Router, type RouterLogger, type RouterOptions } from '../src/router';
+import type { ArmRef } from '../workflows/messages';
 import { StaticRatioSource } from '../src/router/ratio';
 import type { LiveBatch, LiveReporter } from '../src/router/reporter';
 import { startSimulator, type Simulator } from '../src/sim';
@@ -50,12 +51,14 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((r) => r.close()));
 });
 
-async function start(opts: { green?: number; staleAfterMs?: number; gatewayKey?: string; classify?: (m: unknown) => string; baseURL?: string } = {}): Promise<Harness> {
+async function start(
+  opts: { green?: number; greenArm?: ArmRef; staleAfterMs?: number; gatewayKey?: string; classify?: (m: unknown) => string; baseURL?: string; reporter?: LiveReporter; extra?: Partial<RouterOptions> } = {},
+): Promise<Harness> {
   const source = new StaticRatioSource();
   if (opts.green !== undefined)
-    source.set('chat-default', { greenPercent: opts.green, phase: 'ramping', blue: { model: 'gpt-4.1' }, green: { model: 'gpt-4.1-turbo' } });
+    source.set('chat-default', { greenPercent: opts.green, phase: 'ramping', blue: { model: 'gpt-4.1' }, green: opts.greenArm ?? { model: 'gpt-4.1-turbo' } });
   const batches: Array<[string, LiveBatch]> = [];
-  const reporter: LiveReporter = { report: async (t, b) => void batches.push([t, b]) };
+  const reporter: LiveReporter = opts.reporter ?? { report: async (t, b) => void batches.push([t, b]) };
   const router = createRouter({
     targets: { 'chat-default': { blue: { model: 'gpt-4.1' } }, 'no-rollout': { blue: { model: 'deepseek-v3.2' } } },
     gateway: { baseURL: opts.baseURL ?? sim.url },
@@ -68,6 +71,7 @@ async function start(opts: { green?: number; staleAfterMs?: number; gatewayKey?:
     reportIntervalMs: 60_000,
     classify: opts.classify,
     logger,
+    ...opts.extra,
   });
   open.push(router);
   const { url } = await router.listen(0, '127.0.0.1');
@@ -356,5 +360,287 @@ describe('router over HTTP', () => {
     await new Promise((r) => setTimeout(r, 400)); // a further interval with no traffic sends nothing
     expect(calls.map((c) => c.target)).toEqual(['chat-default']);
     expect(calls[0].batch.batchId).not.toBe(cd.batchId);
+  });
+});
+
+// ---------------------------------------------------------------- review findings (each fails without its fix)
+
+interface Recorded { method: string; url: string; headers: IncomingHttpHeaders; body: string }
+interface Upstream { url: string; seen: Recorded[]; close(): Promise<void> }
+
+/** An upstream that records every request; by default it answers a chat completion for the body's model. */
+async function recordingUpstream(handler?: (req: IncomingMessage, res: ServerResponse, body: string) => void): Promise<Upstream> {
+  const seen: Recorded[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+      if (handler) return handler(req, res, body);
+      const model = (() => { try { return JSON.parse(body).model as string | undefined; } catch { return undefined; } })();
+      const text = JSON.stringify(
+        model
+          ? { id: 'x', object: 'chat.completion', created: 1, model, choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } }
+          : { object: 'list', data: [] },
+      );
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
+    seen,
+    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+  };
+}
+
+/** One request with the path sent byte for byte (fetch and URL would normalise it). */
+function rawRequest(routerUrl: string, path: string, o: { method?: string; headers?: Record<string, string>; body?: string; abortAfterMs?: number } = {}): Promise<{ status: number; text: string }> {
+  const u = new URL(routerUrl);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: u.hostname, port: u.port, method: o.method ?? 'GET', path, headers: { authorization: `Bearer ${CLIENT_KEY}`, ...o.headers } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        seen.push(text);
+        resolve({ status: res.statusCode ?? 0, text });
+      });
+    });
+    req.on('error', reject);
+    if (o.headers?.expect) req.on('continue', () => req.end(o.body));
+    else req.end(o.body);
+    if (o.abortAfterMs !== undefined) setTimeout(() => { req.destroy(); resolve({ status: 0, text: 'aborted' }); }, o.abortAfterMs);
+  });
+}
+
+const chatBody = (model = 'chat-default', user = 'u1') => JSON.stringify({ model, user, messages: [{ role: 'user', content: 'hi' }] });
+const jsonHeaders = { 'content-type': 'application/json' };
+
+describe('router review findings', () => {
+  it('answers a malformed percent-encoding with a 400 instead of crashing, and survives any synchronous throw', async () => {
+    const h = await start({ green: 0 });
+    const r = await rawRequest(h.url, '/v1/models/%E0%A4%A');
+    expect(r.status).toBe(400);
+    expect(JSON.parse(r.text).error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_path' });
+    expect((await rawRequest(h.url, '/v1/files/%E0%A4%A')).status).toBe(400);
+    expect((await get(h.url, '/healthz')).status).toBe(200); // still alive
+    // any synchronous throw in the handler becomes a 500, not an uncaught exception
+    let status = 0;
+    const res = { headersSent: false, destroyed: false, writeHead: (s: number) => void (status = s), end: () => undefined, destroy: () => undefined };
+    const req = { get url(): string { throw new Error('boom'); }, headers: {}, resume: () => undefined };
+    expect(() => h.router.handler(req as never, res as never)).not.toThrow();
+    expect(status).toBe(500);
+  });
+
+  it('never sends a key a rollout names unless the router allows it, nor to an origin the router was not configured with', async () => {
+    const attacker = await recordingUpstream();
+    const gateway = await recordingUpstream();
+    try {
+      const env = { GATEWAY_API_KEY: UPSTREAM_KEY, TEMPORAL_API_KEY: 'temporal-SECRET-key', OTHER_API_KEY: 'other-SECRET-key', PARTNER_API_KEY: 'partner-SECRET-key' };
+      const cases: Array<{ green: ArmRef; extra?: Partial<RouterOptions>; code?: string; auth?: string }> = [
+        // the attack from the review: another host, Temporal's key
+        { green: { model: 'gpt-4.1-turbo', baseURL: attacker.url, apiKeyEnv: 'TEMPORAL_API_KEY' }, code: 'upstream_origin_not_allowed' },
+        // another host with no key named: the gateway key must not go there either
+        { green: { model: 'gpt-4.1-turbo', baseURL: attacker.url }, code: 'upstream_origin_not_allowed' },
+        // the gateway's host, but a key variable the router was not configured with: no fallback to the gateway key
+        { green: { model: 'gpt-4.1-turbo', apiKeyEnv: 'TEMPORAL_API_KEY' }, code: 'upstream_key_not_allowed' },
+        { green: { model: 'gpt-4.1-turbo', apiKeyEnv: 'OTHER_API_KEY' }, code: 'upstream_key_not_allowed' },
+        { green: { model: 'gpt-4.1-turbo', apiKeyEnv: 'UNSET_API_KEY' }, extra: { keyEnvs: ['UNSET_API_KEY'] }, code: 'upstream_key_missing' },
+        // allowed by the router's own settings (ROUTER_KEY_ENVS / ROUTER_ALLOWED_ORIGINS)
+        { green: { model: 'gpt-4.1-turbo', apiKeyEnv: 'OTHER_API_KEY' }, extra: { keyEnvs: ['OTHER_API_KEY'] }, auth: 'Bearer other-SECRET-key' },
+        { green: { model: 'gpt-4.1-turbo', baseURL: attacker.url, apiKeyEnv: 'PARTNER_API_KEY' }, extra: { keyEnvs: ['PARTNER_API_KEY'], allowedOrigins: [new URL(attacker.url).origin] }, auth: 'Bearer partner-SECRET-key' },
+      ];
+      for (const c of cases) {
+        attacker.seen.length = 0;
+        gateway.seen.length = 0;
+        const logStart = logs.length;
+        const h = await start({ green: 100, greenArm: c.green, baseURL: gateway.url, extra: { env, ...c.extra } });
+        const rs = await Promise.all([1, 2, 3].map((i) => rawRequest(h.url, '/v1/chat/completions', { method: 'POST', headers: jsonHeaders, body: chatBody('chat-default', `k${i}`) })));
+        const all = [...attacker.seen, ...gateway.seen];
+        if (c.code) {
+          for (const r of rs) {
+            expect(r.status, JSON.stringify(c)).toBe(502);
+            expect(JSON.parse(r.text).error).toMatchObject({ type: 'upstream_error', code: c.code });
+          }
+          expect(all, JSON.stringify(c)).toHaveLength(0); // not re-sent to blue either
+          const g = h.router.live.peek('chat-default')!.green;
+          expect(g).toMatchObject({ requests: 3, errors: 3, errorsByClass: { auth: 3 } });
+          expect(logs.slice(logStart).filter((l) => l.includes(c.code!))).toHaveLength(1); // logged once
+        } else {
+          for (const r of rs) expect(r.status).toBe(200);
+          expect(all.map((x) => x.headers.authorization)).toEqual([c.auth, c.auth, c.auth]);
+        }
+        expect(JSON.stringify(all.map((x) => x.headers)) + logs.join('\n')).not.toContain('temporal-SECRET-key');
+        await h.router.close();
+      }
+      // the settings can never allow the router's or Temporal's own secrets
+      expect(() => createRouter({ keyEnvs: ['TEMPORAL_API_KEY'], logger })).toThrow(/never/);
+      expect(() => createRouter({ keyEnvs: ['ROUTER_API_KEYS'], logger })).toThrow(/never/);
+    } finally {
+      await attacker.close();
+      await gateway.close();
+    }
+  });
+
+  it('counts a client that hangs up as client_closed in /metrics and never as an arm error in the live aggregate', async () => {
+    const slow = await recordingUpstream((_req, res) => void setTimeout(() => !res.destroyed && res.end('{}'), 3_000));
+    try {
+      const h = await start({ green: 100, baseURL: slow.url });
+      await rawRequest(h.url, '/v1/chat/completions', { method: 'POST', headers: jsonHeaders, body: chatBody(), abortAfterMs: 300 });
+      await waitFor(() => slow.seen.length === 1);
+      let m = '';
+      const end = Date.now() + 3_000;
+      while (!/status="client_closed"/.test(m) && Date.now() < end) {
+        m = (await get(h.url, '/metrics')).text;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(m).toMatch(/modelshift_router_requests_total\{target="chat-default",arm="green",model="gpt-4\.1-turbo",status="client_closed"\} 1/);
+      const agg = h.router.live.peek('chat-default');
+      expect(agg?.green.requests ?? 0).toBe(0);
+      expect(agg?.green.errors ?? 0).toBe(0);
+      expect(m).not.toMatch(/modelshift_router_green_fallbacks_total\{target="chat-default"\}/); // and not re-sent to blue
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('refuses dot segments (plain or percent-encoded) on pass-through paths and forwards only normalised /v1/ paths', async () => {
+    const up = await recordingUpstream();
+    try {
+      const h = await start({ green: 0, baseURL: up.url });
+      for (const p of ['/v1/../admin/models/gpt-4.1', '/v1/%2e%2e/admin/models/gpt-4.1', '/v1/%2E%2e/admin', '/v1/.%2E/admin', '/v1/files/..%2fadmin', '/v1/files/..%5cadmin', '/v1/./models', '/v1/files/%2e%2e/%2e%2e/admin']) {
+        const r = await rawRequest(h.url, p);
+        expect(r.status, p).toBe(400);
+        expect(JSON.parse(r.text).error.code, p).toBe('invalid_path');
+      }
+      expect(up.seen).toHaveLength(0);
+      expect((await rawRequest(h.url, '/v1/files?purpose=batch')).status).toBe(200);
+      expect((await rawRequest(h.url, '/v1/models/org%2Fmodel')).status).toBe(200); // an encoded slash in an id is fine
+      expect(up.seen.map((s) => s.url)).toEqual(['/v1/files?purpose=batch', '/v1/models/org%2Fmodel']);
+      // against the simulator, whose /admin API accepts the gateway key, the escape would have worked
+      const viaSim = await start({ green: 0 });
+      expect((await rawRequest(viaSim.url, '/v1/../admin/models/gpt-4.1')).status).toBe(400);
+    } finally {
+      await up.close();
+    }
+  });
+
+  it('does not forward expect: 100-continue (undici refuses it) or headers the client\'s connection header names', async () => {
+    const up = await recordingUpstream();
+    try {
+      const h = await start({ green: 0, baseURL: up.url });
+      const body = JSON.stringify({ model: 'text-embedding-3-small', input: 'hi' });
+      const r = await rawRequest(h.url, '/v1/embeddings', { method: 'POST', headers: { ...jsonHeaders, expect: '100-continue', connection: 'keep-alive, x-hop', 'x-hop': '1' }, body });
+      expect(r.status).toBe(200);
+      expect(up.seen).toHaveLength(1);
+      expect(up.seen[0].body).toBe(body);
+      expect(up.seen[0].headers.expect).toBeUndefined();
+      expect(up.seen[0].headers['x-hop']).toBeUndefined();
+      expect(up.seen[0].headers.authorization).toBe(`Bearer ${UPSTREAM_KEY}`);
+    } finally {
+      await up.close();
+    }
+  });
+
+  it('falls back to blue as soon as green\'s 5xx status arrives, without waiting for its (stalled) error body', async () => {
+    const up = await recordingUpstream((_req, res, body) => {
+      const model = JSON.parse(body).model;
+      if (model === 'gpt-4.1-turbo') {
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.write('{"error":{"message":"upstream broke, and this body never ends'); // stalls: no end
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ id: 'x', object: 'chat.completion', created: 1, model, choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }] }));
+    });
+    try {
+      const h = await start({ green: 100, baseURL: up.url }); // bodyTimeout: the default 300 s
+      const t0 = Date.now();
+      const r = await rawRequest(h.url, '/v1/chat/completions', { method: 'POST', headers: jsonHeaders, body: chatBody() });
+      expect(Date.now() - t0).toBeLessThan(2_000);
+      expect(r.status).toBe(200);
+      expect(JSON.parse(r.text).model).toBe('gpt-4.1');
+      expect(h.router.live.peek('chat-default')!.green).toMatchObject({ requests: 1, errors: 1, errorsByClass: { server: 1 } });
+    } finally {
+      await up.close();
+    }
+  }, 15_000);
+
+  it('gives target and rollout models their own metric label however many junk pass-through names came first', async () => {
+    const h = await start({ green: 0 });
+    for (let i = 0; i < 230; i += 30)
+      await Promise.all(Array.from({ length: 30 }, (_, j) => rawRequest(h.url, '/v1/chat/completions', { method: 'POST', headers: jsonHeaders, body: chatBody(`junk-${i + j}`) })));
+    await chatRaw(h, { user: 'after-junk' });
+    await chatRaw(h, { model: 'deepseek-v3.2' }); // a configured target's model, sent through by name
+    const m = (await get(h.url, '/metrics')).text;
+    expect(m).toMatch(/modelshift_router_requests_total\{target="chat-default",arm="blue",model="gpt-4\.1",status="200"\} 1/);
+    expect(m).toMatch(/modelshift_router_requests_total\{target="",arm="passthrough",model="deepseek-v3\.2",status="200"\} 1/);
+    expect(m).toMatch(/model="_other"/); // the junk beyond the cap is still capped
+    expect(m).not.toMatch(/model="junk-239"/);
+  });
+
+  it('after an outage sends each target\'s pending live batches one at a time, merged, without losing or repeating counts', async () => {
+    let down = true;
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const sent: LiveBatch[] = [];
+    const reporter: LiveReporter = {
+      async report(_t, b) {
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        try {
+          await new Promise((r) => setTimeout(r, 20));
+          if (down) throw new Error('temporal unavailable');
+          sent.push(b);
+        } finally {
+          inFlight--;
+        }
+      },
+    };
+    const h = await start({ green: 50, reporter });
+    for (let round = 0; round < 4; round++) {
+      await Promise.all(Array.from({ length: 10 }, (_, i) => chatRaw(h, { user: `o${round}-${i}` })));
+      await h.router.live.flush();
+    }
+    expect(sent).toHaveLength(0);
+    expect(h.router.live.pendingCount('chat-default')).toBe(2); // the batch in doubt + every later interval merged
+    down = false;
+    await h.router.live.flush();
+    expect(maxInFlight).toBe(1);
+    expect(sent).toHaveLength(2);
+    expect(new Set(sent.map((b) => b.batchId)).size).toBe(2);
+    expect(sent.reduce((n, b) => n + b.blue.requests + b.green.requests, 0)).toBe(40);
+    expect(sent[0].blue.requests + sent[0].green.requests).toBe(10); // the one that may have arrived keeps its id and contents
+    expect(h.router.live.pendingCount()).toBe(0);
+  });
+
+  it('stops reading an oversized body after answering 413 and closes the connection', async () => {
+    const h = await start({ green: 0, extra: { maxBodyBytes: 1024 } });
+    const u = new URL(h.url);
+    const sock = connect(Number(u.port), u.hostname);
+    let response = '';
+    let closedAt = 0;
+    let written = 0;
+    sock.on('data', (d) => (response += d.toString('latin1')));
+    sock.on('error', () => undefined); // EPIPE / ECONNRESET once the router hangs up
+    sock.on('close', () => (closedAt = Date.now()));
+    await new Promise<void>((r) => sock.once('connect', () => r()));
+    sock.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${CLIENT_KEY}\r\ncontent-type: application/json\r\ncontent-length: 100000000\r\n\r\n`);
+    const chunk = Buffer.alloc(4096, 0x20);
+    const t0 = Date.now();
+    while (!closedAt && Date.now() - t0 < 3_000) {
+      if (!sock.destroyed) {
+        sock.write(chunk);
+        written += chunk.length;
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    seen.push(response);
+    expect(response).toMatch(/^HTTP\/1\.1 413/);
+    expect(closedAt, 'the router closed the connection').toBeGreaterThan(0);
+    expect(written).toBeLessThan(100_000_000);
   });
 });

@@ -39,6 +39,8 @@ export function registerRouterCommand(program: Command): Command {
 Environment:
   GATEWAY_BASE_URL, GATEWAY_API_KEY   default upstream and its key (kept in the router, never sent to clients)
   ROUTER_API_KEYS                     comma-separated keys clients must send as Bearer; unset = OPEN router (warned at start)
+  ROUTER_KEY_ENVS                     further key variables a rollout's arm may name as apiKeyEnv (comma-separated)
+  ROUTER_ALLOWED_ORIGINS              further origins a rollout's arm baseURL may use (comma-separated)
   TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE  where the rollout workflows live
 Endpoints:
   POST /v1/chat/completions  GET /v1/models  other /v1/* → blue gateway unchanged
@@ -73,6 +75,8 @@ Endpoints:
         reportIntervalMs: s.reportIntervalMs,
         upstreamTimeoutMs: s.upstreamTimeoutMs,
         apiKeys: s.apiKeys,
+        keyEnvs: s.keyEnvs,
+        allowedOrigins: s.allowedOrigins,
         autoModel: s.autoModel,
         classify: (messages) => classify(Array.isArray(messages) ? messages : [], catalog.routing),
         cost: (model, usage) => estimateCostUsd(catalog, model, usage),

@@ -14,15 +14,19 @@
  *   staleAfterSeconds: 5         # /healthz says stale after this long without a good read
  *   reportIntervalSeconds: 5     # one liveMetrics signal per target per interval
  *   upstreamTimeoutMs: 60000     # time to response headers before a timeout (green → retried on blue)
+ *   keyEnvs: [PARTNER_API_KEY]   # further key variables a rollout's arm may name as apiKeyEnv
+ *   allowedOrigins: [https://partner.example]   # further hosts a rollout's arm baseURL may point at
  *
  * Environment: ROUTER_CONFIG (file path), ROUTER_PORT, ROUTER_HOST, ROUTER_TARGETS
  * ("chat-default=gpt-4.1,support=claude-sonnet-4.5" or JSON of `targets`), ROUTER_API_KEYS,
  * GATEWAY_BASE_URL / GATEWAY_API_KEY, ROUTER_REPORT_INTERVAL_SECONDS, ROUTER_STALE_AFTER_SECONDS,
- * ROUTER_POLL_INTERVAL_MS.
+ * ROUTER_POLL_INTERVAL_MS, ROUTER_KEY_ENVS and ROUTER_ALLOWED_ORIGINS (comma-separated; added to the
+ * file's keyEnvs / allowedOrigins).
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { isForbiddenKeyEnv, originOf, splitList } from './keys';
 
 export class RouterConfigError extends Error {
   override name = 'RouterConfigError';
@@ -45,6 +49,8 @@ export const RouterFileSchema = z.strictObject({
   reportIntervalSeconds: z.number().positive().optional(),
   upstreamTimeoutMs: z.number().int().positive().optional(),
   autoModel: z.string().min(1).optional(),
+  keyEnvs: z.array(envName).optional(),
+  allowedOrigins: z.array(z.url({ protocol: /^https?$/ })).optional(),
 });
 export type RouterFile = z.output<typeof RouterFileSchema>;
 
@@ -59,6 +65,10 @@ export interface RouterSettings {
   reportIntervalMs: number;
   upstreamTimeoutMs: number;
   autoModel: string;
+  /** further key variables an arm may name (file keyEnvs + ROUTER_KEY_ENVS) */
+  keyEnvs: string[];
+  /** further origins a rollout's baseURL may use (file allowedOrigins + ROUTER_ALLOWED_ORIGINS) */
+  allowedOrigins: string[];
 }
 
 export interface RouterFlags {
@@ -139,10 +149,21 @@ export function loadRouterSettings(flags: RouterFlags = {}, env: NodeJS.ProcessE
   const staleAfter = num(flags.staleAfter, '--stale-after') ?? num(env.ROUTER_STALE_AFTER_SECONDS, 'ROUTER_STALE_AFTER_SECONDS') ?? file.staleAfterSeconds ?? 5;
   const report = num(flags.reportInterval, '--report-interval') ?? num(env.ROUTER_REPORT_INTERVAL_SECONDS, 'ROUTER_REPORT_INTERVAL_SECONDS') ?? file.reportIntervalSeconds ?? 5;
   if (report <= 0) throw new RouterConfigError('report interval: must be > 0 seconds');
+  const keyEnvs = [...(file.keyEnvs ?? []), ...splitList(env.ROUTER_KEY_ENVS)];
+  for (const name of keyEnvs) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new RouterConfigError(`ROUTER_KEY_ENVS: expected environment variable names, got ${JSON.stringify(name)}`);
+  const gatewayKeyEnv = file.gateway?.apiKeyEnv ?? 'GATEWAY_API_KEY';
+  for (const [where, name] of [
+    ['gateway.apiKeyEnv', gatewayKeyEnv],
+    ...Object.entries(targets).map(([t, v]) => [`targets.${t}.blue.apiKeyEnv`, v.blue.apiKeyEnv]),
+    ...keyEnvs.map((n) => ['keyEnvs / ROUTER_KEY_ENVS', n]),
+  ] as Array<[string, string | undefined]>)
+    if (name && isForbiddenKeyEnv(name)) throw new RouterConfigError(`${where}: ${name} is the router's or Temporal's own secret and is never sent to an upstream`);
+  const allowedOrigins = [...(file.allowedOrigins ?? []), ...splitList(env.ROUTER_ALLOWED_ORIGINS)];
+  for (const o of allowedOrigins) if (!originOf(o)) throw new RouterConfigError(`ROUTER_ALLOWED_ORIGINS: expected http(s) origins, got ${JSON.stringify(o)}`);
   return {
     port,
     host: flags.host ?? env.ROUTER_HOST ?? file.host ?? '0.0.0.0',
-    gateway: { baseURL, apiKeyEnv: file.gateway?.apiKeyEnv ?? 'GATEWAY_API_KEY' },
+    gateway: { baseURL, apiKeyEnv: gatewayKeyEnv },
     targets,
     apiKeys: (env.ROUTER_API_KEYS ?? '').split(',').map((k) => k.trim()).filter(Boolean),
     pollIntervalMs: Math.max(50, pollIntervalMs),
@@ -150,5 +171,7 @@ export function loadRouterSettings(flags: RouterFlags = {}, env: NodeJS.ProcessE
     reportIntervalMs: report * 1000,
     upstreamTimeoutMs: file.upstreamTimeoutMs ?? 60_000,
     autoModel: file.autoModel ?? 'auto',
+    keyEnvs,
+    allowedOrigins,
   };
 }

@@ -2,7 +2,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RatioTracker } from './ratio';
 
-const MAX_MODEL_LABELS = 200;
+/** distinct pass-through model names (chosen by clients) with a label of their own; the rest are `_other` */
+const MAX_PASSTHROUGH_MODEL_LABELS = 200;
 
 export class RouterMetrics {
   readonly registry = new Registry();
@@ -11,7 +12,10 @@ export class RouterMetrics {
   readonly fallbacks: Counter<'target'>;
   readonly sourceErrors: Counter<'target'>;
   readonly batches: Counter<'target' | 'result'>;
-  private readonly models = new Set<string>();
+  /** models of targets and rollout arms: always their own label (the operator's and rollouts' choice, bounded) */
+  private readonly known = new Set<string>();
+  /** model names clients sent through unchanged: capped */
+  private readonly passthrough = new Set<string>();
   private readonly reqChildren = new Map<string, { inc: (n?: number) => void }>();
   private readonly durChildren = new Map<string, { observe: (v: number) => void }>();
 
@@ -84,16 +88,28 @@ export class RouterMetrics {
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'modelshift_router_' });
   }
 
-  /** Bound label cardinality: pass-through model names come from clients. */
-  modelLabel(model: string): string {
-    if (this.models.has(model)) return model;
-    if (this.models.size >= MAX_MODEL_LABELS) return '_other';
-    this.models.add(model);
+  /** A target's or rollout arm's model: labelled by name however many pass-through names came first. */
+  knownModel(model: string): void {
+    this.known.add(model);
+  }
+
+  /**
+   * Bound label cardinality: pass-through model names come from clients, so only the first 200 of
+   * them get a label; target and arm models (blue/green) always keep theirs.
+   */
+  modelLabel(model: string, passthrough = true): string {
+    if (!passthrough) {
+      this.known.add(model);
+      return model;
+    }
+    if (this.known.has(model) || this.passthrough.has(model)) return model;
+    if (this.passthrough.size >= MAX_PASSTHROUGH_MODEL_LABELS) return '_other';
+    this.passthrough.add(model);
     return model;
   }
 
   observe(target: string, arm: string, model: string, status: number | string, seconds: number): void {
-    const m = this.modelLabel(model);
+    const m = this.modelLabel(model, arm === 'passthrough');
     const key = `${target}\u0000${arm}\u0000${m}\u0000${status}`;
     let c = this.reqChildren.get(key);
     if (!c) {

@@ -1,11 +1,14 @@
 /**
  * Live outcomes → the rollout's verdict. Outcomes are aggregated per target and arm in memory and
- * sent as one batch per target per interval (never one message per request). A batch that fails to
- * send is retried with the same batchId on the next tick (the workflow drops duplicates).
+ * sent as one batch per target per interval (never one message per request), at most one send in
+ * flight per target. A batch that fails to send is retried with the same batchId and the same contents
+ * on a later tick (it may have arrived: the workflow drops duplicates by id). Intervals sealed while a
+ * target's batch cannot be sent are merged into ONE new batch (one id), so after an outage each target
+ * has at most two batches to send — the one in doubt and the merged rest — sent one after the other.
  */
 import { randomUUID } from 'node:crypto';
 import type { Arm } from './assign';
-import { emptyLive, recordLive, type LiveArmStats, type Outcome } from './live-stats';
+import { emptyLive, mergeLive, recordLive, type LiveArmStats, type Outcome } from './live-stats';
 
 export interface LiveBatch {
   batchId: string;
@@ -30,9 +33,9 @@ export interface LiveAggregatorOptions {
   /** only targets for which this returns true are reported (e.g. those with an open rollout) */
   shouldReport?: (target: string) => boolean;
   routerId?: string;
-  /** give up on a batch after this many failed sends */
+  /** give up on a batch after this many failed sends (default 60: 5 minutes at the default 5 s interval) */
   maxAttempts?: number;
-  /** keep at most this many unsent batches (oldest dropped) */
+  /** keep at most this many unsent batches (oldest dropped; at most two per target are ever kept) */
   maxPending?: number;
   onSent?: (target: string, batch: LiveBatch) => void;
   onError?: (target: string, err: Error, dropped: boolean) => void;
@@ -40,7 +43,8 @@ export interface LiveAggregatorOptions {
 
 export class LiveAggregator {
   private current = new Map<string, { blue: LiveArmStats; green: LiveArmStats }>();
-  private pending: Pending[] = [];
+  /** per target, oldest first: [a batch already tried (contents fixed)?, the merge of every interval since (never tried)?] */
+  private pending = new Map<string, Pending[]>();
   private seq = 0;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
@@ -77,42 +81,63 @@ export class LiveAggregator {
     return this.flushing;
   }
 
+  /** Batches waiting to be sent (for tests and tooling). */
+  pendingCount(target?: string): number {
+    if (target !== undefined) return this.pending.get(target)?.length ?? 0;
+    let n = 0;
+    for (const q of this.pending.values()) n += q.length;
+    return n;
+  }
+
   private async doFlush(): Promise<void> {
     const sealed = this.current;
     this.current = new Map();
     for (const [target, arms] of sealed) {
       if (arms.blue.requests + arms.green.requests === 0) continue;
       if (this.o.shouldReport && !this.o.shouldReport(target)) continue;
-      this.seq++;
-      this.pending.push({ target, attempts: 0, batch: { batchId: `${this.routerId}-${target}-${this.seq}-${Date.now()}`, ...arms } });
+      let q = this.pending.get(target);
+      if (!q) this.pending.set(target, (q = []));
+      const last = q[q.length - 1];
+      if (last && last.attempts === 0) {
+        // not sent yet: this interval joins it (same id: it has never been seen by the workflow)
+        last.batch = { batchId: last.batch.batchId, blue: mergeLive(last.batch.blue, arms.blue), green: mergeLive(last.batch.green, arms.green) };
+      } else {
+        this.seq++;
+        q.push({ target, attempts: 0, batch: { batchId: `${this.routerId}-${target}-${this.seq}-${Date.now()}`, ...arms } });
+      }
     }
     const max = this.o.maxPending ?? 1000;
-    while (this.pending.length > max) {
-      const d = this.pending.shift()!;
-      this.o.onError?.(d.target, new Error('too many unsent live batches'), true);
+    for (let n = this.pendingCount(); n > max; n--) {
+      const [target, q] = this.pending.entries().next().value as [string, Pending[]];
+      q.shift();
+      if (q.length === 0) this.pending.delete(target);
+      this.o.onError?.(target, new Error('too many unsent live batches'), true);
     }
     const reporter = this.o.reporter;
     if (!reporter) {
-      this.pending = [];
+      this.pending.clear();
       return;
     }
-    const todo = this.pending;
-    this.pending = [];
-    const results = await Promise.all(
-      todo.map(async (p) => {
-        try {
-          await reporter.report(p.target, p.batch);
-          this.o.onSent?.(p.target, p.batch);
-          return undefined;
-        } catch (err) {
-          p.attempts++;
-          const drop = p.attempts >= (this.o.maxAttempts ?? 5) || isPermanent(err as Error);
-          this.o.onError?.(p.target, err as Error, drop);
-          return drop ? undefined : p;
-        }
-      }),
-    );
-    this.pending = [...results.filter((p): p is Pending => p !== undefined), ...this.pending];
+    // targets in parallel, each target's batches one after the other (stop at the first failure)
+    await Promise.all([...this.pending].map(([target, q]) => this.drain(reporter, target, q)));
+  }
+
+  private async drain(reporter: LiveReporter, target: string, q: Pending[]): Promise<void> {
+    while (q.length > 0) {
+      const p = q[0];
+      try {
+        await reporter.report(target, p.batch);
+        q.shift();
+        this.o.onSent?.(target, p.batch);
+      } catch (err) {
+        p.attempts++;
+        const drop = p.attempts >= (this.o.maxAttempts ?? 60) || isPermanent(err as Error);
+        this.o.onError?.(target, err as Error, drop);
+        if (!drop) break;
+        q.shift();
+      }
+    }
+    if (q.length === 0 && this.pending.get(target) === q) this.pending.delete(target);
   }
 
   async close(): Promise<void> {

@@ -13,6 +13,7 @@ import { Pool, type Dispatcher } from 'undici';
 import type { ArmRef } from '../../workflows/messages';
 import { assignArm, type Arm } from './assign';
 import { replaceModel, usageFromTail } from './body';
+import { BUILTIN_KEY_ENVS, isForbiddenKeyEnv, originOf } from './keys';
 import type { ErrorClass, Outcome } from './live-stats';
 import { RouterMetrics } from './metrics';
 import { RatioTracker, type RatioSource } from './ratio';
@@ -68,6 +69,17 @@ export interface RouterOptions {
   cost?: CostFn;
   /** where `apiKeyEnv` names are looked up (default process.env) */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Further environment variable names an arm may name as `apiKeyEnv` (ROUTER_KEY_ENVS). Always allowed:
+   * the gateway's key variable, GATEWAY_API_KEY, HOLYSHEEP_API_KEY and the targets' configured ones; never
+   * ROUTER_API_KEYS or TEMPORAL_*.
+   */
+  keyEnvs?: readonly string[];
+  /**
+   * Further origins a rollout's `baseURL` may point at (ROUTER_ALLOWED_ORIGINS). Always allowed: the
+   * gateway's origin and the origins of the targets' configured baseURLs.
+   */
+  allowedOrigins?: readonly string[];
   logger?: RouterLogger;
   /** time to the upstream's response headers before the attempt counts as a timeout (default 60,000 ms) */
   upstreamTimeoutMs?: number;
@@ -106,6 +118,20 @@ class ClientGoneError extends Error {
   override name = 'ClientGoneError';
 }
 
+/** Green answered with a status that sends the request to blue: its body is not wanted. */
+class FallbackAbort extends Error {
+  override name = 'FallbackAbort';
+}
+
+/** Why an arm cannot be called (its key variable or origin is not allowed, or there is no upstream). */
+class ArmProblem {
+  constructor(
+    readonly code: 'upstream_key_not_allowed' | 'upstream_key_missing' | 'upstream_origin_not_allowed' | 'no_upstream',
+    /** for the log (names variables and hosts; never a key) */
+    readonly detail: string,
+  ) {}
+}
+
 interface Resolved {
   model: string;
   up: Upstream;
@@ -125,6 +151,10 @@ const HOP_BY_HOP = new Set([
   'upgrade',
   'host',
 ]);
+/** Request headers never forwarded on pass-through, besides HOP_BY_HOP (undici refuses `expect`). */
+const NOT_FORWARDED = new Set(['authorization', 'accept-encoding', 'expect']);
+/** A dot segment (after percent-decoding), or a backslash a server might treat as a separator. */
+const DOT_SEGMENT = /(?:^|[/\\])\.{1,2}(?:[/\\]|$)|\\/;
 const FALLBACK_STATUSES = new Set([401, 403, 404, 408, 409, 429]);
 const TAIL_BYTES = 2048;
 
@@ -177,18 +207,31 @@ function readBody(req: IncomingMessage, max: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (c: Buffer) => {
+    const onData = (c: Buffer): void => {
       size += c.length;
       if (size > max) {
+        // stop reading: the caller answers 413 and closes the connection (the rest is never read)
+        req.off('data', onData);
+        req.pause();
+        chunks.length = 0;
         reject(new BodyTooLargeError());
-        req.resume();
         return;
       }
       chunks.push(c);
-    });
+    };
+    req.on('data', onData);
     req.on('end', () => resolve(chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });
+}
+
+/** decodeURIComponent that answers undefined instead of throwing on a malformed escape. */
+function safeDecode(s: string): string | undefined {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return undefined;
+  }
 }
 
 export function createRouter(options: RouterOptions = {}): Router {
@@ -206,8 +249,26 @@ export function createRouter(options: RouterOptions = {}): Router {
   const gatewayBase = options.gateway?.baseURL;
   let closing = false;
 
+  // Key variables and origins an arm may use: what the router's operator configured, nothing a rollout adds.
+  const allowedKeyEnvs = new Set<string>([...BUILTIN_KEY_ENVS, gatewayKeyEnv, ...(options.keyEnvs ?? [])]);
+  const allowedOrigins = new Set<string>();
+  for (const t of configured.values()) if (t.blue.apiKeyEnv) allowedKeyEnvs.add(t.blue.apiKeyEnv);
+  for (const name of allowedKeyEnvs)
+    if (isForbiddenKeyEnv(name)) throw new Error(`router: ${name} can never be used as an upstream key (it is the router's or Temporal's own secret)`);
+  for (const [where, url] of [
+    ['gateway.baseURL', gatewayBase],
+    ...[...configured].map(([name, t]) => [`targets.${name}.blue.baseURL`, t.blue.baseURL]),
+    ...(options.allowedOrigins ?? []).map((o) => ['allowedOrigins', o]),
+  ] as Array<[string, string | undefined]>) {
+    if (url === undefined) continue;
+    const origin = originOf(url);
+    if (!origin) throw new Error(`router: ${where}: expected an http(s) URL, got ${JSON.stringify(url)}`);
+    allowedOrigins.add(origin);
+  }
+
   let tracker!: RatioTracker;
   const metrics = new RouterMetrics(() => tracker, { defaultMetrics: options.processMetrics });
+  for (const t of configured.values()) metrics.knownModel(t.blue.model);
   const source: RatioSource = options.ratioSource ?? { get: async () => null };
   tracker = new RatioTracker(
     {
@@ -216,14 +277,17 @@ export function createRouter(options: RouterOptions = {}): Router {
       staleAfterMs: options.staleAfterMs ?? 5_000,
       timeoutMs: options.sourceTimeoutMs ?? 1_000,
       discoverIntervalMs: options.ratioSource ? (options.discoverIntervalMs ?? 15_000) : 0,
-      onChange: (target, s) =>
+      onChange: (target, s) => {
+        if (s.snapshot?.blue) metrics.knownModel(s.snapshot.blue.model);
+        if (s.snapshot?.green) metrics.knownModel(s.snapshot.green.model);
         log.info('ratio changed', {
           target,
           greenPercent: s.percent,
           phase: s.snapshot?.phase ?? 'none',
           blue: s.snapshot?.blue?.model ?? configured.get(target)?.blue.model,
           green: s.snapshot?.green?.model,
-        }),
+        });
+      },
       onError: (target, err) => {
         metrics.sourceErrors.labels(target).inc();
         const s = tracker.states.get(target);
@@ -270,20 +334,51 @@ export function createRouter(options: RouterOptions = {}): Router {
     return u;
   }
 
-  function keyEnvAllowed(name: string): boolean {
-    return /^[A-Z_][A-Z0-9_]*$/.test(name) && (/_KEY$/.test(name) || name === gatewayKeyEnv);
+  /** baseURL → whether its origin is one the operator configured (cached: rollouts repeat theirs) */
+  const originChecked = new Map<string, boolean>();
+  function originAllowed(base: string): boolean {
+    let ok = originChecked.get(base);
+    if (ok === undefined) {
+      const origin = originOf(base);
+      ok = origin !== undefined && allowedOrigins.has(origin);
+      if (originChecked.size < 10_000) originChecked.set(base, ok);
+    }
+    return ok;
   }
 
-  function keyFor(arm: ArmRef | ArmConfig): string {
-    const name = arm.apiKeyEnv && keyEnvAllowed(arm.apiKeyEnv) ? arm.apiKeyEnv : gatewayKeyEnv;
-    return env[name] ?? '';
-  }
-
-  function resolveArm(ref: ArmRef | ArmConfig, fallbackBase: string | undefined): Resolved | undefined {
-    const base = ref.baseURL ?? fallbackBase ?? gatewayBase;
-    if (!base) return undefined;
-    const secret = keyFor(ref);
+  /**
+   * The upstream, key and model for an arm. `cfg` is the target's configured blue: a blue without a
+   * baseURL of its own uses the configured one (and its key variable); a green without one uses the
+   * gateway, as the worker does. A key variable that is not allowed, or allowed but unset, and a baseURL
+   * whose origin the operator did not configure, are refused — never replaced by the gateway's key or
+   * host — so the request fails (see armFailed).
+   */
+  function resolveArm(ref: ArmRef | ArmConfig, cfg: ArmConfig | undefined): Resolved | ArmProblem {
+    const base = ref.baseURL ?? cfg?.baseURL ?? gatewayBase;
+    if (!base) return new ArmProblem('no_upstream', 'no baseURL and no gateway configured');
+    if (!originAllowed(base))
+      return new ArmProblem('upstream_origin_not_allowed', `baseURL ${originOf(base) ?? JSON.stringify(base)} is not the gateway's origin, a configured target's, or in ROUTER_ALLOWED_ORIGINS`);
+    const named = ref.baseURL ? ref.apiKeyEnv : (ref.apiKeyEnv ?? cfg?.apiKeyEnv);
+    const keyEnv = named ?? gatewayKeyEnv;
+    if (!allowedKeyEnvs.has(keyEnv) || isForbiddenKeyEnv(keyEnv))
+      return new ArmProblem('upstream_key_not_allowed', `apiKeyEnv ${keyEnv} is not the gateway's key variable, a configured target's, or in ROUTER_KEY_ENVS`);
+    const secret = env[keyEnv] ?? '';
+    // an unset gateway key is sent as it is (a gateway without keys); an arm's own key variable must be set
+    if (named !== undefined && secret === '') return new ArmProblem('upstream_key_missing', `apiKeyEnv ${keyEnv} is not set in the router's environment`);
     return { model: ref.model, up: upstreamFor(base), authorization: `Bearer ${secret}`, secret };
+  }
+
+  const problemsLogged = new Set<string>();
+  /** Fail a request whose arm cannot be called: 502, counted as an `auth` error of that arm, logged once. */
+  function armFailed(res: ServerResponse, p: ArmProblem, target: string, arm: Arm, model: string, started: number): void {
+    const key = `${target}\u0000${arm}\u0000${p.code}\u0000${p.detail}`;
+    if (!problemsLogged.has(key) && problemsLogged.size < 1_000) {
+      problemsLogged.add(key);
+      log.error('arm refused: requests to it fail with 502 until the rollout or the router config is fixed', { target, arm, model, code: p.code, detail: p.detail });
+    }
+    record(target, arm, model, p.code, { ok: false, errorClass: p.code === 'no_upstream' ? 'connection' : 'auth', latencyMs: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 }, started);
+    const what = p.code === 'no_upstream' ? 'it has no upstream gateway' : p.code === 'upstream_origin_not_allowed' ? 'its baseURL is not an allowed origin' : 'its key variable is not allowed or not set';
+    sendError(res, 502, `The router cannot call the ${arm} arm of "${target}": ${what}. See the router's log.`, 'upstream_error', p.code);
   }
 
   function defaultUpstream(): { up: Upstream; authorization: string; secret: string } | undefined {
@@ -356,7 +451,7 @@ export function createRouter(options: RouterOptions = {}): Router {
    */
   class Attempt implements Dispatcher.DispatchHandler {
     private readonly t0 = performance.now();
-    private mode: 'wait' | 'pass' | 'error' | 'fallback' | 'done' = 'wait';
+    private mode: 'wait' | 'pass' | 'error' | 'done' = 'wait';
     private status = 0;
     private headers: Record<string, string | string[] | undefined> = {};
     private tail = '';
@@ -404,8 +499,14 @@ export function createRouter(options: RouterOptions = {}): Router {
       this.status = status;
       this.headers = headers;
       if (status >= 400) {
-        this.mode = this.canFallback && (status >= 500 || FALLBACK_STATUSES.has(status)) ? 'fallback' : 'error';
-        if (this.mode === 'error') this.errChunks = [];
+        if (this.canFallback && (status >= 500 || FALLBACK_STATUSES.has(status))) {
+          // the status decides: retry on blue now, without waiting for (or reading) green's error body
+          this.finish({ done: false, errorClass: classifyStatus(status), status, latencyMs: performance.now() - this.t0 });
+          controller.abort(new FallbackAbort());
+          return;
+        }
+        this.mode = 'error';
+        this.errChunks = [];
         return;
       }
       if (this.res.destroyed) {
@@ -439,8 +540,6 @@ export function createRouter(options: RouterOptions = {}): Router {
         const outputTokens = usage?.outputTokens ?? 0;
         record(this.target, this.arm, this.r.model, this.status, { ok: true, latencyMs, inputTokens, outputTokens, costUsd: costOf(this.r.model, inputTokens, outputTokens) }, this.started);
         this.finish({ done: true });
-      } else if (this.mode === 'fallback') {
-        this.finish({ done: false, errorClass: classifyStatus(this.status), status: this.status, latencyMs });
       } else if (this.mode === 'error') {
         this.fail(classifyStatus(this.status), this.status);
         this.sendUpstreamError();
@@ -452,7 +551,9 @@ export function createRouter(options: RouterOptions = {}): Router {
       if (this.mode === 'done') return;
       const latencyMs = performance.now() - this.t0;
       if (err instanceof ClientGoneError) {
-        this.fail('connection', 'client_gone');
+        // the user went away (closed the tab): not the arm's fault, so metrics only — never the live
+        // aggregate that feeds the rollout's verdict
+        metrics.observe(this.target, this.arm || 'passthrough', this.r.model, 'client_closed', (performance.now() - this.started) / 1000);
         if (this.mode === 'pass') this.res.destroy();
         this.finish({ done: true });
         return;
@@ -466,7 +567,7 @@ export function createRouter(options: RouterOptions = {}): Router {
         return;
       }
       if (this.canFallback) {
-        this.finish({ done: false, errorClass, status: this.mode === 'fallback' ? this.status : errorClass, latencyMs });
+        this.finish({ done: false, errorClass, status: errorClass, latencyMs });
         return;
       }
       this.fail(errorClass, errorClass);
@@ -524,8 +625,11 @@ export function createRouter(options: RouterOptions = {}): Router {
     try {
       raw = await readBody(req, maxBody);
     } catch (err) {
-      if (err instanceof BodyTooLargeError) sendError(res, 413, `Request body larger than ${maxBody} bytes.`, 'invalid_request_error', 'request_too_large');
-      else res.destroy();
+      if (err instanceof BodyTooLargeError) {
+        // answer, then close the connection: the rest of the body is never read
+        sendError(res, 413, `Request body larger than ${maxBody} bytes.`, 'invalid_request_error', 'request_too_large', { connection: 'close' });
+        res.once('finish', () => req.destroy());
+      } else res.destroy();
       return;
     }
     let body: Record<string, unknown>;
@@ -568,23 +672,26 @@ export function createRouter(options: RouterOptions = {}): Router {
       return;
     }
     const target = model;
-    const cfgBase = configured.get(target)?.blue.baseURL;
+    const cfg = configured.get(target)?.blue;
     const arm: Arm = a.green ? assignArm(target, a.percent, user, random) : 'blue';
-    const blue = resolveArm(a.blue, cfgBase);
-    if (!blue) {
-      sendError(res, 502, 'No upstream gateway is configured for this target.', 'upstream_error', 'no_upstream');
-      return;
-    }
     if (arm === 'green') {
       const green = resolveArm(a.green!, undefined); // like the worker: no baseURL → the default gateway
-      if (green) {
-        const r = await attempt(req, res, green, green.up.basePath + upstreamSuffix, replaceModel(raw, green.model, body), target, 'green', true, started);
-        if (r.done) return;
-        // failed before the first byte: count it against green, serve from blue
-        record(target, 'green', green.model, r.status, { ok: false, errorClass: r.errorClass, latencyMs: r.latencyMs, inputTokens: 0, outputTokens: 0, costUsd: 0 }, started);
-        metrics.fallbacks.labels(target).inc();
-        if (res.destroyed) return;
+      if (green instanceof ArmProblem) {
+        // never re-sent elsewhere: a green the router may not call fails (and counts against green)
+        armFailed(res, green, target, 'green', a.green!.model, started);
+        return;
       }
+      const r = await attempt(req, res, green, green.up.basePath + upstreamSuffix, replaceModel(raw, green.model, body), target, 'green', true, started);
+      if (r.done) return;
+      // failed before the first byte: count it against green, serve from blue
+      record(target, 'green', green.model, r.status, { ok: false, errorClass: r.errorClass, latencyMs: r.latencyMs, inputTokens: 0, outputTokens: 0, costUsd: 0 }, started);
+      metrics.fallbacks.labels(target).inc();
+      if (res.destroyed) return;
+    }
+    const blue = resolveArm(a.blue, cfg);
+    if (blue instanceof ArmProblem) {
+      armFailed(res, blue, target, 'blue', a.blue.model, started);
+      return;
     }
     await attempt(req, res, blue, blue.up.basePath + upstreamSuffix, replaceModel(raw, blue.model, body), target, 'blue', false, started);
   }
@@ -624,12 +731,18 @@ export function createRouter(options: RouterOptions = {}): Router {
   }
 
   // ---- other /v1 paths: streamed through unchanged to the blue gateway ----
+  /** `pathAndQuery`: normalised, starts with /v1/, no dot segments (checked by the handler). */
   async function passthrough(req: IncomingMessage, res: ServerResponse, pathAndQuery: string, started: number): Promise<void> {
     const targetHeader = req.headers['x-modelshift-target'];
     let d: { up: Upstream; authorization: string; secret: string } | undefined;
     if (typeof targetHeader === 'string' && isTarget(targetHeader)) {
       const a = arms(targetHeader);
-      const r = a && resolveArm(a.blue, configured.get(targetHeader)?.blue.baseURL);
+      const r = a && resolveArm(a.blue, configured.get(targetHeader)?.blue);
+      if (r instanceof ArmProblem) {
+        req.resume();
+        armFailed(res, r, targetHeader, 'blue', a!.blue.model, started);
+        return;
+      }
       if (r) d = r;
     }
     d ??= defaultUpstream();
@@ -638,17 +751,21 @@ export function createRouter(options: RouterOptions = {}): Router {
       return;
     }
     const headers: Record<string, string | string[]> = {};
+    // headers the client's `connection` header names are hop-by-hop too (RFC 9110 §7.6.1)
+    const connection = req.headers.connection;
+    const named = connection ? new Set(connection.toLowerCase().split(',').map((t) => t.trim())) : undefined;
     for (const k in req.headers) {
       const v = req.headers[k];
-      // accept-encoding: error bodies are scrubbed of the upstream key, which needs them uncompressed
-      if (v === undefined || HOP_BY_HOP.has(k) || k === 'authorization' || k === 'accept-encoding' || k.startsWith('x-modelshift-')) continue;
+      // accept-encoding: error bodies are scrubbed of the upstream key, which needs them uncompressed;
+      // expect: undici refuses `expect: 100-continue` (node:http has already answered the client's)
+      if (v === undefined || HOP_BY_HOP.has(k) || NOT_FORWARDED.has(k) || k.startsWith('x-modelshift-') || named?.has(k)) continue;
       headers[k] = v;
     }
     headers.authorization = d.authorization;
     const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
     try {
       const r = await d.up.pool.request({
-        path: d.up.basePath + pathAndQuery.slice(3),
+        path: d.up.basePath + pathAndQuery.slice(3), // '/v1/x?y' → basePath + '/x?y'
         method: req.method as 'GET',
         headers,
         body: hasBody ? req : undefined,
@@ -719,7 +836,31 @@ export function createRouter(options: RouterOptions = {}): Router {
   live.start();
   if (open) log.warn('ROUTER IS OPEN: no client keys configured (set ROUTER_API_KEYS); anyone who can reach it can use the gateway keys it holds');
 
+  /** The request listener: nothing thrown while handling a request may reach the server (and kill the process). */
   function handler(req: IncomingMessage, res: ServerResponse): void {
+    try {
+      handle(req, res);
+    } catch (err) {
+      try {
+        log.error('request failed', { path: String(req.url ?? '').split('?')[0].slice(0, 200), error: (err as Error)?.message });
+      } catch {
+        log.error('request failed', { error: String((err as Error)?.message) });
+      }
+      try {
+        req.resume();
+        sendError(res, 500, 'The router failed to handle the request.', 'server_error', null);
+      } catch {
+        res.destroy();
+      }
+    }
+  }
+
+  function badPath(req: IncomingMessage, res: ServerResponse, message: string): void {
+    req.resume();
+    sendError(res, 400, message, 'invalid_request_error', 'invalid_path');
+  }
+
+  function handle(req: IncomingMessage, res: ServerResponse): void {
     const started = performance.now();
     const url = req.url ?? '/';
     const q = url.indexOf('?');
@@ -761,12 +902,23 @@ export function createRouter(options: RouterOptions = {}): Router {
     let p: Promise<void>;
     if (req.method === 'POST' && path === '/v1/chat/completions') p = chat(req, res, '/chat/completions', started);
     else if (req.method === 'GET' && path === '/v1/models') p = models(res);
-    else if (req.method === 'GET' && path.startsWith('/v1/models/') && isTarget(decodeURIComponent(path.slice(11)))) {
-      const text = JSON.stringify({ id: decodeURIComponent(path.slice(11)), object: 'model', created: 0, owned_by: 'modelshift' });
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-      res.end(text);
-      return;
-    } else p = passthrough(req, res, url, started);
+    else {
+      // Everything else is forwarded with the gateway's key: the path must stay under /v1/ as the
+      // upstream will read it — no dot segments, encoded (%2e%2e, ..%2f) or not, no backslashes.
+      const decoded = safeDecode(path);
+      if (decoded === undefined) return badPath(req, res, 'The request path has a malformed percent-encoding.');
+      if (DOT_SEGMENT.test(decoded)) return badPath(req, res, 'The request path may not contain "." or ".." segments.');
+      const u = new URL(url, 'http://router.invalid');
+      if (!u.pathname.startsWith('/v1/')) return badPath(req, res, 'The request path must stay under /v1/.');
+      const id = req.method === 'GET' && u.pathname.startsWith('/v1/models/') ? safeDecode(u.pathname.slice(11)) : undefined;
+      if (id !== undefined && isTarget(id)) {
+        const text = JSON.stringify({ id, object: 'model', created: 0, owned_by: 'modelshift' });
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+        res.end(text);
+        return;
+      }
+      p = passthrough(req, res, u.pathname + u.search, started);
+    }
     p.catch((err) => {
       log.error('request failed', { path, error: (err as Error).message });
       sendError(res, 500, 'The router failed to handle the request.', 'server_error', null);

@@ -4,9 +4,13 @@
  * - a rollout that ended without completing cleanly (terminated, timed out, failed, cancelled) →
  *   0 % green, so a killed rollout never leaves users on green
  * - Temporal unreachable → throws; the router keeps the last ratio (fail static)
+ * - a closed rollout (promoted / rolled back / failed) is remembered: it is re-queried only every
+ *   `closedRecheckMs` (default 30 s — to pick up a new rollout of the target, a new run under the same
+ *   workflow id), and when Temporal's retention later deletes the workflow the target keeps being served
+ *   by that outcome (a promoted green stays 100 %) instead of reverting to the configured blue
  */
 import { Client, QueryRejectedError, WorkflowNotFoundError, type ConnectionLike } from '@temporalio/client';
-import { rolloutWorkflowId, statusQuery, type RolloutStatus } from '../../workflows/messages';
+import { CLOSED_PHASES, rolloutWorkflowId, statusQuery, type RolloutStatus } from '../../workflows/messages';
 import type { RatioSnapshot, RatioSource } from './ratio';
 
 export interface TemporalRatioSourceOptions {
@@ -14,12 +18,22 @@ export interface TemporalRatioSourceOptions {
   namespace?: string;
   /** gRPC deadline per query (default 1,000 ms) */
   queryTimeoutMs?: number;
+  /** how often a closed rollout is re-queried (default 30,000 ms) */
+  closedRecheckMs?: number;
+  now?: () => number;
 }
 
 export class TemporalRatioSource implements RatioSource {
   private readonly client: Client;
   private readonly timeoutMs: number;
+  private readonly closedRecheckMs: number;
+  private readonly now: () => number;
   private readonly last = new Map<string, RatioSnapshot>();
+  /** the outcome of each target's last closed rollout, and when Temporal was last asked about it */
+  private readonly closed = new Map<string, { snap: RatioSnapshot; checkedAt: number }>();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  /** status queries sent (for tests) */
+  queries = 0;
 
   constructor(o: TemporalRatioSourceOptions) {
     this.client = new Client({
@@ -28,6 +42,8 @@ export class TemporalRatioSource implements RatioSource {
       workflow: { queryRejectCondition: 'NOT_COMPLETED_CLEANLY' },
     });
     this.timeoutMs = o.queryTimeoutMs ?? 1_000;
+    this.closedRecheckMs = o.closedRecheckMs ?? 30_000;
+    this.now = o.now ?? Date.now;
   }
 
   static fromClient(client: Client, queryTimeoutMs?: number): TemporalRatioSource {
@@ -35,20 +51,34 @@ export class TemporalRatioSource implements RatioSource {
   }
 
   async get(target: string): Promise<RatioSnapshot | null> {
+    const closed = this.closed.get(target);
+    if (closed && this.now() - closed.checkedAt < this.closedRecheckMs) return closed.snap;
     const handle = this.client.workflow.getHandle(rolloutWorkflowId(target));
     try {
-      const st = await this.client.withDeadline(Date.now() + this.timeoutMs, () => handle.query(statusQuery));
+      this.queries++;
+      const q = this.client.withDeadline(Date.now() + this.timeoutMs, () => handle.query(statusQuery));
+      this.inFlight.add(q);
+      const st = await q.finally(() => this.inFlight.delete(q));
       const snap = toSnapshot(st);
       this.last.set(target, snap);
+      if (snap.phase && CLOSED_PHASES.includes(snap.phase)) this.closed.set(target, { snap, checkedAt: this.now() });
+      else this.closed.delete(target); // a new rollout of the target (a new run under the same id)
       return snap;
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) {
         this.last.delete(target);
+        if (closed) {
+          // deleted by retention after it closed: its outcome stands (a promoted green stays green)
+          closed.checkedAt = this.now();
+          return closed.snap;
+        }
         return null;
       }
       if (err instanceof QueryRejectedError) {
-        const prev = this.last.get(target);
-        return { greenPercent: 0, phase: 'failed', blue: prev?.blue, green: prev?.green };
+        const prev = this.last.get(target) ?? closed?.snap;
+        const snap: RatioSnapshot = { greenPercent: 0, phase: 'failed', blue: prev?.blue, green: prev?.green };
+        this.closed.set(target, { snap, checkedAt: this.now() });
+        return snap;
       }
       throw err;
     }
@@ -65,8 +95,15 @@ export class TemporalRatioSource implements RatioSource {
     return out;
   }
 
+  /**
+   * Gives queries in flight up to one query timeout to settle (a query to an unreachable server may
+   * never settle), so the caller can close its connection after; the connection belongs to the caller.
+   */
   async close(): Promise<void> {
-    // the connection belongs to the caller
+    if (this.inFlight.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([...this.inFlight]), new Promise<void>((r) => (timer = setTimeout(r, this.timeoutMs)))]);
+    clearTimeout(timer);
   }
 }
 
