@@ -88,6 +88,8 @@ export interface LoopConfig {
   onHoldLimit: 'rollback' | 'advance';
   /** synthetic samples go to green with probability max(ratio, minGreenShare) (0 = the contract) */
   minGreenShare: number;
+  /** …and at most 1 − blueControl: a blue control share kept at any ratio (the spec's blueControlPercent / 100) */
+  blueControl?: number;
   guards: Guards;
 }
 export interface RunResult {
@@ -105,7 +107,7 @@ export function runOurs(rng: () => number, green: ArmModel, cfg: LoopConfig): Ru
   let grn = emptyArmStats();
   let batches = 0;
   for (let si = 0; si < cfg.steps.length; si++) {
-    const share = Math.max(cfg.steps[si], cfg.minGreenShare);
+    const share = Math.min(Math.max(cfg.steps[si], cfg.minGreenShare), 1 - (cfg.blueControl ?? 0.2));
     for (let round = 0; round <= cfg.maxHoldRounds; round++) {
       const bb: ArmStats = emptyArmStats();
       const gb: ArmStats = emptyArmStats();
@@ -265,7 +267,7 @@ async function main() {
     table(
       `evaluate() — steps ${cfg.steps.map((s) => `${s * 100}%`).join('/')}, samplesPerStep ${cfg.samplesPerStep}, ` +
         `maxHoldRounds ${cfg.maxHoldRounds}, hold limit → ${cfg.onHoldLimit}, ` +
-        (cfg.minGreenShare > 0 ? `min green share ${cfg.minGreenShare}, ` : 'green share = step ratio, ') +
+        (cfg.minGreenShare > 0 ? `min green share ${cfg.minGreenShare}, ` : 'green share = step ratio, ') + `blue control ${Math.round((cfg.blueControl ?? 0.2) * 100)}%, ` +
         `alpha ${cfg.guards.alpha}, default guards`,
       ours,
     ),

@@ -11,7 +11,7 @@ import { TemporalRatioSource } from '../src/router/temporal-source';
 import { startSimulator, type Simulator } from '../src/sim/index';
 import { result, startTestRollout, testSpec, uniqueTarget, waitForStatus } from './helpers/rollout';
 import { connectTestTemporal, startTestWorker, uniqueTaskQueue, type TestTemporal } from './helpers/temporal';
-import { Client } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { inject } from 'vitest';
 import { startDevServer } from '../src/temporal/devserver';
@@ -156,12 +156,15 @@ describe('live traffic', () => {
     const spec = testSpec({ target, plan: { steps: [25, 100], dwell: '1h', samplesPerStep: 100, concurrency: 25 } });
     await startTestRollout(client, 'stop-me', spec);
     await waitForStatus(client, target, (x) => x.greenPercent === 25);
+    // The router's own connection, as in production: stopping the server makes its queries fail; it
+    // is not closed under the router's feet (a closed channel is a different, test-only situation).
+    const routerConnection = await Connection.connect({ address: server.address });
     const router = createRouter({
       targets: { [target]: { blue: { model: 'gpt-4.1' } } },
       gateway: { baseURL: liveSim.url },
       env: { GATEWAY_API_KEY: liveSim.apiKey },
       apiKeys: [CLIENT_KEY],
-      ratioSource: new TemporalRatioSource({ connection: client.connection, queryTimeoutMs: 300 }),
+      ratioSource: new TemporalRatioSource({ connection: routerConnection, queryTimeoutMs: 300 }),
       pollIntervalMs: 100,
       staleAfterMs: 1000,
       discoverIntervalMs: 0,
@@ -190,6 +193,8 @@ describe('live traffic', () => {
       expect(metrics).toMatch(new RegExp(`modelshift_router_ratio_stale\\{target="${target}"\\} 1`));
     } finally {
       await router.close();
+      await new Promise((r) => setTimeout(r, 1000)); // let the client's pending retries run out first
+      await routerConnection.close().catch(() => undefined);
     }
   }, 90_000);
 });

@@ -159,6 +159,7 @@ describe('router with the rollout workflow', () => {
       expect(router.route(target, 'x')).toMatchObject({ arm: 'blue', model: 'gpt-4.1' }); // never read → configured blue
     } finally {
       await router.close();
+      await new Promise((r) => setTimeout(r, 1000)); // let the client's pending retries run out first
       await dead.close().catch(() => undefined);
     }
   });

@@ -317,7 +317,8 @@ async function runRollout(input: RolloutInput): Promise<RolloutResult> {
                   target: spec.target,
                   step: state.stepIndex + 1,
                   round: state.round,
-                  greenPercent: state.greenPercent,
+                  // Samples keep a blue control share even at high ratios (spec.blueControlPercent).
+                  greenPercent: Math.min(state.greenPercent, 100 - (spec.blueControlPercent ?? 20)),
                   count: spec.samplesPerStep,
                   concurrency: spec.concurrency,
                   blue: spec.blue,

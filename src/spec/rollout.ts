@@ -52,6 +52,12 @@ const PlanSchema = z
     dwell: duration('dwell').default(60_000),
     samplesPerStep: z.number().int().min(1).max(10_000).default(200),
     concurrency: z.number().int().min(1).max(256).default(10),
+    /**
+     * Share of each round's samples that still goes to blue however high the ratio (synthetic samples
+     * reach no user): green is then always compared with blue measured in the same rounds, under the
+     * same load — at 100 % too, where blue would otherwise have no fresh samples at all.
+     */
+    blueControlPercent: z.number().min(0).max(50).default(20),
   })
   .superRefine((p, ctx) => {
     if (p.steps && (p.initial !== undefined || p.increment !== undefined)) {
@@ -76,7 +82,7 @@ export const SpecSchema = z.strictObject({
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'expected an alias of letters, digits, . _ - (e.g. chat-default)'),
   blue: ArmSchema,
   green: ArmSchema,
-  plan: PlanSchema.default({ dwell: 60_000, samplesPerStep: 200, concurrency: 10 }),
+  plan: PlanSchema.default({ dwell: 60_000, samplesPerStep: 200, concurrency: 10, blueControlPercent: 20 }),
   prompts: z.array(PromptSchema).min(1, 'expected at least one prompt').optional(),
   guards: GuardsSchema.optional(),
   onFailure: z.enum(['rollback', 'pause']).default('rollback'),
@@ -116,6 +122,7 @@ export interface RolloutSpec {
   dwellMs: number;
   samplesPerStep: number;
   concurrency: number;
+  blueControlPercent: number;
   prompts: SamplePrompt[];
   guards: Guards;
   onFailure: 'rollback' | 'pause';
@@ -198,6 +205,7 @@ export function parseSpec(raw: unknown, source = 'spec'): RolloutSpec {
     dwellMs: s.plan.dwell,
     samplesPerStep: s.plan.samplesPerStep,
     concurrency: s.plan.concurrency,
+    blueControlPercent: s.plan.blueControlPercent,
     prompts,
     guards,
     onFailure: s.onFailure,
