@@ -2,7 +2,7 @@
  * Preflight: both arms' models exist on their gateway and the key is accepted — before any traffic moves.
  * Failures here are non-retryable with a message an operator can act on (no retry storm on a bad key).
  */
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import OpenAI from 'openai';
 import { describeError } from '../src/gateway/errors';
 import { GatewayConfigError, gatewayClient, gatewayLabel, resolveGateway } from '../src/gateway/client';
@@ -13,7 +13,7 @@ export interface PreflightResult {
   green: { model: string; gateway: string };
 }
 
-async function checkArm(arm: ArmRef, which: 'blue' | 'green'): Promise<{ model: string; gateway: string }> {
+async function checkArm(arm: ArmRef, which: 'blue' | 'green', signal: AbortSignal): Promise<{ model: string; gateway: string }> {
   let resolved;
   try {
     resolved = resolveGateway(arm);
@@ -32,7 +32,7 @@ async function checkArm(arm: ArmRef, which: 'blue' | 'green'): Promise<{ model: 
     err instanceof OpenAI.AuthenticationError || err instanceof OpenAI.PermissionDeniedError;
   let ids: Set<string>;
   try {
-    const page = await client.models.list();
+    const page = await client.models.list({ signal });
     ids = new Set(page.data.map((m) => m.id));
   } catch (err) {
     if (isAuth(err)) throw authFailure(err);
@@ -41,7 +41,7 @@ async function checkArm(arm: ArmRef, which: 'blue' | 'green'): Promise<{ model: 
     }
     // Some gateways do not list models: ask for this one directly.
     try {
-      await client.models.retrieve(arm.model);
+      await client.models.retrieve(arm.model, { signal });
       return { model: arm.model, gateway };
     } catch (inner) {
       if (inner instanceof OpenAI.NotFoundError) {
@@ -62,6 +62,16 @@ async function checkArm(arm: ArmRef, which: 'blue' | 'green'): Promise<{ model: 
 }
 
 export async function preflight(input: { blue: ArmRef; green: ArmRef }): Promise<PreflightResult> {
-  const [blue, green] = await Promise.all([checkArm(input.blue, 'blue'), checkArm(input.green, 'green')]);
-  return { blue, green };
+  const ctx = Context.current();
+  // Heartbeats let an abort reach a preflight stuck on a silent gateway within about a second.
+  const beat = setInterval(() => ctx.heartbeat(), 1000);
+  try {
+    const [blue, green] = await Promise.all([checkArm(input.blue, 'blue', ctx.cancellationSignal), checkArm(input.green, 'green', ctx.cancellationSignal)]);
+    return { blue, green };
+  } catch (err) {
+    if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? err;
+    throw err;
+  } finally {
+    clearInterval(beat);
+  }
 }

@@ -20,8 +20,9 @@ describe('nearest-rank percentile (no off-by-one)', () => {
     [[7, 7, 7, 100], 0.75, 7],
     [[7, 7, 7, 100], 0.76, 100],
   ])('%j at q=%d → %d', (data, q, expected) => {
+    const before = [...data];
     expect(percentile(data, q)).toBe(expected);
-    expect(data).toEqual(data.slice()); // input not mutated
+    expect(data).toEqual(before); // input not mutated (percentile sorts a copy)
   });
 
   it('is NaN on no data and rejects q outside [0,1]', () => {

@@ -8,7 +8,7 @@ import { startSimulator, type Simulator } from '../src/sim/index';
 import { findTemporalCli } from '../src/temporal/cli';
 import { rolloutWorkflowId } from '../workflows/messages';
 import { connectTestTemporal, startTestWorker, uniqueTaskQueue, type TestTemporal } from './helpers/temporal';
-import { result, startTestRollout, testSpec, uniqueTarget, waitForStatus } from './helpers/rollout';
+import { result, startTestRollout, status, testSpec, uniqueTarget, waitForStatus } from './helpers/rollout';
 
 let t: TestTemporal;
 let sim: Simulator;
@@ -55,6 +55,7 @@ describe('durable rollouts', () => {
     await waitForStatus(t.client, spec.target, (s) => s.step >= 2, 60_000);
     const atStep2 = totalRequests();
     for (let i = 0; i < 100 && totalRequests() <= atStep2 + 10; i++) await new Promise((r) => setTimeout(r, 50));
+    const atKill = await status(t.client, spec.target);
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
     expect(stderr).not.toMatch(/Error/);
@@ -65,7 +66,11 @@ describe('durable rollouts', () => {
       expect(r.phase).toBe('promoted');
       const steps = r.status.verdicts.map((v) => v.step);
       expect(steps).toEqual([...steps].sort((a, b) => a - b)); // never went back to an earlier step
-      expect(steps.filter((s) => s === 1).length).toBe(r.status.verdicts.filter((v) => v.step === 1).length);
+      // The replacement picked up at the step the killed worker was on: the verdicts before the kill are
+      // kept as they were, and the first verdict after it is at that step (not step 1 again).
+      expect(atKill.step).toBeGreaterThanOrEqual(2);
+      expect(r.status.verdicts.slice(0, atKill.verdicts.length)).toEqual(atKill.verdicts);
+      expect(r.status.verdicts[atKill.verdicts.length].step).toBe(atKill.step);
       // Every batch counted exactly once: counted samples = rounds × samples per round.
       const counted = r.status.arms.blue.requests + r.status.arms.green.requests;
       expect(counted).toBe(r.status.verdicts.length * spec.samplesPerStep);

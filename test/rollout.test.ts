@@ -3,7 +3,8 @@
  * `openai` client: promote, automatic rollback, pause/resume, abort mid-dwell, promote, preflight.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { createServer } from 'node:http';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { abortSignal, pauseSignal, promoteUpdate, resumeSignal, rolloutWorkflowId } from '../workflows/messages';
 import { GreenPercent, RolloutPhase } from '../src/temporal/search-attributes';
 import { historyText } from './helpers/temporal';
@@ -222,5 +223,65 @@ describe('operator messages at awkward moments', () => {
     expect(r.phase).toBe('rolled_back');
     expect(r.reason).toBe('aborted by operator: still listening');
     expect(r.status.live.batches).toBe(0);
+  });
+});
+
+describe('the promote validator and the verdict policy', () => {
+  it('the validator refuses promote while the rollout is closed but still draining, and before preflight has passed', async () => {
+    // Closed but draining: abort during a slow round; until the round's cancellation completes the
+    // workflow runs on in a closed phase, and promote must be refused by the validator.
+    h.sim.setProfile('gpt-4.1', { latencyMs: 2500 });
+    h.sim.setProfile('gpt-4.1-turbo', { latencyMs: 2500 });
+    const spec = testSpec({ target: uniqueTarget('draining'), plan: { steps: [50, 100], dwell: '300ms', samplesPerStep: 400, concurrency: 1 } });
+    const handle = await startTestRollout(h.t.client, h.taskQueue, spec);
+    await waitForStatus(h.t.client, spec.target, (s) => s.phase === 'ramping');
+    await handle.signal(abortSignal, { reason: 'stop' });
+    const refused = await handle.executeUpdate(promoteUpdate, { args: [{}] }).catch((e) => e);
+    expect(refused).toBeInstanceOf(WorkflowUpdateFailedError);
+    expect(String(refused.cause?.message)).toMatch(/is already rolled_back; nothing to promote/);
+    expect((await result(h.t.client, spec.target)).phase).toBe('rolled_back');
+
+    // Before preflight: green's gateway accepts the connection and never answers, so preflight hangs.
+    const silent = createServer(() => undefined).listen(0, '127.0.0.1');
+    await new Promise((r) => silent.once('listening', r));
+    try {
+      const port = (silent.address() as { port: number }).port;
+      const spec2 = testSpec({ target: uniqueTarget('unchecked'), green: { model: 'gpt-4.1-turbo', baseURL: `http://127.0.0.1:${port}/v1` } });
+      const h2 = await startTestRollout(h.t.client, h.taskQueue, spec2);
+      await waitForStatus(h.t.client, spec2.target, (s) => s.phase === 'preflight');
+      const early = await h2.executeUpdate(promoteUpdate, { args: [{}] }).catch((e) => e);
+      expect(early).toBeInstanceOf(WorkflowUpdateFailedError);
+      expect(String(early.cause?.message)).toMatch(/has not passed preflight yet/);
+      await h2.signal(abortSignal, {});
+      expect((await result(h.t.client, spec2.target)).phase).toBe('rolled_back');
+    } finally {
+      silent.closeAllConnections();
+      silent.close();
+    }
+  });
+
+  it('onFailure: pause holds the ratio for a human after a failed verdict; abort then rolls back', async () => {
+    h.sim.setProfile('gpt-4.1-turbo', { errorRate: 0.6 });
+    const spec = testSpec({ target: uniqueTarget('holdforhuman'), onFailure: 'pause' });
+    const handle = await startTestRollout(h.t.client, h.taskQueue, spec);
+    const held = await waitForStatus(h.t.client, spec.target, (s) => s.phase === 'paused');
+    expect(held.greenPercent).toBe(50); // held where it was, not rolled back
+    expect(held.reason).toMatch(/^failed verdict at 50% green: error/);
+    expect(held.verdicts.at(-1)?.evaluation.verdict).toBe('Fail');
+    await new Promise((r) => setTimeout(r, 800));
+    expect((await status(h.t.client, spec.target)).phase).toBe('paused');
+    await handle.signal(abortSignal, { reason: 'confirmed bad' });
+    const r = await result(h.t.client, spec.target);
+    expect(r).toMatchObject({ phase: 'rolled_back', greenPercent: 0, reason: 'aborted by operator: confirmed bad' });
+  });
+
+  it('an Inconclusive step is held for more rounds up to maxHoldRounds, then the policy applies', async () => {
+    // minSamples far above what 3 rounds can gather: every round is Inconclusive.
+    const spec = testSpec({ target: uniqueTarget('holdlimit'), plan: { steps: [50, 100], dwell: '300ms', samplesPerStep: 20, concurrency: 10 }, guards: { minSamples: 100_000, maxHoldRounds: 3 } });
+    await startTestRollout(h.t.client, h.taskQueue, spec);
+    const r = await result(h.t.client, spec.target);
+    expect(r.phase).toBe('rolled_back');
+    expect(r.reason).toMatch(/^no verdict after 3 rounds at 50%: /);
+    expect(r.status.verdicts.map((v) => v.evaluation.verdict)).toEqual(['Inconclusive', 'Inconclusive', 'Inconclusive']);
   });
 });

@@ -59,6 +59,7 @@ export interface RolloutResult {
 
 const { preflight } = proxyActivities<typeof activities>({
   startToCloseTimeout: '1 minute',
+  heartbeatTimeout: '10s',
   // An interrupted activity is drained before the workflow closes, so its last events never race
   // the workflow's completion (which would fail that workflow task and the operator's update with it).
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
