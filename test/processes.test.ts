@@ -1,0 +1,86 @@
+/**
+ * The product as processes: the worker stops cleanly on SIGTERM, the embedded server keeps rollouts
+ * across a restart (SQLite), and `npm start`'s demo runs both rollouts with its Web UI answering.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@temporalio/client';
+import { describe, expect, inject, it } from 'vitest';
+import { startDevServer } from '../src/temporal/devserver';
+import { testSpec, uniqueTarget } from './helpers/rollout';
+import { startRollout } from '../src/cli/rollout-commands';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, MODELSHIFT_LOG_LEVEL: 'ERROR', ...extra };
+  for (const k of ['GATEWAY_BASE_URL', 'GATEWAY_API_KEY', 'HOLYSHEEP_BASE_URL', 'HOLYSHEEP_API_KEY']) if (!(k in extra)) delete env[k];
+  return env;
+}
+
+describe('processes', () => {
+  it('`modelshift worker` polls, then stops cleanly on SIGTERM', async () => {
+    const child = spawn(process.execPath, ['bin/modelshift.js', 'worker'], {
+      env: cleanEnv({ TEMPORAL_ADDRESS: inject('temporalAddress'), TASK_QUEUE: `sigterm-${Date.now()}`, GATEWAY_BASE_URL: 'http://127.0.0.1:9/v1', GATEWAY_API_KEY: 'x' }),
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    for (let i = 0; i < 300 && !stderr.includes('polling task queue'); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(stderr).toContain('polling task queue');
+    child.kill('SIGTERM');
+    const code = await new Promise((r) => child.once('exit', r));
+    expect(code).toBe(0);
+    expect(stderr).toContain('modelshift worker: stopped');
+  }, 60_000);
+
+  it('the embedded server keeps a running rollout across a restart (SQLite in the state folder)', async () => {
+    const db = join(mkdtempSync(join(tmpdir(), 'modelshift-state-')), 'temporal.sqlite');
+    const port = await freePort();
+    const spec = testSpec({ target: uniqueTarget('restart') });
+    let server = await startDevServer({ port, dbFilename: db, log: () => undefined });
+    await startRollout(new Client({ connection: server.env.connection }), 'nobody-polls-this', spec);
+    await server.stop();
+    server = await startDevServer({ port, dbFilename: db, log: () => undefined });
+    try {
+      const handle = new Client({ connection: server.env.connection }).workflow.getHandle(`rollout-${spec.target}`);
+      const d = await handle.describe();
+      expect(d.status.name).toBe('RUNNING');
+      await handle.terminate('test done');
+    } finally {
+      await server.stop();
+    }
+  }, 60_000);
+
+  it('npm start (the demo) serves the Web UI and ends rollout 1 promoted and rollout 2 rolled back', async () => {
+    const [temporalPort, uiPort] = [await freePort(), await freePort()];
+    const child = spawn(process.execPath, ['bin/modelshift.js', 'demo', '--exit'], {
+      env: cleanEnv({ TEMPORAL_PORT: String(temporalPort), TEMPORAL_UI_PORT: String(uiPort), MODELSHIFT_STATE_DIR: mkdtempSync(join(tmpdir(), 'modelshift-demo-')) }),
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    let uiStatus = 0;
+    const exit = new Promise<number | null>((r) => child.once('exit', r));
+    while (uiStatus !== 200 && child.exitCode === null) {
+      uiStatus = await fetch(`http://localhost:${uiPort}/`).then((r) => r.status, () => 0);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const code = await exit;
+    expect(uiStatus, 'the Web UI answered while the demo ran').toBe(200);
+    expect(code, out.slice(-2000)).toBe(0);
+    expect(out).toMatch(/→ promoted: all 4 steps passed/);
+    expect(out).toMatch(/injected: gpt-4\.1-turbo now fails 30% of requests/);
+    expect(out).toMatch(/→ rolled_back: failed verdict at \d+% green/);
+    expect(out).toMatch(/live traffic judged with the samples: blue \d+ \/ green [1-9]\d* requests from the router/);
+  }, 300_000);
+});
