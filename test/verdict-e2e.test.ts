@@ -47,3 +47,27 @@ describe('statistical verdicts in real rollouts', () => {
     expect(r.reason).toMatch(/^failed verdict at \d+% green: error/);
   }, 120_000);
 });
+
+describe('guards beyond errors, in real rollouts', () => {
+  it('golden prompts: a green whose answers fail the output checks is rolled back by the checks guard', async () => {
+    h.sim.setProfile('gpt-4.1', { errorRate: 0, latencyMs: { p50: 400, p99: 1200 } });
+    h.sim.setProfile('gpt-4.1-turbo', { errorRate: 0, latencyMs: { p50: 400, p99: 1200 }, outputOverride: 'I am not sure.' });
+    const spec = testSpec({ target: uniqueTarget('checks'), plan, guards: { cost: { enabled: false } } });
+    await startTestRollout(h.t.client, h.taskQueue, spec);
+    const r = await result(h.t.client, spec.target);
+    expect(r.phase).toBe('rolled_back');
+    const failing = r.status.verdicts.at(-1)!.evaluation.guards.filter((g) => g.verdict === 'Fail').map((g) => g.guard);
+    expect(failing).toEqual(['checks']);
+    expect(r.status.arms.green.errors).toBe(0); // answers arrived; they were wrong
+  }, 120_000);
+
+  it('the spend cap stops a rollout whose samples cost more than allowed on green', async () => {
+    h.sim.setProfile('gpt-4.1', { errorRate: 0, outputOverride: null });
+    h.sim.setProfile('gpt-4.1-turbo', { errorRate: 0, outputOverride: null });
+    const spec = testSpec({ target: uniqueTarget('spendcap'), plan, guards: { cost: { enabled: true, maxIncrease: 0.25, spendCapUsd: 0.001 } } });
+    await startTestRollout(h.t.client, h.taskQueue, spec);
+    const r = await result(h.t.client, spec.target);
+    expect(r.phase).toBe('rolled_back');
+    expect(r.reason).toMatch(/spendCap/);
+  }, 120_000);
+});
