@@ -198,3 +198,28 @@ describe('live traffic', () => {
     }
   }, 90_000);
 });
+
+describe('model: auto', () => {
+  it('picks a model with the catalog classifier (the seed rule) and passes the request through', async () => {
+    const { classify } = await import('../src/catalog/classify');
+    const router = createRouter({
+      gateway: { baseURL: liveSim.url },
+      env: { GATEWAY_API_KEY: liveSim.apiKey },
+      apiKeys: [CLIENT_KEY],
+      classify: (m) => classify(Array.isArray(m) ? m : []),
+      logger: quiet,
+    });
+    const { url } = await router.listen(0, '127.0.0.1');
+    try {
+      const client = new OpenAI({ apiKey: CLIENT_KEY, baseURL: url, maxRetries: 0 });
+      const short = await client.chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: 'Capital of Japan?' }] });
+      expect(short.model).toBe('deepseek-v3.2'); // < 500 characters → the cheapest
+      const medium = await client.chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: 'Summarise: ' + 'lorem ipsum '.repeat(60) }] });
+      expect(medium.model).toBe('gemini-2.5-flash'); // 500–3000 characters, no reasoning keyword
+      const reasoning = await client.chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: 'Please analyze and compare these two designs in depth. ' + 'detail '.repeat(80) }] });
+      expect(reasoning.model).toBe('gpt-4.1'); // a reasoning keyword → the strong model
+    } finally {
+      await router.close();
+    }
+  });
+});
