@@ -1,5 +1,7 @@
 /**
- * RatioSource backed by the rollout workflows: polls `status` on `rollout-<target>`.
+ * RatioSource backed by the rollout workflows: reads `status` on `rollout-<target>` (the arms and ratio),
+ * and in between — every poll — the rollout's RolloutPhase / GreenPercent search attributes, which the
+ * server answers without a worker, so an abort reaches the router within a poll even when workers are busy.
  * - no such workflow → null (the target is 100 % blue, its configured model)
  * - a rollout that ended without completing cleanly (terminated, timed out, failed, cancelled) →
  *   0 % green, so a killed rollout never leaves users on green
@@ -9,8 +11,9 @@
  *   workflow id), and when Temporal's retention later deletes the workflow the target keeps being served
  *   by that outcome (a promoted green stays 100 %) instead of reverting to the configured blue
  */
-import { Client, QueryRejectedError, WorkflowNotFoundError, type ConnectionLike } from '@temporalio/client';
-import { CLOSED_PHASES, rolloutWorkflowId, statusQuery, type RolloutStatus } from '../../workflows/messages';
+import { Client, QueryRejectedError, WorkflowNotFoundError, type ConnectionLike, type WorkflowHandle } from '@temporalio/client';
+import { GreenPercent, RolloutPhase } from '../temporal/search-attributes';
+import { CLOSED_PHASES, rolloutWorkflowId, statusQuery, type Phase, type RolloutStatus } from '../../workflows/messages';
 import type { RatioSnapshot, RatioSource } from './ratio';
 
 export interface TemporalRatioSourceOptions {
@@ -20,6 +23,8 @@ export interface TemporalRatioSourceOptions {
   queryTimeoutMs?: number;
   /** how often a closed rollout is re-queried (default 30,000 ms) */
   closedRecheckMs?: number;
+  /** how often the full status query runs; polls in between read the search attributes (default 5,000 ms) */
+  fullRefreshMs?: number;
   now?: () => number;
 }
 
@@ -27,6 +32,9 @@ export class TemporalRatioSource implements RatioSource {
   private readonly client: Client;
   private readonly timeoutMs: number;
   private readonly closedRecheckMs: number;
+  private readonly fullRefreshMs: number;
+  /** per target: the arms from the last full read, the run they belong to, and when */
+  private readonly arms = new Map<string, { runId: string; snap: RatioSnapshot; at: number }>();
   private readonly now: () => number;
   private readonly last = new Map<string, RatioSnapshot>();
   /** the outcome of each target's last closed rollout, and when Temporal was last asked about it */
@@ -43,6 +51,7 @@ export class TemporalRatioSource implements RatioSource {
     });
     this.timeoutMs = o.queryTimeoutMs ?? 1_000;
     this.closedRecheckMs = o.closedRecheckMs ?? 30_000;
+    this.fullRefreshMs = o.fullRefreshMs ?? 5_000;
     this.now = o.now ?? Date.now;
   }
 
@@ -54,13 +63,21 @@ export class TemporalRatioSource implements RatioSource {
     const closed = this.closed.get(target);
     if (closed && this.now() - closed.checkedAt < this.closedRecheckMs) return closed.snap;
     const handle = this.client.workflow.getHandle(rolloutWorkflowId(target));
+    const known = this.arms.get(target);
+    if (!closed && known && this.now() - known.at < this.fullRefreshMs) {
+      const fast = await this.fromSearchAttributes(target, handle, known);
+      if (fast) return fast;
+    }
     try {
+      // The full read: the status query (answered by a worker) for the arms, and the run it came from.
+      const run = await this.client.withDeadline(Date.now() + this.timeoutMs, () => handle.describe()).catch(() => undefined);
       this.queries++;
       const q = this.client.withDeadline(Date.now() + this.timeoutMs, () => handle.query(statusQuery));
       this.inFlight.add(q);
       const st = await q.finally(() => this.inFlight.delete(q));
       const snap = toSnapshot(st);
       this.last.set(target, snap);
+      if (run) this.arms.set(target, { runId: run.runId, snap, at: this.now() });
       if (snap.phase && CLOSED_PHASES.includes(snap.phase)) this.closed.set(target, { snap, checkedAt: this.now() });
       else this.closed.delete(target); // a new rollout of the target (a new run under the same id)
       return snap;
@@ -82,6 +99,32 @@ export class TemporalRatioSource implements RatioSource {
       }
       throw err;
     }
+  }
+
+  /**
+   * The fast read between full ones: phase and ratio from the rollout's search attributes, which the
+   * server answers without a worker (a query waits for one, and under load that can take over a
+   * second). The rollout upserts them in the same workflow task that changes them — an abort included.
+   * Returns undefined when the full read is needed (another run, attributes missing, any doubt).
+   */
+  private async fromSearchAttributes(target: string, handle: WorkflowHandle, known: { runId: string; snap: RatioSnapshot }): Promise<RatioSnapshot | undefined> {
+    let d;
+    try {
+      d = await this.client.withDeadline(Date.now() + this.timeoutMs, () => handle.describe());
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
+    }
+    if (d.runId !== known.runId) return undefined;
+    const status = d.status.name;
+    if (status !== 'RUNNING' && status !== 'COMPLETED') return undefined; // not closed cleanly: the full read decides
+    const phase = d.typedSearchAttributes.get(RolloutPhase) as Phase | undefined;
+    const greenPercent = d.typedSearchAttributes.get(GreenPercent);
+    if (phase === undefined || greenPercent === undefined) return undefined;
+    const snap: RatioSnapshot = { ...known.snap, phase, greenPercent };
+    this.last.set(target, snap);
+    if (CLOSED_PHASES.includes(phase)) this.closed.set(target, { snap, checkedAt: this.now() });
+    return snap;
   }
 
   /** Targets of running rollouts (by workflow id prefix), so the router serves targets it was not configured with. */
