@@ -12,7 +12,7 @@ import { loadCatalog } from '../src/catalog/load';
 import { estimateCostUsd, type Catalog } from '../src/catalog/prices';
 import { GatewayConfigError, gatewayClient, resolveGateway } from '../src/gateway/client';
 import { limiterFor } from '../src/gateway/rate-limit';
-import { sendChat, type RetryPolicy } from '../src/gateway/send';
+import { sendChat, type PriceFn, type RetryPolicy } from '../src/gateway/send';
 import { mulberry32 } from '../src/stats/rng';
 import type { SamplePrompt } from '../src/spec/rollout';
 import type { ArmRef } from '../workflows/messages';
@@ -55,7 +55,7 @@ interface Progress {
 
 /** Prices from MODELSHIFT_CATALOG (a catalog override file) or the built-in catalog, loaded once per worker. */
 let catalog: Catalog | undefined;
-const price = (model: string, usage: { inputTokens: number; outputTokens: number }) =>
+const price: PriceFn = (model, usage) =>
   estimateCostUsd((catalog ??= loadCatalog(process.env.MODELSHIFT_CATALOG || undefined)), model, usage);
 
 export async function runSampleBatch(input: SampleBatchInput): Promise<SampleBatchResult> {

@@ -40,7 +40,7 @@ export interface SendResult {
   error?: string;
 }
 
-export type PriceFn = (model: string, usage: { inputTokens: number; outputTokens: number }) => number;
+export type PriceFn = (model: string, usage: { inputTokens: number; outputTokens: number; cachedInputTokens?: number }) => number;
 
 export async function sendChat(
   client: OpenAI,
@@ -101,7 +101,9 @@ async function attempts(
     const latencyMs = performance.now() - started;
     const inputTokens = res.usage?.prompt_tokens ?? 0;
     const outputTokens = res.usage?.completion_tokens ?? 0;
-    const outcome: Outcome = { ok: true, latencyMs, inputTokens, outputTokens, costUsd: opts.price?.(call.model, { inputTokens, outputTokens }) ?? 0 };
+    // Gateways that bill a prompt cache report the cached part; it is priced at the cached-input rate.
+    const cachedInputTokens = res.usage?.prompt_tokens_details?.cached_tokens ?? 0;
+    const outcome: Outcome = { ok: true, latencyMs, inputTokens, outputTokens, costUsd: opts.price?.(call.model, { inputTokens, outputTokens, cachedInputTokens }) ?? 0 };
     if (call.expect) outcome.check = { passed: checkOutput(call.expect, res.choices?.[0]?.message?.content ?? '').passed };
     return { outcome, attempts: attempt, retried };
   }
