@@ -22,9 +22,8 @@
  * Overriding a field clears its "assumed" mark unless the entry sets `assumed` itself.
  * Errors are one line naming the file and the entry: `catalog.yaml: models.gpt-4.1.outputPerM: expected a non-negative number`.
  */
-import { readFileSync } from 'node:fs';
+import { parseStructuredText, readStructuredFile } from '../files/structured';
 import { z } from 'zod';
-import YAML from 'yaml';
 import { cloneCatalog, DEFAULT_CATALOG, type Catalog, type ModelEntry, type PriceField } from './prices';
 
 export class CatalogError extends Error {
@@ -143,12 +142,7 @@ export function mergeCatalog(base: Catalog, override: unknown): Catalog {
 
 /** Parse catalog file text; `.json` as JSON, anything else as YAML (a superset of JSON). */
 export function parseCatalogText(text: string, path: string): unknown {
-  try {
-    return /\.json$/i.test(path) ? JSON.parse(text) : YAML.parse(text);
-  } catch (e) {
-    const msg = (e instanceof Error ? e.message : String(e)).split('\n')[0];
-    throw new CatalogError(`${path}: not valid ${/\.json$/i.test(path) ? 'JSON' : 'YAML'}: ${msg}`);
-  }
+  return parseStructuredText(text, path, (m) => new CatalogError(m));
 }
 
 /**
@@ -157,14 +151,7 @@ export function parseCatalogText(text: string, path: string): unknown {
  */
 export function loadCatalog(path?: string): Catalog {
   if (!path) return cloneCatalog(DEFAULT_CATALOG);
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new CatalogError(`${path}: cannot read catalog file (${code ?? (e as Error).message})`);
-  }
-  const raw = parseCatalogText(text, path);
+  const raw = readStructuredFile(path, 'catalog file', (m) => new CatalogError(m));
   try {
     return mergeCatalog(DEFAULT_CATALOG, raw);
   } catch (e) {

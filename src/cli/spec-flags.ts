@@ -1,6 +1,5 @@
 /** Build a raw rollout spec from CLI flags (and/or a file), then validate it like any other spec. */
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { readStructuredFile } from '../files/structured';
 import { parseSpec, type RolloutSpec } from '../spec/rollout';
 import { SpecError } from '../spec/errors';
 
@@ -34,19 +33,7 @@ function num(flag: string, v: string | undefined): number | undefined {
   return n;
 }
 
-function readStructured(path: string, what: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new SpecError(`${path}: cannot read the ${what} file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  try {
-    return parseYaml(text);
-  } catch (err) {
-    throw new SpecError(`${path}: not valid YAML/JSON: ${(err as Error).message.split('\n')[0]}`);
-  }
-}
+const readStructured = (path: string, what: string): unknown => readStructuredFile(path, `the ${what} file`, (m) => new SpecError(m));
 
 export function specFromFlags(f: SpecFlags): RolloutSpec {
   const raw: Record<string, any> = f.file ? ((readStructured(f.file, 'spec') as Record<string, any>) ?? {}) : {};

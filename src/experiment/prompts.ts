@@ -6,9 +6,8 @@
  *   - { name?, prompt: "text", system?: "text" }
  *   - [{ role, content }, ...]            (a bare message list, as in rollout specs)
  */
-import { readFileSync } from 'node:fs';
+import { readStructuredFile } from '../files/structured';
 import { z } from 'zod';
-import YAML from 'yaml';
 import type { TestCase } from './types';
 
 export const DEFAULT_TEST_CASES: TestCase[] = [
@@ -92,18 +91,7 @@ export function parsePrompts(raw: unknown): TestCase[] {
 }
 
 export function loadPrompts(path: string): TestCase[] {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new PromptsError(`${path}: cannot read prompts file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  let raw: unknown;
-  try {
-    raw = /\.json$/i.test(path) ? JSON.parse(text) : YAML.parse(text);
-  } catch (e) {
-    throw new PromptsError(`${path}: not valid ${/\.json$/i.test(path) ? 'JSON' : 'YAML'}: ${(e as Error).message.split('\n')[0]}`);
-  }
+  const raw = readStructuredFile(path, 'prompts file', (m) => new PromptsError(m));
   try {
     return parsePrompts(raw);
   } catch (e) {

@@ -23,8 +23,7 @@
  * ROUTER_POLL_INTERVAL_MS, ROUTER_KEY_ENVS and ROUTER_ALLOWED_ORIGINS (comma-separated; added to the
  * file's keyEnvs / allowedOrigins).
  */
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { readStructuredFile } from '../files/structured';
 import { z } from 'zod';
 import { isForbiddenKeyEnv, originOf, splitList } from './keys';
 
@@ -121,18 +120,7 @@ export function loadRouterSettings(flags: RouterFlags = {}, env: NodeJS.ProcessE
   let file: RouterFile = {};
   const path = flags.config ?? env.ROUTER_CONFIG;
   if (path) {
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (e) {
-      throw new RouterConfigError(`${path}: cannot read router config (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-    }
-    let raw: unknown;
-    try {
-      raw = /\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text);
-    } catch (e) {
-      throw new RouterConfigError(`${path}: not valid ${/\.json$/i.test(path) ? 'JSON' : 'YAML'}: ${(e as Error).message.split('\n')[0]}`);
-    }
+    const raw = readStructuredFile(path, 'router config', (m) => new RouterConfigError(m));
     const r = RouterFileSchema.safeParse(raw ?? {});
     if (!r.success) throw new RouterConfigError(issueLine(`${path}: `, r.error));
     file = r.data;

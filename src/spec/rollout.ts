@@ -4,8 +4,7 @@
  * a typo must never silently become a default — and keys never appear: an arm names the environment
  * variable that holds its key.
  */
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { readStructuredFile } from '../files/structured';
 import { z } from 'zod';
 import { ExpectationSchema, type Expectation } from '../checks/expect';
 import { GuardsSchema, type Guards } from '../decision/guards-schema';
@@ -235,21 +234,7 @@ export function planWarnings(spec: RolloutSpec): string[] {
   return warnings;
 }
 
-/** Read a YAML or JSON spec file. Throws SpecError with a one-line reason. */
+/** Read a YAML or JSON spec file (library API; the CLI goes through its flags). Throws SpecError. */
 export function loadSpecFile(path: string): RolloutSpec {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new SpecError(`${path}: cannot read the spec file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); check the path given to -f`);
-  }
-  let raw: unknown;
-  try {
-    raw = parseYaml(text, { prettyErrors: false });
-  } catch (err) {
-    const e = err as Error & { linePos?: { line: number }[] };
-    const line = e.linePos?.[0]?.line;
-    throw new SpecError(`${path}: not valid YAML/JSON${line ? ` at line ${line}` : ''}: ${e.message.split('\n')[0]}`);
-  }
-  return parseSpec(raw, path);
+  return parseSpec(readStructuredFile(path, 'the spec file', (m) => new SpecError(m)), path);
 }
