@@ -3,8 +3,8 @@
  * sent as one batch activity, or as one activity per sample.
  */
 import { proxyActivities } from '@temporalio/workflow';
-import type * as activities from '../activities';
-import type { SampleBatchInput } from '../activities/samples';
+import type * as activities from '../src/activities';
+import type { SampleBatchInput } from '../src/rollout/activities/samples';
 
 const { runSampleBatch } = proxyActivities<typeof activities>({ startToCloseTimeout: '10 minutes', heartbeatTimeout: '30s' });
 

@@ -8,11 +8,11 @@
 import { fileURLToPath } from 'node:url';
 import { Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import * as activities from '../activities';
+import * as activities from '../src/activities';
 import { startSimulator } from '../src/sim/index';
-import { DEFAULT_PROMPTS } from '../src/spec/rollout';
+import { DEFAULT_PROMPTS } from '../src/rollout/spec';
 import { startDevServer } from '../src/temporal/devserver';
-import type { SampleBatchInput } from '../activities/samples';
+import type { SampleBatchInput } from '../src/rollout/activities/samples';
 
 const arg = (name: string, def: number) => {
   const i = process.argv.indexOf(`--${name}`);

@@ -8,13 +8,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import { parseSpec } from '../src/spec/rollout';
+import { parseSpec } from '../src/rollout/spec';
 import { startSimulator } from '../src/sim/index';
 import { ensureTemporalCli } from '../src/temporal/cli';
 import { startDevServer } from '../src/temporal/devserver';
 import { createWorker } from '../src/worker';
 import { buildExperimentInput } from '../src/experiment/command';
-import { abortSignal, pauseSignal, resumeSignal, rolloutWorkflowId, statusQuery } from '../workflows/messages';
+import { abortSignal, pauseSignal, resumeSignal, rolloutWorkflowId, statusQuery } from '../src/rollout/contract';
 
 const out = join(import.meta.dirname, '..', 'test', 'histories');
 const server = await startDevServer();

@@ -5,11 +5,11 @@
  */
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
-import * as activities from '../activities';
+import * as activities from './activities';
 import type { Config } from './config';
 import { connectWorker } from './temporal/connect';
 
-export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+export const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows.ts', import.meta.url));
 
 export interface WorkerParams {
   connection: NativeConnection;

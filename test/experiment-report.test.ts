@@ -9,7 +9,7 @@ import { renderHtml } from '../src/experiment/html';
 import { checkExperimentInput, DEFAULT_SETTINGS, MAX_BATCHES } from '../src/experiment/plan';
 import { DEFAULT_TEST_CASES, parsePrompts } from '../src/experiment/prompts';
 import { fmtUsd, renderMarkdown, renderTable } from '../src/experiment/render';
-import type { BatchResult, ExperimentInput, ExperimentReport } from '../src/experiment/types';
+import type { BatchResult, ExperimentInput, ExperimentReport } from '../src/experiment/contract';
 
 const settings = { ...DEFAULT_SETTINGS, durationMs: undefined, rounds: 2 };
 const batch = (model: string, over: Partial<BatchResult>): BatchResult => ({

@@ -1,4 +1,4 @@
-// End to end on a real Temporal dev server, the project's worker (workflows/index.ts bundle + activities)
+// End to end on a real Temporal dev server, the project's worker (src/workflows.ts bundle + activities)
 // and the simulated gateway: the experiment measures what the simulator was configured to produce.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,11 +11,11 @@ import { runAb, SEED_MODELS } from '../src/experiment/command';
 import { DEFAULT_SETTINGS } from '../src/experiment/plan';
 import { DEFAULT_TEST_CASES } from '../src/experiment/prompts';
 import { renderTable, tableRow } from '../src/experiment/render';
-import type { BatchResult, ExperimentInput, ExperimentReport, TestCase } from '../src/experiment/types';
+import type { BatchResult, ExperimentInput, ExperimentReport, TestCase } from '../src/experiment/contract';
 import { startSimulator, type Simulator } from '../src/sim/index';
 import { percentile } from '../src/stats/percentile';
-import type { experimentWorkflow } from '../workflows/experiment';
-import { progressQuery, stopSignal } from '../workflows/experiment-messages';
+import type { experimentWorkflow } from '../src/experiment/workflow';
+import { progressQuery, stopSignal } from '../src/experiment/contract';
 import { connectTestTemporal, startTestWorker, uniqueTaskQueue, type TestTemporal } from './helpers/temporal';
 
 // Per model: error rate, latency (fixed or lognormal {p50, p99}), fixed completion length.

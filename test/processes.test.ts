@@ -11,7 +11,7 @@ import { Client } from '@temporalio/client';
 import { describe, expect, inject, it } from 'vitest';
 import { startDevServer } from '../src/temporal/devserver';
 import { testSpec, uniqueTarget } from './helpers/rollout';
-import { startRollout } from '../src/cli/rollout-commands';
+import { startRollout } from '../src/rollout/command';
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRouter, type Router } from '../src/router';
 import { TemporalLiveReporter } from '../src/router/temporal-reporter';
 import { TemporalRatioSource } from '../src/router/temporal-source';
-import { abortSignal, promoteUpdate, rolloutWorkflowId } from '../workflows/messages';
+import { abortSignal, promoteUpdate, rolloutWorkflowId } from '../src/rollout/contract';
 import { startTestRollout, status, testSpec, uniqueTarget, waitForStatus } from './helpers/rollout';
 import { historyText } from './helpers/temporal';
 import { useHarness } from './helpers/harness';

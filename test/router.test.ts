@@ -7,7 +7,7 @@ import { connect, type AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRouter, type Router, type RouterLogger, type RouterOptions } from '../src/router';
-import type { ArmRef } from '../workflows/messages';
+import type { ArmRef } from '../src/rollout/contract';
 import { StaticRatioSource } from '../src/router/ratio';
 import type { LiveBatch, LiveReporter } from '../src/router/reporter';
 import { startSimulator, type Simulator } from '../src/sim';

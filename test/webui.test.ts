@@ -13,9 +13,9 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startSimulator, type Simulator } from '../src/sim/index';
 import { startDevServer, type DevServer } from '../src/temporal/devserver';
 import { createWorker } from '../src/worker';
-import { startRollout } from '../src/cli/rollout-commands';
+import { startRollout } from '../src/rollout/command';
 import { testSpec, uniqueTarget } from './helpers/rollout';
-import { rolloutWorkflowId, statusQuery } from '../workflows/messages';
+import { rolloutWorkflowId, statusQuery } from '../src/rollout/contract';
 
 
 async function freePort(): Promise<number> {

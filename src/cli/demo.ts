@@ -9,18 +9,18 @@ import type { Command } from 'commander';
 import type { Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { loadConfig, loadDotEnv, type Config } from '../config';
-import { parseSpec, type RolloutSpec } from '../spec/rollout';
+import { parseSpec, type RolloutSpec } from '../rollout/spec';
 import { startSimulator, type Simulator } from '../sim/index';
 import { connectClient, connectionOptions, ensureServer, targetAddress } from '../temporal/connect';
 import { createWorker } from '../worker';
-import { abortSignal, rolloutWorkflowId } from '../../workflows/messages';
+import { abortSignal, rolloutWorkflowId } from '../rollout/contract';
 import { action } from './exit';
 import { classify, estimateCostUsd, loadCatalog } from '../catalog';
 import { createRouter, type Router } from '../router/index';
 import { TemporalLiveReporter } from '../router/temporal-reporter';
 import { TemporalRatioSource } from '../router/temporal-source';
 import { startDemoTraffic, type DemoTraffic } from './demo-traffic';
-import { liveView, startRollout, watchRollout, webUiLink } from './rollout-commands';
+import { liveView, startRollout, watchRollout, webUiLink } from '../rollout/command';
 
 const say = (l = '') => process.stdout.write(`${l}\n`);
 

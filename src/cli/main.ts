@@ -1,7 +1,7 @@
 /** The `modelshift` command line. */
 import { Command } from 'commander';
 import { registerDevCommands } from './dev-command';
-import { registerRolloutCommands } from './rollout-commands';
+import { registerRolloutCommands } from '../rollout/command';
 import { registerSimCommand } from '../sim/command';
 import { installQuietRuntime } from '../temporal/runtime';
 

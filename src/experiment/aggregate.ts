@@ -11,7 +11,7 @@ import type {
   ExperimentStatus,
   LatencyHistogram,
   ModelReport,
-} from './types';
+} from './contract';
 
 interface ModelAcc {
   requests: number;

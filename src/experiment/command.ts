@@ -18,13 +18,13 @@ import { isPriced, pickModels } from '../catalog/prices';
 import { ConfigError, loadConfig, loadDotEnv, type Config } from '../config';
 import { parseDuration } from '../spec/duration';
 import { connectClient } from '../temporal/connect';
-import type { experimentWorkflow } from '../../workflows/experiment';
-import { progressQuery, stopSignal } from '../../workflows/experiment-messages';
+import type { experimentWorkflow } from './workflow';
+import { progressQuery, stopSignal } from './contract';
 import { renderHtml } from './html';
 import { checkExperimentInput, DEFAULT_SETTINGS, plannedRounds } from './plan';
 import { DEFAULT_TEST_CASES, loadPrompts } from './prompts';
 import { renderNotes, renderTable } from './render';
-import type { ExperimentInput, ExperimentReport, ExperimentSettings } from './types';
+import type { ExperimentInput, ExperimentReport, ExperimentSettings } from './contract';
 
 export const SEED_MODELS = ['deepseek-v3.2', 'gemini-2.5-flash', 'gpt-4.1', 'claude-sonnet-4.5'];
 

@@ -5,7 +5,7 @@
  * <rect class="bar">, so tests (and people) can find them.
  */
 import { fmtMs, fmtPct, fmtUsd, renderNotes, TABLE_HEADER, tableRow } from './render';
-import type { ExperimentReport, ModelReport } from './types';
+import type { ExperimentReport, ModelReport } from './contract';
 
 const PALETTE = ['#2563eb', '#16a34a', '#dc2626', '#9333ea', '#ea580c', '#0891b2', '#ca8a04', '#db2777'];
 

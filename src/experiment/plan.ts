@@ -1,7 +1,7 @@
 /**
  * Experiment defaults, input checks and activity timeouts. Pure: used by the workflow and the CLI.
  */
-import type { ExperimentInput, ExperimentModel, ExperimentSettings } from './types';
+import type { ExperimentInput, ExperimentModel, ExperimentSettings } from './contract';
 
 /** The seed's A/B settings: rounds every 5 s for 30 minutes, temperature 0.7, max_tokens 1000, timeout 30 s. */
 export const DEFAULT_SETTINGS: ExperimentSettings = {

@@ -8,7 +8,7 @@
  */
 import { readStructuredFile } from '../files/structured';
 import { z } from 'zod';
-import type { TestCase } from './types';
+import type { TestCase } from './contract';
 
 export const DEFAULT_TEST_CASES: TestCase[] = [
   { name: 'simple question', messages: [{ role: 'user', content: 'What is the capital of Japan?' }] },

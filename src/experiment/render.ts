@@ -2,7 +2,7 @@
  * Text renderings of an experiment report: the CLI table and the Markdown shown in the Temporal
  * Web UI (workflow "current details"). Pure: also used from workflow code.
  */
-import type { ExperimentProgress, ExperimentReport, ModelReport } from './types';
+import type { ExperimentProgress, ExperimentReport, ModelReport } from './contract';
 
 export function fmtUsd(x: number | null): string {
   if (x === null || !Number.isFinite(x)) return '-';

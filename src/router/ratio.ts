@@ -2,7 +2,7 @@
  * Where the green ratio comes from. The router polls a RatioSource per target and keeps the last
  * good answer: when the source fails it keeps serving that (fail static) and reports the target stale.
  */
-import type { ArmRef, Phase } from '../../workflows/messages';
+import type { ArmRef, Phase } from '../rollout/contract';
 
 export interface RatioSnapshot {
   greenPercent: number;

@@ -10,7 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Pool, type Dispatcher } from 'undici';
-import type { ArmRef } from '../../workflows/messages';
+import type { ArmRef } from '../rollout/contract';
 import { assignArm, type Arm } from './assign';
 import { replaceModel, usageFromTail } from './body';
 import { BUILTIN_KEY_ENVS, isForbiddenKeyEnv, originOf } from './keys';

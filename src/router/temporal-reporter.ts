@@ -3,7 +3,7 @@
  * The batch holds counts, latencies and tokens only — never keys or prompts — so history stays clean.
  */
 import { Client, type ConnectionLike } from '@temporalio/client';
-import { liveMetricsSignal, rolloutWorkflowId, type LiveMetricsBatch } from '../../workflows/messages';
+import { liveMetricsSignal, rolloutWorkflowId, type LiveMetricsBatch } from '../rollout/contract';
 import { toArmStats } from './live-stats';
 import type { LiveBatch, LiveReporter } from './reporter';
 

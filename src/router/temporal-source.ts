@@ -13,7 +13,7 @@
  */
 import { Client, QueryRejectedError, WorkflowNotFoundError, type ConnectionLike, type WorkflowHandle } from '@temporalio/client';
 import { GreenPercent, RolloutPhase } from '../temporal/search-attributes';
-import { CLOSED_PHASES, rolloutWorkflowId, statusQuery, type Phase, type RolloutStatus } from '../../workflows/messages';
+import { CLOSED_PHASES, rolloutWorkflowId, statusQuery, type Phase, type RolloutStatus } from '../rollout/contract';
 import type { RatioSnapshot, RatioSource } from './ratio';
 
 export interface TemporalRatioSourceOptions {

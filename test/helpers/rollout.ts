@@ -1,9 +1,9 @@
 /** Helpers for rollout tests: specs with fast defaults, waiting on status, reading results. */
 import type { Client } from '@temporalio/client';
-import { parseSpec, type RolloutSpec, type SpecInput } from '../../src/spec/rollout';
-import { rolloutWorkflowId, statusQuery, type RolloutStatus } from '../../workflows/messages';
-import type { RolloutResult, RolloutOptions } from '../../workflows/rollout';
-import { startRollout } from '../../src/cli/rollout-commands';
+import { parseSpec, type RolloutSpec, type SpecInput } from '../../src/rollout/spec';
+import { rolloutWorkflowId, statusQuery, type RolloutStatus } from '../../src/rollout/contract';
+import type { RolloutResult, RolloutOptions } from '../../src/rollout/workflow';
+import { startRollout } from '../../src/rollout/command';
 
 let n = 0;
 export function uniqueTarget(prefix: string): string {

@@ -4,9 +4,9 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import OpenAI from 'openai';
-import { describeError } from '../src/gateway/errors';
-import { GatewayConfigError, gatewayClient, gatewayLabel, resolveGateway } from '../src/gateway/client';
-import type { ArmRef } from '../workflows/messages';
+import { describeError } from '../../gateway/errors';
+import { GatewayConfigError, gatewayClient, gatewayLabel, resolveGateway } from '../../gateway/client';
+import type { ArmRef } from '../contract';
 
 export interface PreflightResult {
   blue: { model: string; gateway: string };

@@ -9,8 +9,8 @@ import { z } from 'zod';
 import { ExpectationSchema, type Expectation } from '../checks/expect';
 import { GuardsSchema, type Guards } from '../decision/guards-schema';
 import type { RetryPolicy, ChatMessage } from '../gateway/send';
-import { parseDuration } from './duration';
-import { formatZodError, SpecError } from './errors';
+import { parseDuration } from '../spec/duration';
+import { formatZodError, SpecError } from '../spec/errors';
 
 const duration = (what: string) =>
   z.union([z.string(), z.number()]).transform((v, ctx) => {

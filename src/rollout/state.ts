@@ -2,11 +2,11 @@
  * The rollout's state in one place (carried across continue-as-new), and pure views of it:
  * the status query's answer and the Markdown "current details" shown in the Web UI.
  */
-import { mergeArmStats, summarize, type ArmStats } from '../src/decision/arm-stats';
-import type { Evaluation } from '../src/decision/verdict';
-import type { RolloutSpec } from '../src/spec/rollout';
-import type { ArmSummary, LiveMetricsBatch, Phase, RolloutStatus, VerdictRecord } from './messages';
-import { NUM_BUCKETS } from '../src/decision/histogram';
+import { mergeArmStats, summarize, type ArmStats } from '../decision/arm-stats';
+import type { Evaluation } from '../decision/verdict';
+import type { RolloutSpec } from './spec';
+import type { ArmSummary, LiveMetricsBatch, Phase, RolloutStatus, VerdictRecord } from './contract';
+import { NUM_BUCKETS } from '../decision/histogram';
 
 export interface RolloutState {
   phase: Phase;

@@ -1,6 +1,6 @@
 /** Build a raw rollout spec from CLI flags (and/or a file), then validate it like any other spec. */
 import { readStructuredFile } from '../files/structured';
-import { parseSpec, type RolloutSpec } from '../spec/rollout';
+import { parseSpec, type RolloutSpec } from './spec';
 import { SpecError } from '../spec/errors';
 
 export interface SpecFlags {

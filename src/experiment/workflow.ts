@@ -23,12 +23,12 @@ import {
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
-import type * as experimentActivities from '../activities/experiment';
-import { ExperimentAccumulator } from '../src/experiment/aggregate';
-import { batchLimits, checkExperimentInput, plannedRounds } from '../src/experiment/plan';
-import { renderMarkdown } from '../src/experiment/render';
-import type { ExperimentInput, ExperimentProgress, ExperimentReport, ExperimentStatus } from '../src/experiment/types';
-import { progressQuery, stopSignal } from './experiment-messages';
+import type * as experimentActivities from './activities';
+import { ExperimentAccumulator } from './aggregate';
+import { batchLimits, checkExperimentInput, plannedRounds } from './plan';
+import { renderMarkdown } from './render';
+import type { ExperimentInput, ExperimentProgress, ExperimentReport, ExperimentStatus } from './contract';
+import { progressQuery, stopSignal } from './contract';
 
 export async function experimentWorkflow(input: ExperimentInput): Promise<ExperimentReport> {
   const problem = checkExperimentInput(input);

@@ -7,15 +7,15 @@
 import { setMaxListeners } from 'node:events';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import pLimit from 'p-limit';
-import { emptyArmStats, recordOutcome, type ArmStats } from '../src/decision/arm-stats';
-import { loadCatalog } from '../src/catalog/load';
-import { estimateCostUsd, type Catalog } from '../src/catalog/prices';
-import { GatewayConfigError, gatewayClient, resolveGateway } from '../src/gateway/client';
-import { limiterFor } from '../src/gateway/rate-limit';
-import { sendChat, type PriceFn, type RetryPolicy } from '../src/gateway/send';
-import { mulberry32 } from '../src/stats/rng';
-import type { SamplePrompt } from '../src/spec/rollout';
-import type { ArmRef } from '../workflows/messages';
+import { emptyArmStats, recordOutcome, type ArmStats } from '../../decision/arm-stats';
+import { loadCatalog } from '../../catalog/load';
+import { estimateCostUsd, type Catalog } from '../../catalog/prices';
+import { GatewayConfigError, gatewayClient, resolveGateway } from '../../gateway/client';
+import { limiterFor } from '../../gateway/rate-limit';
+import { sendChat, type PriceFn, type RetryPolicy } from '../../gateway/send';
+import { mulberry32 } from '../../stats/rng';
+import type { SamplePrompt } from '../spec';
+import type { ArmRef } from '../contract';
 
 export interface SampleBatchInput {
   target: string;

@@ -3,8 +3,8 @@
  * Signals are usable by name from `temporal workflow signal --name pause|resume|abort|liveMetrics`.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { ArmStats, ArmSummary as DecisionArmSummary } from '../src/decision/arm-stats';
-import type { Evaluation } from '../src/decision/verdict';
+import type { ArmStats, ArmSummary as DecisionArmSummary } from '../decision/arm-stats';
+import type { Evaluation } from '../decision/verdict';
 
 export type Phase = 'preflight' | 'ramping' | 'paused' | 'promoted' | 'rolled_back' | 'failed';
 export const CLOSED_PHASES: readonly Phase[] = ['promoted', 'rolled_back', 'failed'];

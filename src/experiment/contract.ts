@@ -1,7 +1,9 @@
 /**
- * Experiment (A/B across models) data shapes: plain JSON, shared by the workflow, the activity,
- * the CLI and the report renderers. Pure: no imports with side effects.
+ * The experiment's contract: its data shapes (plain JSON, shared by the workflow, the activity, the
+ * CLI and the report renderers), its messages and its workflow id. Safe to import from workflow code.
+ * `temporal workflow query --name progress` and `temporal workflow signal --name stop` work by name.
  */
+import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { Catalog } from '../catalog/prices';
 
 export interface ExperimentMessage {
@@ -128,3 +130,10 @@ export interface ExperimentProgress {
   batchesInFlight: number;
   report: ExperimentReport;
 }
+
+/** Progress so far: the report as it stands (same shape as the result), round counters, status. */
+export const progressQuery = defineQuery<ExperimentProgress>('progress');
+/** Start no new rounds; batches in flight finish and are counted; the workflow returns its report. */
+export const stopSignal = defineSignal<[{ reason?: string }?]>('stop');
+
+export const experimentWorkflowId = (name: string): string => `experiment-${name}`;

@@ -1,5 +1,5 @@
 /** Terminal views of a rollout's status. */
-import type { RolloutStatus } from '../../workflows/messages';
+import type { RolloutStatus } from './contract';
 
 export function statusJson(s: RolloutStatus): Record<string, unknown> {
   return {

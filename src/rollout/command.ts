@@ -10,12 +10,12 @@ import {
 } from '@temporalio/client';
 import { loadConfig, loadDotEnv, type Config } from '../config';
 import { formatDuration } from '../spec/duration';
-import { planWarnings, type RolloutSpec } from '../spec/rollout';
+import { planWarnings, type RolloutSpec } from './spec';
 import { connectClient } from '../temporal/connect';
 import { BlueModel, GreenModel, GreenPercent, RolloutPhase, RolloutTarget } from '../temporal/search-attributes';
-import { abortSignal, CLOSED_PHASES, pauseSignal, promoteUpdate, resumeSignal, rolloutWorkflowId, statusQuery, type RolloutStatus } from '../../workflows/messages';
-import type { RolloutResult, rolloutWorkflow } from '../../workflows/rollout';
-import { action, CliFailure, EXIT, UsageError } from './exit';
+import { abortSignal, CLOSED_PHASES, pauseSignal, promoteUpdate, resumeSignal, rolloutWorkflowId, statusQuery, type RolloutStatus } from './contract';
+import type { RolloutResult, rolloutWorkflow } from './workflow';
+import { action, CliFailure, EXIT, UsageError } from '../cli/exit';
 import { statusJson, statusText } from './render';
 import { specFromFlags, type SpecFlags } from './spec-flags';
 

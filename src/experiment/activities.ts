@@ -7,10 +7,10 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import pLimit from 'p-limit';
-import { GatewayConfigError, gatewayClient, resolveGateway } from '../src/gateway/client';
-import { limiterFor } from '../src/gateway/rate-limit';
-import { sendChat, SEED_RETRY } from '../src/gateway/send';
-import type { BatchResult, ExperimentModel, ExperimentSettings, TestCase } from '../src/experiment/types';
+import { GatewayConfigError, gatewayClient, resolveGateway } from '../gateway/client';
+import { limiterFor } from '../gateway/rate-limit';
+import { sendChat, SEED_RETRY } from '../gateway/send';
+import type { BatchResult, ExperimentModel, ExperimentSettings, TestCase } from './contract';
 
 export type ExperimentBatchInput = Pick<ExperimentSettings, 'concurrency' | 'rpm' | 'temperature' | 'maxTokens' | 'timeoutMs' | 'attempts'> & {
   round: number;

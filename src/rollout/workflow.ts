@@ -20,10 +20,10 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type * as activities from '../activities';
-import { emptyArmStats, mergeArmStats } from '../src/decision/arm-stats';
-import { evaluate, type Evaluation } from '../src/decision/verdict';
-import type { RolloutSpec } from '../src/spec/rollout';
-import { BlueModel, GreenModel, GreenPercent, RolloutPhase, RolloutTarget } from '../src/temporal/search-attributes';
+import { emptyArmStats, mergeArmStats } from '../decision/arm-stats';
+import { evaluate, type Evaluation } from '../decision/verdict';
+import type { RolloutSpec } from './spec';
+import { BlueModel, GreenModel, GreenPercent, RolloutPhase, RolloutTarget } from '../temporal/search-attributes';
 import {
   abortSignal,
   CLOSED_PHASES,
@@ -34,8 +34,8 @@ import {
   statusQuery,
   type Phase,
   type RolloutStatus,
-} from './messages';
-import { combined, describeEvaluation, isLiveBatch, renderDetails, toStatus, type RolloutState } from './rollout-state';
+} from './contract';
+import { combined, describeEvaluation, isLiveBatch, renderDetails, toStatus, type RolloutState } from './state';
 
 export interface RolloutOptions {
   /** Continue-as-new once history passes this many events (default 2,000; also on the server's suggestion). */

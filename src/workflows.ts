@@ -1,0 +1,3 @@
+/** Every workflow the worker bundles. */
+export { rolloutWorkflow } from './rollout/workflow';
+export { experimentWorkflow } from './experiment/workflow';

@@ -1,3 +1,0 @@
-/** Every workflow the worker bundles. */
-export { rolloutWorkflow } from './rollout';
-export { experimentWorkflow } from './experiment';
