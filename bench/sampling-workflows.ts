@@ -4,7 +4,7 @@
  */
 import { proxyActivities } from '@temporalio/workflow';
 import type * as activities from '../src/activities';
-import type { SampleBatchInput } from '../src/rollout/activities/samples';
+import type { SampleBatchInput } from '../src/rollout/contract';
 
 const { runSampleBatch } = proxyActivities<typeof activities>({ startToCloseTimeout: '10 minutes', heartbeatTimeout: '30s' });
 

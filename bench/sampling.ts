@@ -12,7 +12,7 @@ import * as activities from '../src/activities';
 import { startSimulator } from '../src/sim/index';
 import { DEFAULT_PROMPTS } from '../src/rollout/spec';
 import { startDevServer } from '../src/temporal/devserver';
-import type { SampleBatchInput } from '../src/rollout/activities/samples';
+import type { SampleBatchInput } from '../src/rollout/contract';
 
 const arg = (name: string, def: number) => {
   const i = process.argv.indexOf(`--${name}`);

@@ -5,8 +5,9 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { BadInput } from './errors';
 
-export class ConfigError extends Error {
+export class ConfigError extends BadInput {
   override name = 'ConfigError';
 }
 

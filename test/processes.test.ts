@@ -11,7 +11,7 @@ import { Client } from '@temporalio/client';
 import { describe, expect, inject, it } from 'vitest';
 import { startDevServer } from '../src/temporal/devserver';
 import { testSpec, uniqueTarget } from './helpers/rollout';
-import { startRollout } from '../src/rollout/command';
+import { RolloutClient } from '../src/rollout/client';
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -48,7 +48,7 @@ describe('processes', () => {
     const port = await freePort();
     const spec = testSpec({ target: uniqueTarget('restart') });
     let server = await startDevServer({ port, dbFilename: db, log: () => undefined });
-    await startRollout(new Client({ connection: server.env.connection }), 'nobody-polls-this', spec);
+    await new RolloutClient(new Client({ connection: server.env.connection }), 'nobody-polls-this').start(spec);
     await server.stop();
     server = await startDevServer({ port, dbFilename: db, log: () => undefined });
     try {

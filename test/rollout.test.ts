@@ -6,7 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createServer } from 'node:http';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { abortSignal, pauseSignal, promoteUpdate, resumeSignal, rolloutWorkflowId } from '../src/rollout/contract';
-import { GreenPercent, RolloutPhase } from '../src/temporal/search-attributes';
+import { GreenPercent, RolloutPhase } from '../src/rollout/contract';
 import { historyText } from './helpers/temporal';
 import { useHarness } from './helpers/harness';
 import { result, startTestRollout, status, testSpec, uniqueTarget, waitForStatus } from './helpers/rollout';

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startSimulator, type Simulator } from '../src/sim/index';
 import { startDevServer, type DevServer } from '../src/temporal/devserver';
 import { createWorker } from '../src/worker';
-import { startRollout } from '../src/rollout/command';
+import { RolloutClient } from '../src/rollout/client';
 import { testSpec, uniqueTarget } from './helpers/rollout';
 import { rolloutWorkflowId, statusQuery } from '../src/rollout/contract';
 
@@ -65,7 +65,7 @@ describe.skipIf(!hasChromium)('Temporal Web UI', () => {
     expect(res.status).toBe(200);
 
     const spec = testSpec({ target: uniqueTarget('webui'), plan: { steps: [50, 100], dwell: '1h', samplesPerStep: 100, concurrency: 25 } });
-    await startRollout(client, 'webui', spec);
+    await new RolloutClient(client, 'webui').start(spec);
     const handle = client.workflow.getHandle(rolloutWorkflowId(spec.target));
     for (let i = 0; i < 100; i++) {
       const s = await handle.query(statusQuery).catch(() => undefined);

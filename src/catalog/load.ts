@@ -24,9 +24,10 @@
  */
 import { parseStructuredText, readStructuredFile } from '../files/structured';
 import { z } from 'zod';
+import { BadInput } from '../errors';
 import { cloneCatalog, DEFAULT_CATALOG, type Catalog, type ModelEntry, type PriceField } from './prices';
 
-export class CatalogError extends Error {
+export class CatalogError extends BadInput {
   override name = 'CatalogError';
 }
 

@@ -13,14 +13,15 @@ import { parseSpec, type RolloutSpec } from '../rollout/spec';
 import { startSimulator, type Simulator } from '../sim/index';
 import { connectClient, connectionOptions, ensureServer, targetAddress } from '../temporal/connect';
 import { createWorker } from '../worker';
-import { abortSignal, rolloutWorkflowId } from '../rollout/contract';
+import { rolloutWorkflowId } from '../rollout/contract';
+import { RolloutClient } from '../rollout/client';
 import { action } from './exit';
 import { classify, estimateCostUsd, loadCatalog } from '../catalog';
 import { createRouter, type Router } from '../router/index';
 import { TemporalLiveReporter } from '../router/temporal-reporter';
 import { TemporalRatioSource } from '../router/temporal-source';
 import { startDemoTraffic, type DemoTraffic } from './demo-traffic';
-import { liveView, startRollout, watchRollout, webUiLink } from '../rollout/command';
+import { liveView, webUiLink } from '../rollout/command';
 
 const say = (l = '') => process.stdout.write(`${l}\n`);
 
@@ -42,12 +43,12 @@ function demoSpec(target: string, over: Partial<RolloutSpec> = {}): RolloutSpec 
   };
 }
 
-async function clearPrevious(client: Client, target: string): Promise<void> {
-  const handle = client.workflow.getHandle(rolloutWorkflowId(target));
+async function clearPrevious(rollouts: RolloutClient, target: string): Promise<void> {
+  const handle = rollouts.handle(target);
   try {
     const d = await handle.describe();
     if (d.status.name !== 'RUNNING') return;
-    await handle.signal(abortSignal, { reason: 'superseded by a new npm start' });
+    await rollouts.abort(target, 'superseded by a new npm start');
     await handle.result().catch(() => undefined);
   } catch {
     /* never ran */
@@ -106,15 +107,16 @@ async function runDemo(opts: { regression: boolean; exit: boolean }): Promise<nu
     await server?.stop();
   };
 
+  const rollouts = new RolloutClient(client, config.temporal.taskQueue);
   let code = 0;
   try {
     // 1. A healthy green: promoted step by step.
     const happy = demoSpec('demo-promote');
-    await clearPrevious(client, happy.target);
+    await clearPrevious(rollouts, happy.target);
     say(`\n▶ rollout 1: ${happy.blue.model} → ${happy.green.model}, steps ${happy.steps.join('→')}%, dwell 3s — expected: promoted`);
-    await startRollout(client, config.temporal.taskQueue, happy);
+    await rollouts.start(happy);
     say(`  Web UI: ${webUiLink(config, rolloutWorkflowId(happy.target))}`);
-    const s1 = await watchRollout(client, happy.target, liveView());
+    const s1 = await rollouts.watch(happy.target, liveView());
     say(`  → ${s1.phase}${s1.reason ? `: ${s1.reason}` : ''}`);
     say(`  live traffic judged with the samples: blue ${s1.live.blue.requests} / green ${s1.live.green.requests} requests from the router`);
     if (s1.phase !== 'promoted') code = 1;
@@ -122,14 +124,14 @@ async function runDemo(opts: { regression: boolean; exit: boolean }): Promise<nu
     // 2. Green degrades mid-rollout: the statistical verdict rolls it back on its own.
     if (opts.regression && sim) {
       const bad = demoSpec('demo-rollback');
-      await clearPrevious(client, bad.target);
+      await clearPrevious(rollouts, bad.target);
       if (traffic) traffic.target = bad.target;
       say(`\n▶ rollout 2: same models; once green reaches 25%, its error rate is raised to 30% through the simulator's admin endpoint — expected: rolled back`);
-      await startRollout(client, config.temporal.taskQueue, bad);
+      await rollouts.start(bad);
       say(`  Web UI: ${webUiLink(config, rolloutWorkflowId(bad.target))}`);
       let injected = false;
       const view = liveView();
-      const s2 = await watchRollout(client, bad.target, (s) => {
+      const s2 = await rollouts.watch(bad.target, (s) => {
         view(s);
         if (!injected && s.greenPercent >= 25) {
           injected = true;

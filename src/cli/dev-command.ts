@@ -6,6 +6,7 @@ import { startDevServer } from '../temporal/devserver';
 import { runWorker } from '../worker';
 import { loadCatalog } from '../catalog/load';
 import { action } from './exit';
+import { parseInteger } from './flags';
 
 export function registerDevCommands(program: Command): void {
   program
@@ -18,8 +19,8 @@ export function registerDevCommands(program: Command): void {
       action(async (opts: { port?: string; uiPort?: string; ephemeral?: boolean }) => {
         loadDotEnv();
         const config = loadConfig();
-        const port = Number(opts.port ?? config.temporal.devPort);
-        const uiPort = Number(opts.uiPort ?? config.temporal.uiPort);
+        const port = parseInteger('--port', opts.port, 1, 65535) ?? config.temporal.devPort;
+        const uiPort = parseInteger('--ui-port', opts.uiPort, 1, 65535) ?? config.temporal.uiPort;
         const server = await startDevServer({
           port,
           uiPort,

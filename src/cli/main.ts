@@ -1,9 +1,12 @@
-/** The `modelshift` command line. */
+/** The `modelshift` command line: every command registered from its feature folder. */
 import { Command } from 'commander';
-import { registerDevCommands } from './dev-command';
+import { registerAbCommand } from '../experiment/command';
 import { registerRolloutCommands } from '../rollout/command';
+import { registerRouterCommand } from '../router/command';
 import { registerSimCommand } from '../sim/command';
 import { installQuietRuntime } from '../temporal/runtime';
+import { registerDemoCommand } from './demo';
+import { registerDevCommands } from './dev-command';
 
 installQuietRuntime();
 
@@ -19,17 +22,8 @@ const program = new Command('modelshift')
 registerRolloutCommands(program);
 registerDevCommands(program);
 registerSimCommand(program);
-
-const optional = async (path: string, fn: string) => {
-  try {
-    const mod = await import(path);
-    mod[fn]?.(program);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
-  }
-};
-await optional('../router/command', 'registerRouterCommand');
-await optional('../experiment/command', 'registerAbCommand');
-await optional('./demo', 'registerDemoCommand');
+registerRouterCommand(program);
+registerAbCommand(program);
+registerDemoCommand(program);
 
 await program.parseAsync(process.argv);

@@ -8,6 +8,7 @@ import { judged, summarize, type ArmStats, type ArmSummary } from './arm-stats';
 import { bernoulliCS, CHECK_MIX, normalMixtureHalfWidth, quantileRankBounds, RATE_MIX, type Mix } from './cs';
 import { histogramQuantile, quantileBoundsFromRanks } from './histogram';
 import type { Guards } from './guards-schema';
+import { fmtConfidence, fmtMs, fmtPercent, fmtPp, fmtRatio, fmtUsd } from '../format';
 
 export type Verdict = 'Pass' | 'Fail' | 'Inconclusive';
 
@@ -53,14 +54,7 @@ export interface EvaluateInput {
   greenSpendUsd?: number;
 }
 
-// ---------- formatting (deterministic, no locale) ----------
-const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
-const pp = (x: number) => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(2)} pp`;
-const ms = (x: number) => (Number.isFinite(x) ? `${Math.round(x)} ms` : '∞');
-const ratio = (x: number) => (Number.isFinite(x) ? `×${x.toFixed(2)}` : '×∞');
-const usd = (x: number) => `$${x < 0.01 ? x.toPrecision(3) : x.toFixed(4)}`;
-const conf = (alpha: number) => `${Math.round((1 - alpha) * 1000) / 10}%`;
-
+// ---------- formatting: one module for every view (deterministic, no locale) ----------
 // ---------- difference of two proportions (errors, golden-check failures) ----------
 /**
  * green - blue rate difference with a time-uniform (1 - alpha) confidence sequence
@@ -108,14 +102,14 @@ function proportionGuard(
     why = 'confidently within tolerance';
   } else if (upper < 2 * tol && d <= tol) {
     verdict = 'Pass';
-    why = `within tolerance, increase of ${pp(2 * tol)} or more excluded`;
+    why = `within tolerance, increase of ${fmtPp(2 * tol)} or more excluded`;
   } else {
     verdict = 'Inconclusive';
     why = 'not enough evidence either way';
   }
   const detail =
-    `${what}: green ${pct(pg)} (${xg}/${ng}) vs blue ${pct(pb)} (${xb}/${nb}): ${pp(d)}, ` +
-    `${conf(alpha)} CS [${pp(lower)}, ${pp(upper)}], tolerance ${pp(tol)} → ${verdict}: ${why}`;
+    `${what}: green ${fmtPercent(pg)} (${xg}/${ng}) vs blue ${fmtPercent(pb)} (${xb}/${nb}): ${fmtPp(d)}, ` +
+    `${fmtConfidence(alpha)} CS [${fmtPp(lower)}, ${fmtPp(upper)}], tolerance ${fmtPp(tol)} → ${verdict}: ${why}`;
   return { guard, verdict, observed: d, threshold: tol, lower, upper, detail };
 }
 
@@ -140,8 +134,8 @@ function ceilingGuard(green: ArmStats, g: Guards): GuardResult {
     why = 'estimate below ceiling';
   }
   const detail =
-    `error ceiling: green ${pct(p)} (${x}/${n}), ${conf(g.alpha)} CS [${pct(ci.lo)}, ${pct(ci.hi)}], ` +
-    `ceiling ${pct(g.maxErrorRate)} → ${verdict}: ${why}`;
+    `error ceiling: green ${fmtPercent(p)} (${x}/${n}), ${fmtConfidence(g.alpha)} CS [${fmtPercent(ci.lo)}, ${fmtPercent(ci.hi)}], ` +
+    `ceiling ${fmtPercent(g.maxErrorRate)} → ${verdict}: ${why}`;
   return { guard: 'errorCeiling', verdict, observed: p, threshold: g.maxErrorRate, lower: ci.lo, upper: ci.hi, detail };
 }
 
@@ -196,10 +190,10 @@ function ratioGuard(
     why = 'confidently within tolerance';
   } else if (g.hi < k * k * b.lo && r <= k) {
     verdict = 'Pass';
-    why = `within tolerance, ratio of ${ratio(k * k)} or more excluded`;
+    why = `within tolerance, ratio of ${fmtRatio(k * k)} or more excluded`;
   } else if (pointPass && r <= 1 + t / 2) {
     verdict = 'Pass';
-    why = `estimate within half the tolerance (${ratio(1 + t / 2)})`;
+    why = `estimate within half the tolerance (${fmtRatio(1 + t / 2)})`;
   } else {
     verdict = 'Inconclusive';
     why = r > k ? 'estimate above tolerance, not yet significant' : 'not enough evidence either way';
@@ -223,9 +217,9 @@ function latencyGuard(blue: ArmStats, green: ArmStats, gd: Guards, tau: number, 
   const enough = green.latency.count >= gd.minSamples && blue.latency.count >= gd.minSamples;
   const name = tau === 0.99 ? 'p99' : tau === 0.5 ? 'p50' : `q${tau}`;
   return ratioGuard(tau === 0.99 ? 'latencyP99' : 'latencyP50', g, b, t, enough, true, (r, lo, hi, v, why) =>
-    `latency ${name}: green ${ms(g.point)} [${ms(g.lo)}, ${ms(g.hi)}] (n=${green.latency.count}) vs blue ${ms(b.point)} ` +
-    `[${ms(b.lo)}, ${ms(b.hi)}] (n=${blue.latency.count}): ${ratio(r)}, ${conf(gd.alpha)} bounds [${ratio(lo)}, ${ratio(hi)}], ` +
-    `tolerance ${ratio(1 + t)} → ${v}: ${why}`,
+    `latency ${name}: green ${fmtMs(g.point)} [${fmtMs(g.lo)}, ${fmtMs(g.hi)}] (n=${green.latency.count}) vs blue ${fmtMs(b.point)} ` +
+    `[${fmtMs(b.lo)}, ${fmtMs(b.hi)}] (n=${blue.latency.count}): ${fmtRatio(r)}, ${fmtConfidence(gd.alpha)} bounds [${fmtRatio(lo)}, ${fmtRatio(hi)}], ` +
+    `tolerance ${fmtRatio(1 + t)} → ${v}: ${why}`,
   );
 }
 
@@ -255,8 +249,8 @@ function costGuard(blue: ArmStats, green: ArmStats, gd: Guards): GuardResult {
     return { guard: 'cost', verdict: 'Pass', observed: 1, threshold: 1 + t, detail: 'cost: blue has no recorded cost (unpriced in the catalog?) → Pass: not compared' };
   }
   return ratioGuard('cost', g, b, t, enough, false, (r, lo, hi, v, why) =>
-    `cost per success: green ${usd(g.point)} vs blue ${usd(b.point)}: ${ratio(r)}, ${conf(gd.alpha)} bounds ` +
-    `[${ratio(lo)}, ${ratio(hi)}], tolerance ${ratio(1 + t)} → ${v}: ${why}`,
+    `cost per success: green ${fmtUsd(g.point)} vs blue ${fmtUsd(b.point)}: ${fmtRatio(r)}, ${fmtConfidence(gd.alpha)} bounds ` +
+    `[${fmtRatio(lo)}, ${fmtRatio(hi)}], tolerance ${fmtRatio(1 + t)} → ${v}: ${why}`,
     true,
   );
 }
@@ -268,7 +262,7 @@ function spendCapGuard(green: ArmStats, cap: number, spend: number): GuardResult
     verdict,
     observed: spend,
     threshold: cap,
-    detail: `green spend ${usd(spend)} of cap ${usd(cap)} (${green.requests} green requests) → ${verdict}`,
+    detail: `green spend ${fmtUsd(spend)} of cap ${fmtUsd(cap)} (${green.requests} green requests) → ${verdict}`,
   };
 }
 
@@ -281,7 +275,7 @@ function rateLimitGuard(green: ArmStats, maxShare: number): GuardResult {
     observed: share,
     threshold: maxShare,
     detail:
-      `green 429s: ${pct(share)} (${green.rateLimited}/${green.requests}), hold above ${pct(maxShare)} → ${verdict}` +
+      `green 429s: ${fmtPercent(share)} (${green.rateLimited}/${green.requests}), hold above ${fmtPercent(maxShare)} → ${verdict}` +
       (verdict === 'Inconclusive' ? ': green is rate-limited, hold the step and wait for capacity (429s are not errors)' : ''),
   };
 }

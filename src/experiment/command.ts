@@ -15,16 +15,16 @@ import type { Command } from 'commander';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { loadCatalog } from '../catalog/load';
 import { isPriced, pickModels } from '../catalog/prices';
-import { ConfigError, loadConfig, loadDotEnv, type Config } from '../config';
-import { parseDuration } from '../spec/duration';
+import { parseDurationFlag, parseInteger, parseList, parseNumber } from '../cli/flags';
+import { loadConfig, loadDotEnv, type Config } from '../config';
+import { BadInput, exitCodeFor } from '../errors';
 import { connectClient } from '../temporal/connect';
 import type { experimentWorkflow } from './workflow';
-import { progressQuery, stopSignal } from './contract';
 import { renderHtml } from './html';
 import { checkExperimentInput, DEFAULT_SETTINGS, plannedRounds } from './plan';
 import { DEFAULT_TEST_CASES, loadPrompts } from './prompts';
 import { renderNotes, renderTable } from './render';
-import type { ExperimentInput, ExperimentReport, ExperimentSettings } from './contract';
+import { progressQuery, stopSignal, type ExperimentInput, type ExperimentReport, type ExperimentSettings } from './contract';
 
 export const SEED_MODELS = ['deepseek-v3.2', 'gemini-2.5-flash', 'gpt-4.1', 'claude-sonnet-4.5'];
 
@@ -58,35 +58,17 @@ export interface AbIO {
   handleSigint?: boolean;
 }
 
-export class AbUsageError extends Error {
-  override name = 'UsageError';
-}
-
 const bad = (msg: string): never => {
-  throw new AbUsageError(msg);
+  throw new BadInput(msg);
 };
 
-function int(flag: string, v: string | undefined, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min) bad(`${flag}: expected a whole number >= ${min}, got ${JSON.stringify(v)}`);
-  return n;
-}
+const int = (flag: string, v: string | undefined, min: number) => parseInteger(flag, v, min);
+const dur = (flag: string, v: string | undefined, allowZero = false) => parseDurationFlag(flag, v, { minMs: allowZero ? 0 : 1 });
 
-function dur(flag: string, v: string | undefined, allowZero = false): number | undefined {
-  if (v === undefined) return undefined;
-  const ms = parseDuration(v);
-  if (ms === undefined || !(allowZero ? ms >= 0 : ms > 0)) bad(`${flag}: expected a duration such as 500ms, 5s, 10m or 1h, got ${JSON.stringify(v)}`);
-  return ms;
-}
-
-/** Flags → workflow input. Throws AbUsageError / CatalogError with one line naming the flag or entry. */
+/** Flags → workflow input. Throws BadInput (CatalogError among them) with one line naming the flag or entry. */
 export function buildExperimentInput(flags: AbFlags): { input: ExperimentInput; warnings: string[] } {
   const warnings: string[] = [];
-  const models = (flags.models ?? SEED_MODELS.join(','))
-    .split(',')
-    .map((m) => m.trim())
-    .filter(Boolean);
+  const models = parseList(flags.models ?? SEED_MODELS.join(','));
   if (models.length === 0) bad('--models: expected a comma-separated list of model names');
   const dup = models.find((m, i) => models.indexOf(m) !== i);
   if (dup) bad(`--models: ${dup} is listed twice`);
@@ -94,8 +76,7 @@ export function buildExperimentInput(flags: AbFlags): { input: ExperimentInput; 
   const rounds = int('--rounds', flags.rounds, 1);
   const durationMs = dur('--duration', flags.duration);
   const rpm = int('--rpm', flags.rpm, 1);
-  const temperature = flags.temperature === undefined ? DEFAULT_SETTINGS.temperature : Number(flags.temperature);
-  if (!(Number.isFinite(temperature) && temperature >= 0 && temperature <= 2)) bad(`--temperature: expected a number between 0 and 2, got ${JSON.stringify(flags.temperature)}`);
+  const temperature = parseNumber('--temperature', flags.temperature, { min: 0, max: 2 }) ?? DEFAULT_SETTINGS.temperature;
   const settings: ExperimentSettings = {
     ...(rounds !== undefined ? { rounds } : { durationMs: durationMs ?? DEFAULT_SETTINGS.durationMs }),
     intervalMs: dur('--interval', flags.interval, true) ?? DEFAULT_SETTINGS.intervalMs,
@@ -143,11 +124,7 @@ function toFlag(problem: string): string {
   return key ? `${FIELD_FLAGS[key]}: ${rest.join(': ')}` : problem;
 }
 
-function exitCodeFor(err: unknown): number {
-  if (err instanceof AbUsageError || err instanceof ConfigError) return 2;
-  if (err instanceof Error && (err.name === 'CatalogError' || err.name === 'UsageError')) return 2;
-  return 1;
-}
+
 
 function failureMessage(err: unknown): string {
   if (err instanceof WorkflowFailedError) {

@@ -8,6 +8,7 @@
  */
 import { readStructuredFile } from '../files/structured';
 import { z } from 'zod';
+import { BadInput } from '../errors';
 import type { TestCase } from './contract';
 
 export const DEFAULT_TEST_CASES: TestCase[] = [
@@ -21,7 +22,7 @@ export const DEFAULT_TEST_CASES: TestCase[] = [
   },
 ];
 
-export class PromptsError extends Error {
+export class PromptsError extends BadInput {
   override name = 'PromptsError';
 }
 

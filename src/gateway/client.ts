@@ -4,15 +4,13 @@
  * The client's own retries are off: the sampler (and Temporal above it) owns retries.
  */
 import OpenAI from 'openai';
+import { BadInput } from '../errors';
+import type { ArmRef } from './arm';
 
-export interface GatewayTarget {
-  /** Base URL; absent → GATEWAY_BASE_URL (or HOLYSHEEP_BASE_URL) from the environment. */
-  baseURL?: string;
-  /** Name of the environment variable that holds the key; absent → GATEWAY_API_KEY (or HOLYSHEEP_API_KEY). */
-  apiKeyEnv?: string;
-}
+/** Where an arm's requests go: base URL (absent → GATEWAY_BASE_URL or HOLYSHEEP_BASE_URL) and key variable (absent → GATEWAY_API_KEY or HOLYSHEEP_API_KEY). */
+export type GatewayTarget = Pick<ArmRef, 'baseURL' | 'apiKeyEnv'>;
 
-export class GatewayConfigError extends Error {
+export class GatewayConfigError extends BadInput {
   override name = 'GatewayConfigError';
 }
 

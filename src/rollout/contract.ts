@@ -1,20 +1,42 @@
 /**
- * Rollout messages, defined once and shared by the workflow, the CLI, the router and tests.
- * Signals are usable by name from `temporal workflow signal --name pause|resume|abort|liveMetrics`.
+ * The rollout's contract, declared once and used by the workflow and every client (CLI, demo, router,
+ * tests): its input and result, phases, status shape, messages, workflow id and search attributes.
+ * Safe to import from workflow code (only @temporalio/workflow and @temporalio/common, and types).
+ * Messages work by name from `temporal workflow signal|update|query --name …` and the Web UI.
  */
+import { defineSearchAttributeKey, type SearchAttributePair } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ArmStats, ArmSummary as DecisionArmSummary } from '../decision/arm-stats';
 import type { Evaluation } from '../decision/verdict';
+import type { ArmRef } from '../gateway/arm';
+import type { RetryPolicy } from '../gateway/send';
+import type { RolloutState } from './machine';
+import type { RolloutSpec, SamplePrompt } from './spec';
+
+export type { ArmRef };
 
 export type Phase = 'preflight' | 'ramping' | 'paused' | 'promoted' | 'rolled_back' | 'failed';
 export const CLOSED_PHASES: readonly Phase[] = ['promoted', 'rolled_back', 'failed'];
+export const isClosedPhase = (p: Phase): boolean => CLOSED_PHASES.includes(p);
 
-export interface ArmRef {
-  model: string;
-  /** Gateway base URL for this arm (absent → the worker's GATEWAY_BASE_URL). */
-  baseURL?: string;
-  /** NAME of the environment variable holding this arm's key (never the key itself). */
-  apiKeyEnv?: string;
+export interface RolloutOptions {
+  /** Continue-as-new once history passes this many events (default 2,000; also on the server's suggestion). */
+  historyEventLimit?: number;
+}
+
+export interface RolloutInput {
+  spec: RolloutSpec;
+  options?: RolloutOptions;
+  /** Carried across continue-as-new; absent on the first run. */
+  state?: RolloutState;
+}
+
+export interface RolloutResult {
+  target: string;
+  phase: Phase;
+  greenPercent: number;
+  reason?: string;
+  status: RolloutStatus;
 }
 
 /** One arm's numbers as the status shows them: the model plus the decision module's point summary. */
@@ -47,7 +69,11 @@ export interface RolloutStatus {
   updatedAt: string;
 }
 
-export interface AbortArgs { reason?: string }
+export interface ReasonArgs {
+  reason?: string;
+}
+export type AbortArgs = ReasonArgs;
+
 export interface LiveMetricsBatch {
   /** Unique per router and batch, so a redelivered signal is not counted twice. */
   batchId: string;
@@ -55,11 +81,72 @@ export interface LiveMetricsBatch {
   green: ArmStats;
 }
 
-export const pauseSignal = defineSignal<[{ reason?: string }?]>('pause');
+export const pauseSignal = defineSignal<[ReasonArgs?]>('pause');
 export const resumeSignal = defineSignal<[]>('resume');
 export const abortSignal = defineSignal<[AbortArgs?]>('abort');
 export const liveMetricsSignal = defineSignal<[LiveMetricsBatch]>('liveMetrics');
-export const promoteUpdate = defineUpdate<RolloutStatus, [{ reason?: string }]>('promote');
+export const promoteUpdate = defineUpdate<RolloutStatus, [ReasonArgs]>('promote');
 export const statusQuery = defineQuery<RolloutStatus>('status');
 
+export const ROLLOUT_WORKFLOW_TYPE = 'rolloutWorkflow';
 export const rolloutWorkflowId = (target: string): string => `rollout-${target}`;
+export const targetOfWorkflowId = (workflowId: string): string => workflowId.replace(/^rollout-/, '');
+
+/** Custom search attributes a rollout keeps current, so the Web UI, `list` and routers can filter on them. */
+export const RolloutTarget = defineSearchAttributeKey('RolloutTarget', 'KEYWORD');
+export const RolloutPhase = defineSearchAttributeKey('RolloutPhase', 'KEYWORD');
+export const BlueModel = defineSearchAttributeKey('BlueModel', 'KEYWORD');
+export const GreenModel = defineSearchAttributeKey('GreenModel', 'KEYWORD');
+export const GreenPercent = defineSearchAttributeKey('GreenPercent', 'INT');
+export const ROLLOUT_SEARCH_ATTRIBUTES = [RolloutTarget, RolloutPhase, BlueModel, GreenModel, GreenPercent];
+
+/** The search attributes for a rollout of `spec` in `phase` at `greenPercent`: one builder for start and upsert. */
+export function rolloutSearchAttributes(spec: Pick<RolloutSpec, 'target' | 'blue' | 'green'>, phase: Phase, greenPercent: number): SearchAttributePair[] {
+  return [
+    { key: RolloutTarget, value: spec.target },
+    { key: RolloutPhase, value: phase },
+    { key: BlueModel, value: spec.blue.model },
+    { key: GreenModel, value: spec.green.model },
+    { key: GreenPercent, value: Math.round(greenPercent) },
+  ];
+}
+
+// ---------- activities: what the workflow sends them and what they return (numbers only) ----------
+
+export interface PreflightInput {
+  blue: ArmRef;
+  green: ArmRef;
+}
+
+export interface PreflightResult {
+  blue: { model: string; gateway: string };
+  green: { model: string; gateway: string };
+}
+
+export interface SampleBatchInput {
+  target: string;
+  step: number;
+  round: number;
+  greenPercent: number;
+  count: number;
+  concurrency: number;
+  blue: ArmRef;
+  green: ArmRef;
+  prompts: SamplePrompt[];
+  requestsPerMinute: number;
+  request: { maxTokens: number; temperature: number; timeoutMs: number };
+  retry: RetryPolicy;
+  fallback: boolean;
+  /** Seed for routing decisions, so a resumed batch routes its remaining samples the same way. */
+  seed: number;
+}
+
+export interface SampleBatchResult {
+  blue: ArmStats;
+  green: ArmStats;
+  /** Green failures that blue then served (still counted as green failures). */
+  fallbacksServed: number;
+  /** Last error line per arm (key-free), for the status and the failure reason. */
+  lastError?: { blue?: string; green?: string };
+  durationMs: number;
+}

@@ -1,4 +1,6 @@
-/** Terminal views of a rollout's status. */
+/** Terminal views of rollouts: the status (text and --json) and the list. */
+import { fmtBar, fmtMs, fmtPercent, fmtUsd } from '../format';
+import type { RolloutRow } from './client';
 import type { RolloutStatus } from './contract';
 
 export function statusJson(s: RolloutStatus): Record<string, unknown> {
@@ -18,23 +20,29 @@ export function statusJson(s: RolloutStatus): Record<string, unknown> {
   };
 }
 
-const pct = (x: number) => (Number.isFinite(x) ? `${(x * 100).toFixed(2)}%` : '-');
-const ms = (x: number) => (Number.isFinite(x) && x > 0 ? `${Math.round(x)}ms` : '-');
-
-function bar(percent: number, width = 20): string {
-  const g = Math.round((percent / 100) * width);
-  return `[${'#'.repeat(g)}${'.'.repeat(width - g)}]`;
-}
-
 export function statusText(s: RolloutStatus): string {
-  const head = `${s.target}: ${s.phase.toUpperCase()}  step ${s.step}/${s.totalSteps}  green ${bar(s.greenPercent)} ${s.greenPercent}%`;
+  const head = `${s.target}: ${s.phase.toUpperCase()}  step ${s.step}/${s.totalSteps}  green ${fmtBar(s.greenPercent)} ${s.greenPercent}%`;
   const rows = (['blue', 'green'] as const).map((arm) => {
     const a = s.arms[arm];
-    return `  ${arm.padEnd(5)} ${a.model.padEnd(20)} req ${String(a.requests).padStart(6)}  err ${String(a.errors).padStart(4)} (${pct(a.errorRate).padStart(7)})  429 ${String(a.rateLimited).padStart(3)}  p50 ${ms(a.p50LatencyMs).padStart(7)}  p99 ${ms(a.p99LatencyMs).padStart(7)}  live ${s.live[arm].requests}`;
+    return (
+      `  ${arm.padEnd(5)} ${a.model.padEnd(20)} req ${String(a.requests).padStart(6)}  err ${String(a.errors).padStart(4)} ` +
+      `(${fmtPercent(a.errorRate).padStart(7)})  429 ${String(a.rateLimited).padStart(3)}  p50 ${fmtMs(a.p50LatencyMs || null).padStart(8)}  ` +
+      `p99 ${fmtMs(a.p99LatencyMs || null).padStart(8)}  cost/success ${fmtUsd(a.costPerSuccessUsd || null).padStart(9)}  live ${s.live[arm].requests}`
+    );
   });
   const v = s.verdicts.at(-1);
   const lines = [head, ...rows];
   if (v) lines.push(`  verdict (step ${v.step}, round ${v.round}): ${v.evaluation.verdict} — ${v.evaluation.reason}`);
   if (s.reason) lines.push(`  reason: ${s.reason}`);
   return lines.join('\n');
+}
+
+export function listText(rows: RolloutRow[]): string {
+  if (!rows.length) return 'no rollouts yet; start one with: npx modelshift start --target demo --blue gpt-4.1 --green gpt-4.1-turbo';
+  return rows
+    .map(
+      (r) =>
+        `${r.target.padEnd(24)} ${r.phase.padEnd(12)} ${String(r.greenPercent).padStart(3)}%  ${r.blue} → ${r.green}  ${r.status.toLowerCase()}  ${r.startTime}`,
+    )
+    .join('\n');
 }

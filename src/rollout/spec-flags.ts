@@ -2,6 +2,7 @@
 import { readStructuredFile } from '../files/structured';
 import { parseSpec, type RolloutSpec } from './spec';
 import { SpecError } from '../spec/errors';
+import { parseNumber } from '../cli/flags';
 
 export interface SpecFlags {
   file?: string;
@@ -26,12 +27,8 @@ export interface SpecFlags {
   prompts?: string;
 }
 
-function num(flag: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new SpecError(`--${flag}: expected a number, got ${JSON.stringify(v)}`);
-  return n;
-}
+/** A number flag; its range is the spec's to check (the error then names the spec field). */
+const num = (flag: string, v: string | undefined): number | undefined => parseNumber(`--${flag}`, v);
 
 const readStructured = (path: string, what: string): unknown => readStructuredFile(path, `the ${what} file`, (m) => new SpecError(m));
 

@@ -1,14 +1,14 @@
 /**
- * The rollout workflow: moves traffic from blue to green step by step, judges green at every step,
- * and rolls back on its own (failed verdict) or on command (abort). Deterministic: all I/O is in
- * activities; decisions come from the pure modules in src/decision and ./rollout-state.
+ * The rollout workflow: the Temporal side of ./machine — handlers, the loop, activities, timers and
+ * what it publishes (search attributes, current details). Every decision is the machine's; this file
+ * only runs them durably. Deterministic: all I/O is in activities, time comes from the workflow clock.
  */
 import {
   ActivityCancellationType,
-  ApplicationFailure,
-  CancellationScope,
   ActivityFailure,
   allHandlersFinished,
+  ApplicationFailure,
+  CancellationScope,
   condition,
   continueAsNew,
   isCancellation,
@@ -20,42 +20,23 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type * as activities from '../activities';
-import { emptyArmStats, mergeArmStats } from '../decision/arm-stats';
-import { evaluate, type Evaluation } from '../decision/verdict';
-import type { RolloutSpec } from './spec';
-import { BlueModel, GreenModel, GreenPercent, RolloutPhase, RolloutTarget } from '../temporal/search-attributes';
 import {
   abortSignal,
-  CLOSED_PHASES,
   liveMetricsSignal,
   pauseSignal,
   promoteUpdate,
   resumeSignal,
+  rolloutSearchAttributes,
   statusQuery,
-  type Phase,
-  type RolloutStatus,
+  type RolloutInput,
+  type RolloutResult,
+  type SampleBatchResult,
 } from './contract';
-import { combined, describeEvaluation, isLiveBatch, renderDetails, toStatus, type RolloutState } from './state';
+import * as m from './machine';
+import type { RolloutSpec } from './spec';
+import { renderDetails } from './web-ui';
 
-export interface RolloutOptions {
-  /** Continue-as-new once history passes this many events (default 2,000; also on the server's suggestion). */
-  historyEventLimit?: number;
-}
-
-export interface RolloutInput {
-  spec: RolloutSpec;
-  options?: RolloutOptions;
-  /** Carried across continue-as-new; absent on the first run. */
-  state?: RolloutState;
-}
-
-export interface RolloutResult {
-  target: string;
-  phase: Phase;
-  greenPercent: number;
-  reason?: string;
-  status: RolloutStatus;
-}
+const DEFAULT_HISTORY_EVENT_LIMIT = 2000;
 
 const { preflight } = proxyActivities<typeof activities>({
   startToCloseTimeout: '1 minute',
@@ -65,6 +46,14 @@ const { preflight } = proxyActivities<typeof activities>({
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: { maximumAttempts: 5, initialInterval: '1s', maximumInterval: '10s', nonRetryableErrorTypes: ['GatewayAuth', 'ModelNotFound', 'GatewayConfig'] },
 });
+
+const sampleActivities = (spec: RolloutSpec) =>
+  proxyActivities<typeof activities>({
+    startToCloseTimeout: Math.max(120_000, spec.samplesPerStep * spec.request.timeoutMs),
+    heartbeatTimeout: '10s',
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: { maximumAttempts: 10, initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: ['GatewayAuth', 'GatewayConfig'] },
+  });
 
 /** Thrown by `interruptible` when the loop itself cancelled the work (abort, promote, pause). */
 class CancelledByLoop extends Error {}
@@ -93,323 +82,178 @@ async function interruptible<T>(fn: () => Promise<T>, stop: () => boolean): Prom
   }
 }
 
-function initialState(spec: RolloutSpec): RolloutState {
-  return {
-    phase: 'preflight',
-    stepIndex: -1,
-    greenPercent: 0,
-    round: 0,
-    roundsAtStep: 0,
-    samples: { blue: emptyArmStats(), green: emptyArmStats() },
-    live: { blue: emptyArmStats(), green: emptyArmStats(), batches: 0, seenBatchIds: [] },
-    fallbacksServed: 0,
-    verdicts: [],
-    preflightDone: false,
-    dwellRemainingMs: undefined,
-    startedAt: new Date().toISOString(),
-    runs: 1,
-  };
-}
+/** The failure's own message: an activity's ApplicationFailure, or the error itself. */
+const failureMessage = (err: unknown): string =>
+  (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : (err as Error)).message;
 
 export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResult> {
-  const result = await runRollout(input);
+  const run = new RolloutRun(input);
+  const result = await run.run();
   // Let a pending promote answer before the workflow closes: completing the workflow while an
   // accepted update is still open fails the workflow task (and the operator's promote call).
   await condition(allHandlersFinished);
   return result;
 }
 
-async function runRollout(input: RolloutInput): Promise<RolloutResult> {
-  const { spec } = input;
-  const state: RolloutState = input.state ? { ...input.state, runs: input.state.runs + 1 } : initialState(spec);
-  const historyLimit = input.options?.historyEventLimit ?? 2000;
+/** One workflow run of a rollout: its state in one place, one-line handlers, one loop. */
+class RolloutRun {
+  private readonly spec: RolloutSpec;
+  private state: m.RolloutState;
+  /** The search attributes last upserted (each upsert is a history event: only on change). */
+  private published = '';
 
-  // Operator intents, acted on by the main loop (and interrupting any wait at once).
-  let paused = state.phase === 'paused';
-  let pauseReason: string | undefined = state.pauseReason;
-  let abortReason: string | undefined;
-  let promoteRequested = false;
-  let liveBatchesSinceEval = 0;
-  // Declared before the handlers: a signal sent with the start (signalWithStart) runs its handler
-  // the moment it is registered, and may publish.
-  let published = '';
-
-  const closed = () => CLOSED_PHASES.includes(state.phase);
-  const interrupted = () => abortReason !== undefined || promoteRequested;
-  const status = () => toStatus(spec, state);
-
-  setHandler(statusQuery, status);
-  setHandler(pauseSignal, (args) => {
-    if (closed()) return;
-    paused = true;
-    pauseReason = args?.reason ?? 'paused by operator';
-    state.pauseReason = pauseReason;
-    setPhase('paused'); // visible at once; the loop stops sampling as soon as the batch in flight is cancelled
-  });
-  setHandler(resumeSignal, () => {
-    if (!paused) return;
-    paused = false;
-    pauseReason = undefined;
-    state.pauseReason = undefined;
-    setPhase(state.preflightDone ? 'ramping' : 'preflight');
-  });
-  setHandler(abortSignal, (args) => {
-    if (closed() || abortReason !== undefined) return;
-    abortReason = `aborted by operator${args?.reason ? `: ${args.reason}` : ''}`;
-    close('rolled_back', 0, abortReason); // the ratio is 0 at once; the loop then drains work in flight
-  });
-  setHandler(liveMetricsSignal, (batch) => {
-    // A malformed batch (a hand-sent signal, a router of another version) is dropped, never merged:
-    // an exception here would fail every workflow task and wedge the rollout, abort included.
-    if (!isLiveBatch(batch)) {
-      log.warn('ignoring a malformed liveMetrics batch', { batchId: (batch as { batchId?: unknown } | undefined)?.batchId });
-      return;
-    }
-    if (closed() || state.live.seenBatchIds.includes(batch.batchId)) return;
-    state.live.seenBatchIds = [...state.live.seenBatchIds.slice(-199), batch.batchId];
-    state.live.blue = mergeArmStats(state.live.blue, batch.blue);
-    state.live.green = mergeArmStats(state.live.green, batch.green);
-    state.live.batches++;
-    liveBatchesSinceEval++;
-  });
-  setHandler(
-    promoteUpdate,
-    (args) => {
-      promoteRequested = true;
-      close('promoted', 100, `promoted by operator${args?.reason ? `: ${args.reason}` : ''}`);
-      return status();
-    },
-    {
-      validator: (_args) => {
-        if (CLOSED_PHASES.includes(state.phase)) {
-          throw new Error(`rollout-${spec.target} is already ${state.phase}; nothing to promote`);
-        }
-        if (!state.preflightDone) {
-          throw new Error(`rollout-${spec.target} has not passed preflight yet (${spec.green.model} is unchecked); promote after it starts ramping`);
-        }
+  constructor(private readonly input: RolloutInput) {
+    this.spec = input.spec;
+    this.state = m.resumeState(input.state, new Date().toISOString());
+    // Handlers before anything else: a signal sent with the start (signalWithStart) runs its handler
+    // the moment it is registered.
+    setHandler(statusQuery, () => m.toStatus(this.spec, this.state));
+    setHandler(pauseSignal, (a) => this.apply(m.pause(this.state, a?.reason)));
+    setHandler(resumeSignal, () => this.apply(m.resume(this.state)));
+    setHandler(abortSignal, (a) => this.apply(m.abort(this.state, a?.reason)));
+    setHandler(liveMetricsSignal, (batch) => this.onLiveBatch(batch));
+    setHandler(
+      promoteUpdate,
+      (a) => {
+        this.apply(m.promote(this.state, a?.reason));
+        return m.toStatus(this.spec, this.state);
       },
-    },
-  );
-
-  /** Current details always; search attributes only when phase or ratio changed (each upsert is a history event). */
-  function publish(): void {
-    const key = `${state.phase}|${Math.round(state.greenPercent)}`;
-    if (key !== published) {
-      published = key;
-      upsertSearchAttributes([
-        { key: RolloutTarget, value: spec.target },
-        { key: RolloutPhase, value: state.phase },
-        { key: BlueModel, value: spec.blue.model },
-        { key: GreenModel, value: spec.green.model },
-        { key: GreenPercent, value: Math.round(state.greenPercent) },
-      ]);
-    }
-    state.updatedAt = new Date().toISOString();
-    setCurrentDetails(renderDetails(spec, state));
+      { validator: (_a) => this.refuse(m.promoteRefusal(this.spec, this.state)) },
+    );
   }
 
-  /** Enter a closed phase once (the first decision wins: an abort is not overwritten by a later verdict). */
-  function close(phase: Phase, greenPercent: number, reason: string): void {
-    if (closed()) return;
-    state.phase = phase;
-    state.greenPercent = greenPercent;
-    state.reason = reason;
-    publish();
-    log.info(`rollout ${spec.target} ${phase}: ${reason}`);
-  }
-  const finish = (phase: Phase, greenPercent: number, reason: string): RolloutResult => {
-    close(phase, greenPercent, reason);
-    return { target: spec.target, phase: state.phase, greenPercent: state.greenPercent, reason: state.reason, status: status() };
-  };
-  const rollback = (reason: string) => finish('rolled_back', 0, reason);
-  const promote = (reason: string) => finish('promoted', 100, reason);
-  /** Apply whatever the operator asked for; returns a result when the rollout ended. */
-  const actOnIntents = (): RolloutResult | undefined => {
-    if (abortReason !== undefined) return rollback(abortReason);
-    if (promoteRequested) return promote('promoted by operator');
-    return undefined;
-  };
-  function setPhase(p: Phase): void {
-    if (state.phase !== p && !closed()) {
-      state.phase = p;
-      publish();
-    }
-  }
-  /** Hold while paused (the resume handler restores the phase); returns when resumed or interrupted. */
-  const holdWhilePaused = async () => {
-    if (!paused) return;
-    state.pauseReason = pauseReason;
-    setPhase('paused');
-    await condition(() => !paused || interrupted());
-  };
-  const shouldContinueAsNew = () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > historyLimit;
-
-  publish();
-
-  // Preflight: both models exist and keys are accepted, before any traffic moves.
-  if (!state.preflightDone) {
-    try {
-      const pre = await interruptible(
-        () =>
-          preflight.executeWithOptions({ summary: `preflight: ${spec.blue.model} and ${spec.green.model} exist, keys accepted` }, [
-            { blue: spec.blue, green: spec.green },
-          ]),
-        interrupted,
-      );
-      log.info('preflight passed', { ...pre });
-    } catch (err) {
-      const intent = actOnIntents();
-      if (intent) return intent;
-      if (isCancellation(err)) throw err;
-      const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
-      return finish('failed', 0, `preflight failed: ${cause?.message ?? (err as Error).message}`);
-    }
-    const endedInPreflight = actOnIntents();
-    if (endedInPreflight) return endedInPreflight;
-    state.preflightDone = true;
-    if (!paused) setPhase('ramping'); // a pause that came during preflight holds
+  private refuse(why: string | undefined): void {
+    if (why) throw new Error(why);
   }
 
-  const { runSampleBatch } = proxyActivities<typeof activities>({
-    startToCloseTimeout: Math.max(120_000, spec.samplesPerStep * spec.request.timeoutMs),
-    heartbeatTimeout: '10s',
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    retry: { maximumAttempts: 10, initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: ['GatewayAuth', 'GatewayConfig'] },
-  });
+  private readonly closed = () => m.isClosed(this.state);
+  private readonly paused = () => this.state.pause !== undefined;
 
-  // One loop, one decision per turn. Operator intents come first in every turn: nothing advances while
-  // paused, abort and promote end the rollout, and continue-as-new happens only here, with no batch in flight.
-  for (;;) {
-    await holdWhilePaused();
-    const ended = actOnIntents();
-    if (ended) return ended;
-    if (shouldContinueAsNew()) {
-      await condition(allHandlersFinished);
-      const endedNow = actOnIntents();
-      if (endedNow) return endedNow;
-      if (paused) continue; // a pause that arrived while handlers finished: hold first
-      return continueAsNew<typeof rolloutWorkflow>({ spec, options: input.options, state });
-    }
+  /** Take a new state and publish it; an ending is logged once. */
+  private apply(next: m.RolloutState): void {
+    const wasClosed = this.closed();
+    this.state = next;
+    this.publish();
+    if (!wasClosed && next.outcome) log.info(`rollout ${this.spec.target} ${next.outcome.phase}: ${next.outcome.reason}`);
+  }
 
-    if (state.stepIndex < 0 || state.dwellRemainingMs === 0) {
-      // Advance to the next step.
-      if (state.stepIndex + 1 >= spec.steps.length) return promote(`all ${spec.steps.length} steps passed; green serves 100%`);
-      state.stepIndex++;
-      state.greenPercent = spec.steps[state.stepIndex];
-      state.roundsAtStep = 0;
-      state.dwellRemainingMs = undefined;
-      state.lastEvaluation = undefined;
-      publish();
-      continue;
-    }
+  private onLiveBatch(batch: unknown): void {
+    const { state, result } = m.acceptLiveBatch(this.state, batch);
+    if (result === 'malformed') log.warn('ignoring a malformed liveMetrics batch', { batchId: (batch as { batchId?: unknown } | undefined)?.batchId });
+    this.state = state;
+  }
 
-    if (state.dwellRemainingMs === undefined) {
-      // Judge the step: one sample round; Inconclusive brings another (up to maxHoldRounds).
-      state.round++;
-      state.roundsAtStep++;
-      let batch: Awaited<ReturnType<typeof runSampleBatch>>;
-      try {
-        batch = await interruptible(
-          () =>
-            runSampleBatch.executeWithOptions(
-              { summary: `step ${state.stepIndex + 1}/${spec.steps.length} round ${state.roundsAtStep}: ${spec.samplesPerStep} samples at ${state.greenPercent}% green` },
-              [
-                {
-                  target: spec.target,
-                  step: state.stepIndex + 1,
-                  round: state.round,
-                  // Samples keep a blue control share even at high ratios (spec.blueControlPercent).
-                  greenPercent: Math.min(state.greenPercent, 100 - (spec.blueControlPercent ?? 20)),
-                  count: spec.samplesPerStep,
-                  concurrency: spec.concurrency,
-                  blue: spec.blue,
-                  green: spec.green,
-                  prompts: spec.prompts,
-                  requestsPerMinute: spec.rateLimit.requestsPerMinute,
-                  request: spec.request,
-                  retry: spec.retry,
-                  fallback: spec.fallback,
-                  seed: (state.round * 2654435761) >>> 0,
-                },
-              ],
-            ),
-          () => interrupted() || paused,
-        );
-      } catch (err) {
-        if (err instanceof CancelledByLoop) {
-          // Paused, aborted or promoted mid-round: the round did not count; the next turn decides.
-          state.round--;
-          state.roundsAtStep--;
-          continue;
-        }
-        if (isCancellation(err)) throw err;
-        const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
-        return rollback(`sampling failed: ${cause?.message ?? (err as Error).message}`);
-      }
-      const endedDuringBatch = actOnIntents();
-      if (endedDuringBatch) return endedDuringBatch;
-      state.samples.blue = mergeArmStats(state.samples.blue, batch.blue);
-      state.samples.green = mergeArmStats(state.samples.green, batch.green);
-      state.fallbacksServed += batch.fallbacksServed;
-      state.lastError = batch.lastError ?? state.lastError;
-      const verdictEnd = await judge();
-      if (verdictEnd) return verdictEnd;
-      continue;
+  /** Current details always; search attributes only when phase or ratio changed. */
+  private publish(): void {
+    const phase = m.phaseOf(this.state);
+    const key = `${phase}|${Math.round(this.state.greenPercent)}`;
+    if (key !== this.published) {
+      this.published = key;
+      upsertSearchAttributes(rolloutSearchAttributes(this.spec, phase, this.state.greenPercent));
     }
+    this.state = { ...this.state, updatedAt: new Date().toISOString() };
+    setCurrentDetails(renderDetails(this.spec, this.state));
+  }
 
-    // Dwell at this step: abort/promote end it at once, pause stops the clock, live batches are judged.
-    const startMs = Date.now();
-    liveBatchesSinceEval = 0;
-    await condition(() => interrupted() || paused || liveBatchesSinceEval > 0, state.dwellRemainingMs, {
-      summary: `dwell ${Math.round(state.dwellRemainingMs / 1000)}s at ${state.greenPercent}% green (step ${state.stepIndex + 1}/${spec.steps.length})`,
-    });
-    state.dwellRemainingMs = Math.max(0, state.dwellRemainingMs - (Date.now() - startMs));
-    if (liveBatchesSinceEval > 0 && !interrupted()) {
-      const verdictEnd = await judge({ duringDwell: true });
-      if (verdictEnd) return verdictEnd;
-    }
+  private result(): RolloutResult {
+    const { spec, state } = this;
+    return { target: spec.target, phase: m.phaseOf(state), greenPercent: state.greenPercent, reason: m.reasonOf(state), status: m.toStatus(spec, state) };
+  }
+
+  private shouldContinueAsNew(): boolean {
+    const info = workflowInfo();
+    return info.continueAsNewSuggested || info.historyLength > (this.input.options?.historyEventLimit ?? DEFAULT_HISTORY_EVENT_LIMIT);
   }
 
   /**
-   * Evaluate green against blue (samples + live traffic) and apply the policy:
-   * Pass → dwell; Fail → onFailure; Inconclusive → hold (another round) up to maxHoldRounds, then onFailure.
-   * Returns a result when the rollout ended.
+   * One loop, one action per turn. An ending and a pause come first in every turn: nothing advances
+   * while paused, and continue-as-new happens only here, with no activity in flight.
    */
-  async function judge(opts: { duringDwell?: boolean } = {}): Promise<RolloutResult | undefined> {
-    const { blue, green } = combined(state);
-    // The spend cap is what the rollout itself spends (its samples), not the users' live traffic.
-    const evaluation: Evaluation = evaluate({ blue, green, guards: spec.guards, greenSpendUsd: state.samples.green.costUsd });
-    state.lastEvaluation = evaluation;
-    // Every round's verdict is kept; a live batch during a dwell only when it fails (else the list
-    // would fill with repeats of the dwell's Pass and push the step's verdicts out).
-    if (!opts.duringDwell || evaluation.verdict === 'Fail') {
-      state.verdicts = [
-        ...state.verdicts.slice(-19),
-        { step: state.stepIndex + 1, greenPercent: state.greenPercent, round: state.roundsAtStep, at: new Date().toISOString(), evaluation },
-      ];
+  async run(): Promise<RolloutResult> {
+    this.publish();
+    // Preflight runs even when a pause came with the start: the pause holds after it.
+    if (this.state.stage.kind === 'preflight' && !this.closed()) await this.preflight();
+    for (;;) {
+      const next = m.next(this.state);
+      if (next.kind === 'ended') return this.result();
+      if (next.kind === 'paused') {
+        await condition(() => !this.paused() || this.closed());
+        continue;
+      }
+      if (this.shouldContinueAsNew()) {
+        await condition(allHandlersFinished);
+        if (this.closed() || this.paused()) continue; // an ending or a pause that came meanwhile goes first
+        return continueAsNew<typeof rolloutWorkflow>({ spec: this.spec, options: this.input.options, state: this.state });
+      }
+      if (next.kind === 'preflight') await this.preflight();
+      else if (next.kind === 'advance') this.apply(m.advance(this.spec, this.state));
+      else if (next.kind === 'sample') await this.sampleRound();
+      else if (next.kind === 'dwell') await this.dwell(next.ms);
     }
-    publish();
-    if (evaluation.verdict === 'Pass') {
-      if (!opts.duringDwell) state.dwellRemainingMs = spec.dwellMs;
-      return undefined;
-    }
-    if (evaluation.verdict === 'Inconclusive') {
-      if (opts.duringDwell) return undefined; // keep dwelling; the next step's rounds gather more evidence
-      if (state.roundsAtStep < spec.guards.maxHoldRounds) return undefined;
-      return onFailure(`no verdict after ${state.roundsAtStep} rounds at ${state.greenPercent}%: ${evaluation.reason}`);
-    }
-    return onFailure(`failed verdict at ${state.greenPercent}% green: ${describeEvaluation(evaluation)}`);
   }
 
-  async function onFailure(reason: string): Promise<RolloutResult | undefined> {
-    if (spec.onFailure === 'rollback') return rollback(reason);
-    // Policy `pause`: hold the ratio for a human. Resume accepts the risk (dwell, then the next step);
-    // abort rolls back.
-    paused = true;
-    pauseReason = reason;
-    state.pauseReason = reason;
-    setPhase('paused');
-    state.dwellRemainingMs = spec.dwellMs;
-    return undefined;
+  /** Both models exist and keys are accepted, before any traffic moves. A pause during it holds after it. */
+  private async preflight(): Promise<void> {
+    const { spec } = this;
+    try {
+      const summary = `preflight: ${spec.blue.model} and ${spec.green.model} exist, keys accepted`;
+      const pre = await interruptible(() => preflight.executeWithOptions({ summary }, [{ blue: spec.blue, green: spec.green }]), this.closed);
+      log.info('preflight passed', { ...pre });
+    } catch (err) {
+      if (this.closed()) return;
+      if (isCancellation(err)) throw err;
+      return this.apply(m.preflightFailed(this.state, failureMessage(err)));
+    }
+    if (!this.closed()) this.apply(m.preflightPassed(this.state));
+  }
+
+  /** One sample round at the current step, then its verdict. Paused, aborted or promoted mid-round: the round does not count. */
+  private async sampleRound(): Promise<void> {
+    const { spec } = this;
+    const r = m.nextRound(spec, this.state);
+    const summary = `step ${r.step}/${spec.steps.length} round ${r.roundAtStep}: ${spec.samplesPerStep} samples at ${this.state.greenPercent}% green`;
+    const input = {
+      target: spec.target,
+      step: r.step,
+      round: r.round,
+      greenPercent: r.greenPercent,
+      count: spec.samplesPerStep,
+      concurrency: spec.concurrency,
+      blue: spec.blue,
+      green: spec.green,
+      prompts: spec.prompts,
+      requestsPerMinute: spec.rateLimit.requestsPerMinute,
+      request: spec.request,
+      retry: spec.retry,
+      fallback: spec.fallback,
+      seed: r.seed,
+    };
+    let batch: SampleBatchResult;
+    try {
+      const { runSampleBatch } = sampleActivities(spec);
+      batch = await interruptible(() => runSampleBatch.executeWithOptions({ summary }, [input]), () => this.closed() || this.paused());
+    } catch (err) {
+      if (err instanceof CancelledByLoop) return;
+      if (isCancellation(err)) throw err;
+      return this.apply(m.samplingFailed(this.state, failureMessage(err)));
+    }
+    if (this.closed()) return;
+    this.judge(m.recordRound(this.state, batch), false);
+  }
+
+  /** Dwell at this step: an ending or a pause interrupts it, the time left is kept; a live batch is judged. */
+  private async dwell(ms: number): Promise<void> {
+    const { spec, state } = this;
+    const startMs = Date.now();
+    const seen = state.live.batches;
+    await condition(() => this.closed() || this.paused() || this.state.live.batches > seen, ms, {
+      summary: `dwell ${Math.round(ms / 1000)}s at ${state.greenPercent}% green (step ${state.stepIndex + 1}/${spec.steps.length})`,
+    });
+    this.state = m.dwelt(this.state, Date.now() - startMs);
+    if (this.state.live.batches > seen && !this.closed()) this.judge(this.state, true);
+  }
+
+  private judge(state: m.RolloutState, duringDwell: boolean): void {
+    this.apply(m.judge(this.spec, state, new Date().toISOString(), duringDwell).state);
   }
 }

@@ -25,9 +25,11 @@
  */
 import { readStructuredFile } from '../files/structured';
 import { z } from 'zod';
+import { parseNumber } from '../cli/flags';
+import { BadInput } from '../errors';
 import { isForbiddenKeyEnv, originOf, splitList } from './keys';
 
-export class RouterConfigError extends Error {
+export class RouterConfigError extends BadInput {
   override name = 'RouterConfigError';
 }
 
@@ -111,9 +113,11 @@ export function parseTargets(text: string, where: string): RouterSettings['targe
 
 function num(v: string | number | undefined, where: string): number | undefined {
   if (v === undefined || v === '') return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new RouterConfigError(`${where}: expected a non-negative number, got ${JSON.stringify(v)}`);
-  return n;
+  try {
+    return parseNumber(where, v, { min: 0 });
+  } catch (err) {
+    throw new RouterConfigError((err as Error).message);
+  }
 }
 
 export function loadRouterSettings(flags: RouterFlags = {}, env: NodeJS.ProcessEnv = process.env): RouterSettings {

@@ -1,21 +1,11 @@
 // `modelshift sim`: run the simulated gateway from the CLI.
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
+import { commanderParser, requireNumber } from '../cli/flags';
 import { loadSimProfileFile } from './file';
 import { startSimulator, type SimulatorOptions } from './index';
 
-function int(name: string, min: number, max: number) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer between ${min} and ${max}`);
-    return n;
-  };
-}
-
-function nonNegative(v: string): number {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a number >= 0');
-  return n;
-}
+const int = (name: string, min: number, max: number) => commanderParser((v) => requireNumber(name, v, { integer: true, min, max }));
+const nonNegative = commanderParser((v) => requireNumber('value', v, { min: 0 }));
 
 interface SimCliOptions {
   port: number;

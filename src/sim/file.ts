@@ -1,9 +1,12 @@
 // Profile file loader: JSON or YAML `{ seed?, latencyScale?, onlyModels?, models: { name: profilePatch } }`.
-import { readFile } from 'node:fs/promises';
-import { basename } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { BadInput } from '../errors';
+import { readStructuredFile } from '../files/structured';
 import { FaultProfilePatchSchema, formatZodError } from './profiles';
+
+export class SimProfileError extends BadInput {
+  override name = 'SimProfileError';
+}
 
 export const SimProfileFileSchema = z.strictObject({
   seed: z.number({ error: 'expected an integer' }).int({ error: 'expected an integer' }).optional(),
@@ -13,22 +16,10 @@ export const SimProfileFileSchema = z.strictObject({
 });
 export type SimProfileFile = z.output<typeof SimProfileFileSchema>;
 
-/** Read and validate a profile file; throws Error like `profile.json: models.gpt-4.1.errorRate: expected a number between 0 and 1`. */
+/** Read and validate a profile file; throws SimProfileError like `profile.json: models.gpt-4.1.errorRate: expected a number between 0 and 1`. */
 export async function loadSimProfileFile(path: string): Promise<SimProfileFile> {
-  const name = basename(path);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new Error(`${name}: cannot read file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  let data: unknown;
-  try {
-    data = /\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text);
-  } catch (err) {
-    throw new Error(`${name}: invalid ${/\.json$/i.test(path) ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`);
-  }
+  const data = readStructuredFile(path, 'the profile file', (m) => new SimProfileError(m));
   const parsed = SimProfileFileSchema.safeParse(data ?? {});
-  if (!parsed.success) throw new Error(`${name}: ${formatZodError(parsed.error)}`);
+  if (!parsed.success) throw new SimProfileError(`${path}: ${formatZodError(parsed.error)}`);
   return parsed.data;
 }

@@ -1,7 +1,8 @@
 import type { z } from 'zod';
+import { BadInput } from '../errors';
 
 /** Bad input: the CLI prints the message alone on one line and exits 2. Nothing has been started. */
-export class SpecError extends Error {
+export class SpecError extends BadInput {
   override name = 'SpecError';
 }
 

@@ -10,7 +10,7 @@ import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
 import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
 import type { Config, TemporalConfig } from '../config';
 import { startDevServer, type DevServer } from './devserver';
-import { ROLLOUT_SEARCH_ATTRIBUTES } from './search-attributes';
+import { ROLLOUT_SEARCH_ATTRIBUTES } from '../rollout/contract';
 
 export function connectionOptions(t: TemporalConfig, address: string): ConnectionOptions & NativeConnectionOptions {
   const tls = t.tls

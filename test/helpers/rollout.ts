@@ -1,9 +1,8 @@
 /** Helpers for rollout tests: specs with fast defaults, waiting on status, reading results. */
 import type { Client } from '@temporalio/client';
 import { parseSpec, type RolloutSpec, type SpecInput } from '../../src/rollout/spec';
-import { rolloutWorkflowId, statusQuery, type RolloutStatus } from '../../src/rollout/contract';
-import type { RolloutResult, RolloutOptions } from '../../src/rollout/workflow';
-import { startRollout } from '../../src/rollout/command';
+import { rolloutWorkflowId, statusQuery, type RolloutOptions, type RolloutResult, type RolloutStatus } from '../../src/rollout/contract';
+import { RolloutClient } from '../../src/rollout/client';
 
 let n = 0;
 export function uniqueTarget(prefix: string): string {
@@ -25,7 +24,7 @@ export function testSpec(over: Partial<SpecInput> & { target: string }): Rollout
 
 /** Start a rollout exactly as `modelshift start` does (same options, search attributes, conflict policy). */
 export function startTestRollout(client: Client, taskQueue: string, spec: RolloutSpec, options?: RolloutOptions) {
-  return startRollout(client, taskQueue, spec, options);
+  return new RolloutClient(client, taskQueue).start(spec, options);
 }
 
 export async function result(client: Client, target: string): Promise<RolloutResult> {

@@ -6,12 +6,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import OpenAI from 'openai';
 import { describeError } from '../../gateway/errors';
 import { GatewayConfigError, gatewayClient, gatewayLabel, resolveGateway } from '../../gateway/client';
-import type { ArmRef } from '../contract';
-
-export interface PreflightResult {
-  blue: { model: string; gateway: string };
-  green: { model: string; gateway: string };
-}
+import type { ArmRef, PreflightInput, PreflightResult } from '../contract';
 
 async function checkArm(arm: ArmRef, which: 'blue' | 'green', signal: AbortSignal): Promise<{ model: string; gateway: string }> {
   let resolved;
@@ -61,7 +56,7 @@ async function checkArm(arm: ArmRef, which: 'blue' | 'green', signal: AbortSigna
   return { model: arm.model, gateway };
 }
 
-export async function preflight(input: { blue: ArmRef; green: ArmRef }): Promise<PreflightResult> {
+export async function preflight(input: PreflightInput): Promise<PreflightResult> {
   const ctx = Context.current();
   // Heartbeats let an abort reach a preflight stuck on a silent gateway within about a second.
   const beat = setInterval(() => ctx.heartbeat(), 1000);

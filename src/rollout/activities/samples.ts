@@ -14,36 +14,7 @@ import { GatewayConfigError, gatewayClient, resolveGateway } from '../../gateway
 import { limiterFor } from '../../gateway/rate-limit';
 import { sendChat, type PriceFn, type RetryPolicy } from '../../gateway/send';
 import { mulberry32 } from '../../stats/rng';
-import type { SamplePrompt } from '../spec';
-import type { ArmRef } from '../contract';
-
-export interface SampleBatchInput {
-  target: string;
-  step: number;
-  round: number;
-  greenPercent: number;
-  count: number;
-  concurrency: number;
-  blue: ArmRef;
-  green: ArmRef;
-  prompts: SamplePrompt[];
-  requestsPerMinute: number;
-  request: { maxTokens: number; temperature: number; timeoutMs: number };
-  retry: RetryPolicy;
-  fallback: boolean;
-  /** Seed for routing decisions, so a resumed batch routes its remaining samples the same way. */
-  seed: number;
-}
-
-export interface SampleBatchResult {
-  blue: ArmStats;
-  green: ArmStats;
-  /** Green failures that blue then served (still counted as green failures). */
-  fallbacksServed: number;
-  /** Last error line per arm (key-free), for the status and the failure reason. */
-  lastError?: { blue?: string; green?: string };
-  durationMs: number;
-}
+import type { SampleBatchInput, SampleBatchResult } from '../contract';
 
 interface Progress {
   done: number[];

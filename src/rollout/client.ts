@@ -1,0 +1,207 @@
+/**
+ * RolloutClient: every operation on rollouts, over a Temporal client — start, status, watch, pause,
+ * resume, abort, promote, list. Used by the CLI, the demo, the router's ratio source and the tests, so
+ * they all start and read rollouts the same way. Errors a user can act on are Failure, on one line.
+ */
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type Client,
+  type WorkflowHandle,
+  type WorkflowHandleWithFirstExecutionRunId,
+} from '@temporalio/client';
+import { Failure, firstLine } from '../errors';
+import {
+  abortSignal,
+  BlueModel,
+  GreenModel,
+  GreenPercent,
+  isClosedPhase,
+  pauseSignal,
+  promoteUpdate,
+  resumeSignal,
+  ROLLOUT_WORKFLOW_TYPE,
+  RolloutPhase,
+  rolloutSearchAttributes,
+  RolloutTarget,
+  rolloutWorkflowId,
+  statusQuery,
+  targetOfWorkflowId,
+  type RolloutOptions,
+  type RolloutResult,
+  type RolloutStatus,
+} from './contract';
+import type { RolloutSpec } from './spec';
+import { staticDetails, staticSummary } from './web-ui';
+import type { rolloutWorkflow } from './workflow';
+
+export interface RolloutRow {
+  target: string;
+  phase: string;
+  greenPercent: number;
+  blue: string;
+  green: string;
+  /** Temporal's execution status (running, completed, terminated…). */
+  status: string;
+  startTime: string;
+  workflowId: string;
+}
+
+export class RolloutClient {
+  constructor(
+    readonly client: Client,
+    readonly taskQueue: string,
+  ) {}
+
+  handle(target: string): WorkflowHandle<typeof rolloutWorkflow> {
+    return this.client.workflow.getHandle<typeof rolloutWorkflow>(rolloutWorkflowId(target));
+  }
+
+  /** Start a rollout; refuses a second one for a target that has a running rollout. */
+  async start(spec: RolloutSpec, options?: RolloutOptions): Promise<WorkflowHandleWithFirstExecutionRunId<typeof rolloutWorkflow>> {
+    const workflowId = rolloutWorkflowId(spec.target);
+    try {
+      return await this.client.workflow.start<typeof rolloutWorkflow>(ROLLOUT_WORKFLOW_TYPE, {
+        workflowId,
+        taskQueue: this.taskQueue,
+        args: [{ spec, options }],
+        workflowIdConflictPolicy: 'FAIL',
+        workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+        typedSearchAttributes: rolloutSearchAttributes(spec, 'preflight', 0),
+        staticSummary: staticSummary(spec),
+        staticDetails: staticDetails(spec),
+      });
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) {
+        throw new Failure(
+          `target ${spec.target} already has a running rollout (${workflowId}); abort or promote it first (modelshift status ${spec.target})`,
+        );
+      }
+      throw err;
+    }
+  }
+
+  /** The status of a rollout, running or finished. */
+  async status(target: string, opts: { queryTimeoutMs?: number } = {}): Promise<RolloutStatus> {
+    const handle = this.handle(target);
+    let desc;
+    try {
+      desc = await handle.describe();
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) {
+        throw new Failure(`no rollout for target ${target} (workflow ${rolloutWorkflowId(target)} not found); see modelshift list`);
+      }
+      throw err;
+    }
+    if (desc.status.name === 'COMPLETED') return ((await handle.result()) as RolloutResult).status;
+    if (desc.status.name !== 'RUNNING') {
+      throw new Failure(`rollout ${target} ended ${desc.status.name.toLowerCase()} without a result (see the Web UI for its history)`);
+    }
+    const timeoutMs = opts.queryTimeoutMs ?? 10_000;
+    try {
+      return await this.client.withDeadline(Date.now() + timeoutMs, () => handle.query(statusQuery));
+    } catch (err) {
+      if ((err as { code?: number }).code === 4 /* DEADLINE_EXCEEDED */ || /deadline/i.test(firstLine(err))) {
+        throw new Failure(
+          `no worker answered for ${target} within ${Math.round(timeoutMs / 1000)}s; is \`modelshift worker\` running on task queue ${desc.taskQueue}?`,
+        );
+      }
+      throw new Failure(`cannot read the status of ${target}: ${firstLine(err)}`);
+    }
+  }
+
+  private async isRunning(target: string): Promise<boolean> {
+    return this.handle(target)
+      .describe()
+      .then((d) => d.status.name === 'RUNNING')
+      .catch(() => false);
+  }
+
+  /**
+   * Follow a rollout until it ends; returns its final status. A transient failure to read it (a worker
+   * restarting, a slow query) is retried while the workflow is still running; only a rollout that is
+   * gone or ended without a result stops the watch.
+   */
+  async watch(
+    target: string,
+    out: (s: RolloutStatus) => void,
+    opts: { intervalMs?: number; onRetry?: (message: string) => void } = {},
+  ): Promise<RolloutStatus> {
+    let failures = 0;
+    for (;;) {
+      let s: RolloutStatus | undefined;
+      try {
+        s = await this.status(target);
+        failures = 0;
+      } catch (err) {
+        if (!(await this.isRunning(target)) || ++failures > 60) throw err;
+        opts.onRetry?.(`${firstLine(err)} (retrying)`);
+      }
+      if (s) {
+        out(s);
+        if (isClosedPhase(s.phase)) return s;
+      }
+      await new Promise((r) => setTimeout(r, opts.intervalMs ?? 1000));
+    }
+  }
+
+  private async signal(target: string, send: (h: WorkflowHandle<typeof rolloutWorkflow>) => Promise<void>): Promise<void> {
+    try {
+      await send(this.handle(target));
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw new Failure(`no running rollout for target ${target}; see modelshift list`);
+      throw err;
+    }
+  }
+
+  pause(target: string, reason?: string): Promise<void> {
+    return this.signal(target, (h) => h.signal(pauseSignal, { reason }));
+  }
+
+  resume(target: string): Promise<void> {
+    return this.signal(target, (h) => h.signal(resumeSignal));
+  }
+
+  abort(target: string, reason?: string): Promise<void> {
+    return this.signal(target, (h) => h.signal(abortSignal, { reason }));
+  }
+
+  /** Green to 100 % now; refused (Failure) when the rollout ended or has not passed preflight. */
+  async promote(target: string, reason?: string): Promise<RolloutStatus> {
+    try {
+      return await this.handle(target).executeUpdate(promoteUpdate, { args: [{ reason }] });
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError) throw new Failure(`promote refused: ${err.cause?.message ?? err.message}`);
+      if (err instanceof WorkflowNotFoundError) {
+        // Closed (or never started): say which, as the validator would for a running one.
+        const s = await this.status(target);
+        throw new Failure(`promote refused: ${rolloutWorkflowId(target)} is already ${s.phase}; nothing to promote`);
+      }
+      throw err;
+    }
+  }
+
+  /** One row per rollout (not per continue-as-new run), newest first. */
+  async list(limit = 20): Promise<RolloutRow[]> {
+    const rows: RolloutRow[] = [];
+    const query = `WorkflowType = '${ROLLOUT_WORKFLOW_TYPE}' AND ExecutionStatus != 'ContinuedAsNew'`;
+    for await (const wf of this.client.workflow.list({ query })) {
+      const sa = wf.typedSearchAttributes;
+      rows.push({
+        target: sa.get(RolloutTarget) ?? targetOfWorkflowId(wf.workflowId),
+        phase: sa.get(RolloutPhase) ?? '?',
+        greenPercent: sa.get(GreenPercent) ?? 0,
+        blue: sa.get(BlueModel) ?? '',
+        green: sa.get(GreenModel) ?? '',
+        status: wf.status.name,
+        startTime: wf.startTime.toISOString(),
+        workflowId: wf.workflowId,
+      });
+      if (rows.length >= 1000) break;
+    }
+    // Sorted here because the server lists running workflows first.
+    rows.sort((a, b) => b.startTime.localeCompare(a.startTime));
+    return rows.slice(0, limit);
+  }
+}

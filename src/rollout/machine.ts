@@ -1,0 +1,372 @@
+/**
+ * The rollout policy as a pure state machine over plain state — what the workflow, the verdict bench
+ * and the tests all run. No Temporal, no I/O, no clock: every function takes what it needs (the spec,
+ * the state, an evaluation, the time as a string) and returns a new state or a decision as data.
+ *
+ *   preflight ──pass──▶ next-step ──▶ judging ──Pass──▶ dwelling ──elapsed──▶ next-step … ──▶ promoted
+ *                                       │ Inconclusive: another round (up to guards.maxHoldRounds)
+ *                                       └ Fail, or the hold limit: spec.onFailure (rollback | pause)
+ *   Operator intents at any time: pause / resume (holds the stage), abort (rolled back, 0 %),
+ *   promote (100 %). The first ending wins; a closed rollout ignores every later intent.
+ *
+ * The phase is derived from the state (phaseOf): an outcome if the rollout ended, `paused` while a
+ * pause holds, otherwise `preflight` or `ramping` from the stage.
+ */
+import { emptyArmStats, mergeArmStats, summarize, type ArmStats } from '../decision/arm-stats';
+import { NUM_BUCKETS } from '../decision/histogram';
+import { evaluate, type Evaluation } from '../decision/verdict';
+import type { ArmSummary, LiveMetricsBatch, Phase, RolloutStatus, SampleBatchResult, VerdictRecord } from './contract';
+import type { RolloutSpec } from './spec';
+
+/** Where the rollout is within its plan (the phase says whether it runs, holds or ended). */
+export type Stage =
+  /** the models and keys are not checked yet */
+  | { kind: 'preflight' }
+  /** move to the next step on the next turn: before the first step, or after a step's dwell */
+  | { kind: 'next-step' }
+  /** sample rounds at the current step until a verdict */
+  | { kind: 'judging' }
+  /** the step passed: wait `remainingMs` (live batches are judged as they come), then the next step */
+  | { kind: 'dwelling'; remainingMs: number };
+
+export type Outcome = { phase: 'promoted' | 'rolled_back' | 'failed'; reason: string };
+
+export interface RolloutState {
+  stage: Stage;
+  /** Index into spec.steps; -1 before the first step. */
+  stepIndex: number;
+  greenPercent: number;
+  /** Sample rounds over the whole rollout (seeds routing). */
+  round: number;
+  roundsAtStep: number;
+  samples: { blue: ArmStats; green: ArmStats };
+  live: { blue: ArmStats; green: ArmStats; batches: number; seenBatchIds: string[] };
+  fallbacksServed: number;
+  verdicts: VerdictRecord[];
+  lastEvaluation?: Evaluation;
+  lastError?: { blue?: string; green?: string };
+  /** Set while a pause holds the rollout (an operator's, or the onFailure: pause policy's): why. */
+  pause?: { reason: string };
+  /** Set once the rollout ended; nothing changes it afterwards. */
+  outcome?: Outcome;
+  startedAt: string;
+  updatedAt?: string;
+  /** Workflow runs so far (1 + continue-as-new count). */
+  runs: number;
+}
+
+export const VERDICTS_KEPT = 20;
+export const BATCH_IDS_KEPT = 200;
+
+export function initialState(startedAt: string): RolloutState {
+  return {
+    stage: { kind: 'preflight' },
+    stepIndex: -1,
+    greenPercent: 0,
+    round: 0,
+    roundsAtStep: 0,
+    samples: { blue: emptyArmStats(), green: emptyArmStats() },
+    live: { blue: emptyArmStats(), green: emptyArmStats(), batches: 0, seenBatchIds: [] },
+    fallbacksServed: 0,
+    verdicts: [],
+    startedAt,
+    runs: 1,
+  };
+}
+
+/** The state shape carried by continue-as-new before `stage` existed (rollouts started by an older worker). */
+interface LegacyState extends Omit<RolloutState, 'stage' | 'pause' | 'outcome'> {
+  phase: Phase;
+  preflightDone: boolean;
+  dwellRemainingMs: number | undefined;
+  pauseReason?: string;
+}
+
+function fromLegacy(s: LegacyState): RolloutState {
+  const { phase, preflightDone, dwellRemainingMs, pauseReason, ...rest } = s;
+  let stage: Stage;
+  if (!preflightDone) stage = { kind: 'preflight' };
+  else if (s.stepIndex < 0 || dwellRemainingMs === 0) stage = { kind: 'next-step' };
+  else if (dwellRemainingMs === undefined) stage = { kind: 'judging' };
+  else stage = { kind: 'dwelling', remainingMs: dwellRemainingMs };
+  return { ...rest, stage, pause: phase === 'paused' ? { reason: pauseReason ?? 'paused' } : undefined };
+}
+
+/** The state a new run continues from (after continue-as-new), or a fresh one. */
+export function resumeState(carried: RolloutState | LegacyState | undefined, startedAt: string): RolloutState {
+  if (!carried) return initialState(startedAt);
+  const s = 'stage' in carried ? carried : fromLegacy(carried);
+  return { ...s, runs: s.runs + 1 };
+}
+
+// ---------- views ----------
+
+export function phaseOf(s: RolloutState): Phase {
+  if (s.outcome) return s.outcome.phase;
+  if (s.pause) return 'paused';
+  return s.stage.kind === 'preflight' ? 'preflight' : 'ramping';
+}
+
+export const isClosed = (s: RolloutState): boolean => s.outcome !== undefined;
+
+/** Why the rollout ended or holds, in one line. */
+export const reasonOf = (s: RolloutState): string | undefined => s.outcome?.reason ?? s.pause?.reason;
+
+/** Synthetic samples plus live traffic per arm: what the verdict and the status both use. */
+export function combined(s: RolloutState): { blue: ArmStats; green: ArmStats } {
+  return { blue: mergeArmStats(s.samples.blue, s.live.blue), green: mergeArmStats(s.samples.green, s.live.green) };
+}
+
+const armSummary = (model: string, s: ArmStats): ArmSummary => ({ model, ...summarize(s) });
+
+export function toStatus(spec: RolloutSpec, s: RolloutState): RolloutStatus {
+  const all = combined(s);
+  return {
+    target: spec.target,
+    phase: phaseOf(s),
+    step: s.stepIndex + 1,
+    totalSteps: spec.steps.length,
+    greenPercent: s.greenPercent,
+    blue: spec.blue,
+    green: spec.green,
+    reason: reasonOf(s),
+    arms: { blue: armSummary(spec.blue.model, all.blue), green: armSummary(spec.green.model, all.green) },
+    live: {
+      blue: armSummary(spec.blue.model, s.live.blue),
+      green: armSummary(spec.green.model, s.live.green),
+      batches: s.live.batches,
+    },
+    verdicts: s.verdicts,
+    updatedAt: s.updatedAt ?? s.startedAt,
+  };
+}
+
+/** The failing guards' details, or the evaluation's reason, on one line. */
+export function describeEvaluation(e: Evaluation): string {
+  const failing = e.guards.filter((g) => g.verdict === 'Fail');
+  return failing.length ? failing.map((g) => `${g.guard}: ${g.detail}`).join('; ') : e.reason;
+}
+
+// ---------- operator intents ----------
+
+function end(s: RolloutState, phase: Outcome['phase'], greenPercent: number, reason: string): RolloutState {
+  if (s.outcome) return s; // the first ending wins
+  return { ...s, outcome: { phase, reason }, greenPercent };
+}
+
+const withReason = (what: string, reason?: string) => `${what}${reason ? `: ${reason}` : ''}`;
+
+export function pause(s: RolloutState, reason?: string): RolloutState {
+  return s.outcome ? s : { ...s, pause: { reason: reason ?? 'paused by operator' } };
+}
+
+export function resume(s: RolloutState): RolloutState {
+  return s.pause ? { ...s, pause: undefined } : s;
+}
+
+/** Roll back now: green to 0 % at once, whatever the stage (work in flight is then drained). */
+export const abort = (s: RolloutState, reason?: string): RolloutState => end(s, 'rolled_back', 0, withReason('aborted by operator', reason));
+
+/** Green to 100 % now (only once preflight passed: see promoteRefusal). */
+export const promote = (s: RolloutState, reason?: string): RolloutState => end(s, 'promoted', 100, withReason('promoted by operator', reason));
+
+/** Why a promote is refused right now, or undefined when it is accepted (the update's validator). */
+export function promoteRefusal(spec: RolloutSpec, s: RolloutState): string | undefined {
+  if (s.outcome) return `rollout-${spec.target} is already ${s.outcome.phase}; nothing to promote`;
+  if (s.stage.kind === 'preflight') {
+    return `rollout-${spec.target} has not passed preflight yet (${spec.green.model} is unchecked); promote after it starts ramping`;
+  }
+  return undefined;
+}
+
+// ---------- live traffic ----------
+
+const count = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x >= 0;
+function isArmStats(x: unknown): boolean {
+  const a = x as Record<string, any> | null;
+  return (
+    !!a &&
+    ['requests', 'successes', 'errors', 'rateLimited', 'inputTokens', 'outputTokens', 'costUsd'].every((k) => count(a[k])) &&
+    !!a.errorsByClass &&
+    typeof a.errorsByClass === 'object' &&
+    Object.values(a.errorsByClass).every(count) &&
+    !!a.checks &&
+    count(a.checks.passed) &&
+    count(a.checks.failed) &&
+    !!a.latency &&
+    Array.isArray(a.latency.counts) &&
+    a.latency.counts.length === NUM_BUCKETS &&
+    a.latency.counts.every(count) &&
+    count(a.latency.count) &&
+    count(a.latency.sumMs)
+  );
+}
+
+/** A liveMetrics signal's payload is checked before it is merged: signals come from outside. */
+export function isLiveBatch(b: unknown): b is LiveMetricsBatch {
+  const x = b as Partial<LiveMetricsBatch> | null;
+  return !!x && typeof x.batchId === 'string' && x.batchId.length > 0 && isArmStats(x.blue) && isArmStats(x.green);
+}
+
+export type LiveBatchResult = 'merged' | 'duplicate' | 'closed' | 'malformed';
+
+/**
+ * Merge one router's live batch. A malformed batch (a hand-sent signal, a router of another version) is
+ * dropped, never merged: a throw in the handler would fail every workflow task and wedge the rollout.
+ */
+export function acceptLiveBatch(s: RolloutState, batch: unknown): { state: RolloutState; result: LiveBatchResult } {
+  if (!isLiveBatch(batch)) return { state: s, result: 'malformed' };
+  if (s.outcome) return { state: s, result: 'closed' };
+  if (s.live.seenBatchIds.includes(batch.batchId)) return { state: s, result: 'duplicate' };
+  const live = {
+    blue: mergeArmStats(s.live.blue, batch.blue),
+    green: mergeArmStats(s.live.green, batch.green),
+    batches: s.live.batches + 1,
+    seenBatchIds: [...s.live.seenBatchIds.slice(-(BATCH_IDS_KEPT - 1)), batch.batchId],
+  };
+  return { state: { ...s, live }, result: 'merged' };
+}
+
+// ---------- the plan ----------
+
+/** What the workflow does next. `pause` and an ending come before the stage. */
+export type Next =
+  | { kind: 'ended' }
+  | { kind: 'paused' }
+  | { kind: 'preflight' }
+  | { kind: 'advance' }
+  | { kind: 'sample' }
+  | { kind: 'dwell'; ms: number };
+
+export function next(s: RolloutState): Next {
+  if (s.outcome) return { kind: 'ended' };
+  if (s.pause) return { kind: 'paused' };
+  switch (s.stage.kind) {
+    case 'preflight':
+      return { kind: 'preflight' };
+    case 'next-step':
+      return { kind: 'advance' };
+    case 'judging':
+      return { kind: 'sample' };
+    case 'dwelling':
+      return { kind: 'dwell', ms: s.stage.remainingMs };
+  }
+}
+
+export function preflightPassed(s: RolloutState): RolloutState {
+  return s.stage.kind === 'preflight' ? { ...s, stage: { kind: 'next-step' } } : s;
+}
+
+export const preflightFailed = (s: RolloutState, why: string): RolloutState => end(s, 'failed', 0, `preflight failed: ${why}`);
+
+/** Move to the next step, or promote when the last one passed. */
+export function advance(spec: RolloutSpec, s: RolloutState): RolloutState {
+  if (s.stepIndex + 1 >= spec.steps.length) return end(s, 'promoted', 100, `all ${spec.steps.length} steps passed; green serves 100%`);
+  const stepIndex = s.stepIndex + 1;
+  return { ...s, stepIndex, greenPercent: spec.steps[stepIndex], roundsAtStep: 0, stage: { kind: 'judging' }, lastEvaluation: undefined };
+}
+
+function startDwell(spec: RolloutSpec, s: RolloutState): RolloutState {
+  return { ...s, stage: spec.dwellMs > 0 ? { kind: 'dwelling', remainingMs: spec.dwellMs } : { kind: 'next-step' } };
+}
+
+/** Time spent dwelling (a pause or a live batch interrupts the wait; the rest is kept). */
+export function dwelt(s: RolloutState, elapsedMs: number): RolloutState {
+  if (s.stage.kind !== 'dwelling') return s;
+  const remainingMs = Math.max(0, s.stage.remainingMs - elapsedMs);
+  return { ...s, stage: remainingMs > 0 ? { kind: 'dwelling', remainingMs } : { kind: 'next-step' } };
+}
+
+/** The round about to run at the current step (numbers for the sample activity's input). */
+export function nextRound(spec: RolloutSpec, s: RolloutState): { round: number; roundAtStep: number; step: number; greenPercent: number; seed: number } {
+  const round = s.round + 1;
+  return {
+    round,
+    roundAtStep: s.roundsAtStep + 1,
+    step: s.stepIndex + 1,
+    // Samples keep a blue control share even at high ratios (they reach no user).
+    greenPercent: Math.min(s.greenPercent, 100 - (spec.blueControlPercent ?? 20)),
+    seed: (round * 2654435761) >>> 0,
+  };
+}
+
+/** A finished sample round: its numbers join the record. */
+export function recordRound(s: RolloutState, batch: Pick<SampleBatchResult, 'blue' | 'green' | 'fallbacksServed' | 'lastError'>): RolloutState {
+  return {
+    ...s,
+    round: s.round + 1,
+    roundsAtStep: s.roundsAtStep + 1,
+    samples: { blue: mergeArmStats(s.samples.blue, batch.blue), green: mergeArmStats(s.samples.green, batch.green) },
+    fallbacksServed: s.fallbacksServed + batch.fallbacksServed,
+    lastError: batch.lastError ?? s.lastError,
+  };
+}
+
+export const samplingFailed = (s: RolloutState, why: string): RolloutState => end(s, 'rolled_back', 0, `sampling failed: ${why}`);
+
+// ---------- judging ----------
+
+/** What a verdict means for the rollout. */
+export type Decision =
+  /** the step passed: dwell, then the next step */
+  | { kind: 'dwell'; reason: string }
+  /** a live batch while dwelling that does not fail: keep dwelling */
+  | { kind: 'stay'; reason: string }
+  /** no verdict yet: another round at this step */
+  | { kind: 'hold'; reason: string }
+  | { kind: 'rollback'; reason: string }
+  /** onFailure: pause — hold the ratio for a human (resume accepts the risk, abort rolls back) */
+  | { kind: 'pause'; reason: string };
+
+/** Green against blue on everything recorded so far (samples and live traffic). */
+export function evaluateState(spec: RolloutSpec, s: RolloutState): Evaluation {
+  const { blue, green } = combined(s);
+  // The spend cap is what the rollout itself spends (its samples), not the users' live traffic.
+  return evaluate({ blue, green, guards: spec.guards, greenSpendUsd: s.samples.green.costUsd });
+}
+
+/**
+ * The policy: Pass → dwell; Fail → onFailure; Inconclusive → another round, up to maxHoldRounds at a
+ * step, then onFailure. While dwelling (a live batch), only a Fail changes anything.
+ */
+export function decide(spec: RolloutSpec, s: RolloutState, e: Evaluation, duringDwell: boolean): Decision {
+  const failure = (reason: string): Decision => ({ kind: spec.onFailure === 'rollback' ? 'rollback' : 'pause', reason });
+  if (e.verdict === 'Fail') return failure(`failed verdict at ${s.greenPercent}% green: ${describeEvaluation(e)}`);
+  if (duringDwell) return { kind: 'stay', reason: e.reason };
+  if (e.verdict === 'Pass') return { kind: 'dwell', reason: e.reason };
+  if (s.roundsAtStep < spec.guards.maxHoldRounds) return { kind: 'hold', reason: e.reason };
+  return failure(`no verdict after ${s.roundsAtStep} rounds at ${s.greenPercent}%: ${e.reason}`);
+}
+
+/**
+ * Keep the evaluation: every round's verdict goes into the list; a live batch during a dwell only when
+ * it fails (else the list would fill with repeats of the dwell's Pass and push the step's verdicts out).
+ */
+export function recordEvaluation(s: RolloutState, e: Evaluation, at: string, duringDwell: boolean): RolloutState {
+  const keep = !duringDwell || e.verdict === 'Fail';
+  const record: VerdictRecord = { step: s.stepIndex + 1, greenPercent: s.greenPercent, round: s.roundsAtStep, at, evaluation: e };
+  return { ...s, lastEvaluation: e, verdicts: keep ? [...s.verdicts.slice(-(VERDICTS_KEPT - 1)), record] : s.verdicts };
+}
+
+export function applyDecision(spec: RolloutSpec, s: RolloutState, d: Decision): RolloutState {
+  switch (d.kind) {
+    case 'dwell':
+      return startDwell(spec, s);
+    case 'stay':
+    case 'hold':
+      return s;
+    case 'rollback':
+      return end(s, 'rolled_back', 0, d.reason);
+    case 'pause':
+      // resume accepts the risk: the step's dwell, then the next step
+      return startDwell(spec, { ...s, pause: { reason: d.reason } });
+  }
+}
+
+/** Evaluate, record and apply in one: what the workflow does after a round or a live batch. */
+export function judge(spec: RolloutSpec, s: RolloutState, at: string, duringDwell: boolean): { state: RolloutState; decision: Decision } {
+  const e = evaluateState(spec, s);
+  const recorded = recordEvaluation(s, e, at, duringDwell);
+  const decision = decide(spec, recorded, e, duringDwell);
+  return { state: applyDecision(spec, recorded, decision), decision };
+}

@@ -1,0 +1,70 @@
+/**
+ * What the Temporal Web UI shows of a rollout: the static summary and details set at start, and the
+ * Markdown "current details" the workflow refreshes on every change. Pure; safe in workflow code.
+ */
+import { formatDuration } from '../spec/duration';
+import { toStatus, type RolloutState } from './machine';
+import type { RolloutSpec } from './spec';
+
+/** Escape what Markdown renderers would turn into links, math, emphasis, code or table cells. */
+export const md = (text: string): string => text.replace(/[[\]$|\\*_`<>]/g, (c) => `\\${c}`);
+
+const pct = (x: number) => (Number.isFinite(x) ? `${(x * 100).toFixed(2)}%` : '–');
+const ms = (x: number) => (Number.isFinite(x) && x > 0 ? `${Math.round(x)} ms` : '–');
+const usd = (x: number) => (Number.isFinite(x) && x > 0 ? `\\$${x.toFixed(6)}` : '–');
+
+export function staticSummary(spec: RolloutSpec): string {
+  return `${spec.target}: ${spec.blue.model} → ${spec.green.model}, steps ${spec.steps.join('→')}%, dwell ${formatDuration(spec.dwellMs)}`;
+}
+
+export function staticDetails(spec: RolloutSpec): string {
+  const g = spec.guards as Record<string, unknown>;
+  const arm = (a: RolloutSpec['blue']) => `\`${md(a.model)}\`${a.baseURL ? ` @ ${md(a.baseURL)}` : ''}`;
+  return [
+    `**Rollout** \`${spec.target}\`: blue ${arm(spec.blue)} → green ${arm(spec.green)}`,
+    '',
+    `| plan | |`,
+    `|---|---|`,
+    `| steps | ${spec.steps.join(' → ')} % |`,
+    `| dwell | ${formatDuration(spec.dwellMs)} |`,
+    `| samples per round | ${spec.samplesPerStep} (concurrency ${spec.concurrency}, ${spec.rateLimit.requestsPerMinute} rpm per model) |`,
+    `| on failure | ${spec.onFailure} |`,
+    `| guards | ${md(Object.entries(g).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`).join(', '))} |`,
+    `| prompts | ${spec.prompts.length} (${spec.prompts.filter((p) => p.expect).length} with output checks) |`,
+  ].join('\n');
+}
+
+export function renderDetails(spec: RolloutSpec, state: RolloutState): string {
+  const s = toStatus(spec, state);
+  const stepLine =
+    state.stepIndex < 0
+      ? `not started (${spec.steps.length} steps: ${spec.steps.join(' → ')}%)`
+      : `step ${s.step} of ${s.totalSteps} (${spec.steps.join(' → ')}%)`;
+  const row = (arm: 'blue' | 'green') => {
+    const a = s.arms[arm];
+    const l = s.live[arm];
+    return `| ${arm} | ${md(a.model)} | ${a.requests} | ${a.errors} | ${pct(a.errorRate)} | ${a.rateLimited} | ${ms(a.p50LatencyMs)} | ${ms(a.p99LatencyMs)} | ${usd(a.costPerSuccessUsd)} | ${l.requests} |`;
+  };
+  const ev = state.lastEvaluation;
+  const lines = [
+    `## Rollout \`${spec.target}\`: ${s.phase.replace('_', ' ')}`,
+    '',
+    `**${stepLine}** · green **${s.greenPercent}%** · ${md(spec.blue.model)} → ${md(spec.green.model)}`,
+    s.reason ? `\n> ${md(s.reason)}\n` : '',
+    '| arm | model | requests | errors | error rate | 429s | p50 | p99 | cost/success | live requests |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    row('blue'),
+    row('green'),
+    '',
+    ev ? `**Last verdict: ${ev.verdict}** — ${md(ev.reason)}` : '_No verdict yet._',
+  ];
+  if (ev) {
+    lines.push('', '| guard | verdict | detail |', '|---|---|---|');
+    for (const g of ev.guards) lines.push(`| ${g.guard} | ${g.verdict} | ${md(g.detail)} |`);
+  }
+  if (state.fallbacksServed) lines.push('', `Green failures served by blue fallback: ${state.fallbacksServed} (counted as green errors).`);
+  return lines
+    .filter((l) => l !== '')
+    .join('\n')
+    .replace(/\n(\| arm)/, '\n\n$1');
+}
