@@ -10,13 +10,9 @@ import pLimit from 'p-limit';
 import { GatewayConfigError, gatewayClient, resolveGateway } from '../gateway/client';
 import { limiterFor } from '../gateway/rate-limit';
 import { sendChat, SEED_RETRY } from '../gateway/send';
-import type { BatchResult, ExperimentModel, ExperimentSettings, TestCase } from './contract';
+import type { BatchResult, ExperimentBatchInput } from './contract';
 
-export type ExperimentBatchInput = Pick<ExperimentSettings, 'concurrency' | 'rpm' | 'temperature' | 'maxTokens' | 'timeoutMs' | 'attempts'> & {
-  round: number;
-  target: Pick<ExperimentModel, 'model' | 'baseURL' | 'apiKeyEnv'>;
-  prompts: TestCase[];
-};
+export type { ExperimentBatchInput };
 
 interface Progress {
   done: number[];

@@ -5,6 +5,9 @@
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { Catalog } from '../catalog/prices';
+import type { ArmRef } from '../gateway/arm';
+
+export type { ArmRef };
 
 export interface ExperimentMessage {
   role: 'system' | 'user' | 'assistant';
@@ -17,12 +20,8 @@ export interface TestCase {
   messages: ExperimentMessage[];
 }
 
-export interface ExperimentModel {
-  model: string;
-  /** Gateway base URL; absent → the worker's GATEWAY_BASE_URL. */
-  baseURL?: string;
-  /** NAME of the environment variable holding the key on the worker (never the key). */
-  apiKeyEnv?: string;
+/** A model under test: where to reach it (ArmRef: model, baseURL?, apiKeyEnv?) and its own limits. */
+export interface ExperimentModel extends ArmRef {
   /** Per-model overrides of the experiment-wide limits. */
   concurrency?: number;
   rpm?: number | null;
@@ -54,6 +53,13 @@ export interface ExperimentInput {
   /** Prices (only the chosen models' entries are needed): cost is computed in the workflow from token totals. */
   catalog: Catalog;
 }
+
+/** The input of one `runExperimentBatch` activity: every prompt of one round to one model. */
+export type ExperimentBatchInput = Pick<ExperimentSettings, 'concurrency' | 'rpm' | 'temperature' | 'maxTokens' | 'timeoutMs' | 'attempts'> & {
+  round: number;
+  target: ArmRef;
+  prompts: TestCase[];
+};
 
 /** What one (round, model) batch measured. Metrics only: never model output. */
 export interface BatchResult {
@@ -135,5 +141,9 @@ export interface ExperimentProgress {
 export const progressQuery = defineQuery<ExperimentProgress>('progress');
 /** Start no new rounds; batches in flight finish and are counted; the workflow returns its report. */
 export const stopSignal = defineSignal<[{ reason?: string }?]>('stop');
+
+/** The workflow type (the name src/workflows.ts exports) and the batch activity's name (src/activities.ts). */
+export const EXPERIMENT_WORKFLOW_TYPE = 'experimentWorkflow';
+export const EXPERIMENT_BATCH_ACTIVITY = 'runExperimentBatch';
 
 export const experimentWorkflowId = (name: string): string => `experiment-${name}`;
