@@ -1,19 +1,20 @@
 /**
  * Monte-Carlo harness for the rollout verdicts (no server):
- *   npx tsx bench/verdicts.ts [--runs 1000] [--seed 1] [--samples 200] [--holds 30]
- *                             [--policy rollback|advance] [--min-green-share 0] [--scenarios eq,e4,...]
+ *   npx tsx bench/verdicts.ts [--runs 1000] [--seed 1] [--samples 200] [--holds 60]
+ *                             [--policy rollback|advance] [--scenarios eq,e4,...]
  * Draws per-request outcomes from per-arm distributions (error probability; lognormal latency
  * fitted from p50/p99 like the simulator, capped at 4 x p99; lognormal output tokens; cost from
- * tokens), drives the workflow's step/hold/evaluate loop with `evaluate`, and the seed's rule
+ * tokens), drives the rollout machine (src/rollout/machine.ts: the workflow's own policy), and the seed's rule
  * (fallback hides green errors, 10 samples/step, +0.1 steps) on the same scenarios.
  * Prints Markdown tables.
  */
-import { emptyArmStats, mergeArmStats, recordOutcome, type ArmStats, type Outcome } from '../src/decision/arm-stats';
-import { evaluate } from '../src/decision/verdict';
+import { emptyArmStats, recordOutcome, type ArmStats, type Outcome } from '../src/decision/arm-stats';
 import { DEFAULT_GUARDS } from '../src/decision/defaults';
 import type { Guards } from '../src/decision/guards-schema';
 import { seedRecordedGreenError, seedShouldRollback, SEED_SAMPLES_PER_STEP, SEED_STEP_INCREMENT } from '../src/decision/seed-rule';
 import { percentile } from '../src/stats/percentile';
+import * as m from '../src/rollout/machine';
+import { parseSpec, type RolloutSpec } from '../src/rollout/spec';
 import { mulberry32 } from '../src/stats/rng';
 
 // ---------- seeded draws ----------
@@ -79,17 +80,17 @@ export function draw(rng: () => number, m: ArmModel): Outcome {
   };
 }
 
-// ---------- our loop ----------
+// ---------- our loop: the rollout machine itself (src/rollout/machine.ts) ----------
 export interface LoopConfig {
+  /** green percent per step, as in a spec (10 means 10%) */
   steps: number[];
   samplesPerStep: number;
   maxHoldRounds: number;
-  /** what the spec does when a step stays Inconclusive for maxHoldRounds: */
+  /**
+   * What happens when a step fails or stays Inconclusive for maxHoldRounds: the spec's onFailure
+   * (rollback), or `advance` — onFailure: pause and an operator who resumes at once (accepts the risk).
+   */
   onHoldLimit: 'rollback' | 'advance';
-  /** synthetic samples go to green with probability max(ratio, minGreenShare) (0 = the contract) */
-  minGreenShare: number;
-  /** …and at most 1 − blueControl: a blue control share kept at any ratio (the spec's blueControlPercent / 100) */
-  blueControl?: number;
   guards: Guards;
 }
 export interface RunResult {
@@ -102,34 +103,59 @@ export interface RunResult {
   failedGuards: string[];
 }
 
-export function runOurs(rng: () => number, green: ArmModel, cfg: LoopConfig): RunResult {
-  let blue = emptyArmStats();
-  let grn = emptyArmStats();
-  let batches = 0;
-  for (let si = 0; si < cfg.steps.length; si++) {
-    const share = Math.min(Math.max(cfg.steps[si], cfg.minGreenShare), 1 - (cfg.blueControl ?? 0.2));
-    for (let round = 0; round <= cfg.maxHoldRounds; round++) {
-      const bb: ArmStats = emptyArmStats();
-      const gb: ArmStats = emptyArmStats();
-      for (let i = 0; i < cfg.samplesPerStep; i++) {
-        if (rng() < share) recordOutcome(gb, draw(rng, green));
-        else recordOutcome(bb, draw(rng, BLUE));
-      }
-      blue = mergeArmStats(blue, bb);
-      grn = mergeArmStats(grn, gb);
-      batches++;
-      const ev = evaluate({ blue, green: grn, guards: cfg.guards });
-      if (ev.verdict === 'Fail') {
-        const failedGuards = ev.guards.filter((g) => g.verdict === 'Fail').map((g) => g.guard);
-        return { rolledBack: true, byFail: true, endStep: si, batches, greenSamples: grn.requests, failedGuards };
-      }
-      if (ev.verdict === 'Pass') break;
-      if (round === cfg.maxHoldRounds && cfg.onHoldLimit === 'rollback') {
-        return { rolledBack: true, byFail: false, endStep: si, batches, greenSamples: grn.requests, failedGuards: [] };
-      }
-    }
+/** The spec the machine runs: the bench's loop settings on top of the product's defaults. */
+export function loopSpec(cfg: LoopConfig): RolloutSpec {
+  return parseSpec({
+    target: 'bench',
+    blue: { model: 'blue' },
+    green: { model: 'green' },
+    plan: { steps: cfg.steps, dwell: 0, samplesPerStep: cfg.samplesPerStep },
+    guards: { ...cfg.guards, maxHoldRounds: cfg.maxHoldRounds },
+    onFailure: cfg.onHoldLimit === 'rollback' ? 'rollback' : 'pause',
+  });
+}
+
+/** One simulated sample round: each sample to green with the round's share (as the activity routes). */
+function simulateRound(rng: () => number, green: ArmModel, greenPercent: number, count: number) {
+  const blue: ArmStats = emptyArmStats();
+  const grn: ArmStats = emptyArmStats();
+  for (let i = 0; i < count; i++) {
+    if (rng() * 100 < greenPercent) recordOutcome(grn, draw(rng, green));
+    else recordOutcome(blue, draw(rng, BLUE));
   }
-  return { rolledBack: false, byFail: false, endStep: cfg.steps.length, batches, greenSamples: grn.requests, failedGuards: [] };
+  return { blue, green: grn, fallbacksServed: 0 };
+}
+
+/** Drive the rollout machine as the workflow does: advance, sample rounds, judge, dwell (no live traffic). */
+export function runOurs(rng: () => number, green: ArmModel, cfg: LoopConfig, spec = loopSpec(cfg)): RunResult {
+  let s = m.preflightPassed(m.initialState(''));
+  let byFail = false;
+  const failedGuards = new Set<string>();
+  for (;;) {
+    const next = m.next(s);
+    if (next.kind === 'ended') break;
+    if (next.kind === 'paused') s = m.resume(s); // `advance`: the operator accepts the risk
+    else if (next.kind === 'advance') s = m.advance(spec, s);
+    else if (next.kind === 'dwell') s = m.dwelt(s, next.ms);
+    else if (next.kind === 'sample') {
+      s = m.recordRound(s, simulateRound(rng, green, m.nextRound(spec, s).greenPercent, spec.samplesPerStep));
+      const judged = m.judge(spec, s, '', false);
+      s = judged.state;
+      if (s.lastEvaluation?.verdict === 'Fail') {
+        for (const g of s.lastEvaluation.guards) if (g.verdict === 'Fail') failedGuards.add(g.guard);
+        if (judged.decision.kind === 'rollback') byFail = true;
+      }
+    } else throw new Error(`bench: unexpected ${next.kind}`);
+  }
+  const rolledBack = s.outcome?.phase === 'rolled_back';
+  return {
+    rolledBack,
+    byFail: rolledBack && byFail,
+    endStep: rolledBack ? s.stepIndex : spec.steps.length,
+    batches: s.round,
+    greenSamples: s.samples.green.requests,
+    failedGuards: [...failedGuards],
+  };
 }
 
 // ---------- the seed's loop ----------
@@ -212,19 +238,19 @@ export function table(title: string, rows: Row[]): string {
 }
 
 export const DEFAULT_LOOP: Omit<LoopConfig, 'guards'> = {
-  steps: [0.1, 0.25, 0.5, 1],
+  steps: [10, 25, 50, 100],
   samplesPerStep: 200,
   maxHoldRounds: DEFAULT_GUARDS.maxHoldRounds,
   onHoldLimit: 'rollback',
-  minGreenShare: 0,
 };
 
 export function benchOurs(runs: number, seed: number, cfg: LoopConfig, scenarios = SCENARIOS): Row[] {
   return scenarios.map((sc, k) => {
     const rng = mulberry32(seed * 1000003 + k * 7919 + 1);
     const rs: RunResult[] = [];
-    for (let i = 0; i < runs; i++) rs.push(runOurs(rng, sc.green, cfg));
-    const i25 = cfg.steps.findIndex((s) => s >= 0.25);
+    const spec = loopSpec(cfg);
+    for (let i = 0; i < runs; i++) rs.push(runOurs(rng, sc.green, cfg, spec));
+    const i25 = cfg.steps.findIndex((s) => s >= 25);
     return aggregate(sc.name, rs, (r) => r.endStep <= i25);
   });
 }
@@ -252,7 +278,6 @@ async function main() {
     samplesPerStep: Number(arg('samples', String(DEFAULT_LOOP.samplesPerStep))),
     maxHoldRounds: Number(arg('holds', String(DEFAULT_LOOP.maxHoldRounds))),
     onHoldLimit: arg('policy', DEFAULT_LOOP.onHoldLimit) as LoopConfig['onHoldLimit'],
-    minGreenShare: Number(arg('min-green-share', '0')),
     guards: { ...DEFAULT_GUARDS, alpha: Number(arg('alpha', String(DEFAULT_GUARDS.alpha))) },
   };
   const t0 = performance.now();
@@ -265,10 +290,9 @@ async function main() {
   );
   console.log(
     table(
-      `evaluate() — steps ${cfg.steps.map((s) => `${s * 100}%`).join('/')}, samplesPerStep ${cfg.samplesPerStep}, ` +
-        `maxHoldRounds ${cfg.maxHoldRounds}, hold limit → ${cfg.onHoldLimit}, ` +
-        (cfg.minGreenShare > 0 ? `min green share ${cfg.minGreenShare}, ` : 'green share = step ratio, ') + `blue control ${Math.round((cfg.blueControl ?? 0.2) * 100)}%, ` +
-        `alpha ${cfg.guards.alpha}, default guards`,
+      `the rollout machine — steps ${cfg.steps.map((s) => `${s}%`).join('/')}, samplesPerStep ${cfg.samplesPerStep}, ` +
+        `maxHoldRounds ${cfg.maxHoldRounds}, hold limit → ${cfg.onHoldLimit}, green share = step ratio, ` +
+        `blue control ${loopSpec(cfg).blueControlPercent}%, alpha ${cfg.guards.alpha}, default guards`,
       ours,
     ),
   );

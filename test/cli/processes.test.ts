@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@temporalio/client';
 import { describe, expect, inject, it } from 'vitest';
-import { startDevServer } from '../src/temporal/devserver';
-import { testSpec, uniqueTarget } from './helpers/rollout';
-import { RolloutClient } from '../src/rollout/client';
+import { startDevServer } from '../../src/temporal/devserver';
+import { testSpec, uniqueTarget } from '../helpers/rollout';
+import { RolloutClient } from '../../src/rollout/client';
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { benchOurs, DEFAULT_LOOP, SCENARIOS } from '../bench/verdicts';
-import { DEFAULT_GUARDS } from '../src/decision/defaults';
+import { benchOurs, DEFAULT_LOOP, SCENARIOS } from '../../bench/verdicts';
+import { DEFAULT_GUARDS } from '../../src/decision/defaults';
 
 // The product targets on a reduced, fixed-seed run (the README table uses 1,000 runs):
 // false rollbacks at equal arms <= 2%; +4 pp errors rolled back before green passes 25% with

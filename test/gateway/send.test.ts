@@ -3,10 +3,10 @@
  * the seed playbook's retries, Retry-After, no retry on 4xx, every failed attempt reported, rate limits.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { gatewayClient } from '../src/gateway/client';
-import { limiterFor, TokenBucket } from '../src/gateway/rate-limit';
-import { sendChat } from '../src/gateway/send';
-import { startSimulator, type Simulator } from '../src/sim/index';
+import { gatewayClient } from '../../src/gateway/client';
+import { limiterFor, TokenBucket } from '../../src/gateway/rate-limit';
+import { sendChat } from '../../src/gateway/send';
+import { startSimulator, type Simulator } from '../../src/sim/index';
 
 let sim: Simulator;
 const retry = { attempts: 3, minBackoffMs: 50, maxBackoffMs: 200 };

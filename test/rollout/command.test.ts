@@ -4,8 +4,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { useHarness } from './helpers/harness';
-import { result, uniqueTarget, waitForStatus } from './helpers/rollout';
+import { useHarness } from '../helpers/harness';
+import { result, uniqueTarget, waitForStatus } from '../helpers/rollout';
 
 const dir = mkdtempSync(join(tmpdir(), 'modelshift-cli-'));
 

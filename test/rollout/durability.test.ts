@@ -4,11 +4,11 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSimulator, type Simulator } from '../src/sim/index';
-import { findTemporalCli } from '../src/temporal/cli';
-import { rolloutWorkflowId } from '../src/rollout/contract';
-import { connectTestTemporal, startTestWorker, uniqueTaskQueue, type TestTemporal } from './helpers/temporal';
-import { result, startTestRollout, status, testSpec, uniqueTarget, waitForStatus } from './helpers/rollout';
+import { startSimulator, type Simulator } from '../../src/sim/index';
+import { findTemporalCli } from '../../src/temporal/cli';
+import { rolloutWorkflowId } from '../../src/rollout/contract';
+import { connectTestTemporal, startTestWorker, uniqueTaskQueue, type TestTemporal } from '../helpers/temporal';
+import { result, startTestRollout, status, testSpec, uniqueTarget, waitForStatus } from '../helpers/rollout';
 
 let t: TestTemporal;
 let sim: Simulator;

@@ -3,8 +3,8 @@
  * equal arms promote; a green that degrades mid-way is rolled back by the error-rate guard.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { useHarness } from './helpers/harness';
-import { result, startTestRollout, testSpec, uniqueTarget, waitForStatus } from './helpers/rollout';
+import { useHarness } from '../helpers/harness';
+import { result, startTestRollout, testSpec, uniqueTarget, waitForStatus } from '../helpers/rollout';
 
 const plan = { steps: [10, 25, 50, 100], dwell: '200ms', samplesPerStep: 200, concurrency: 50 };
 

@@ -8,14 +8,14 @@ import { join } from 'node:path';
 import { Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import type { BrowserContext } from 'playwright-core';
-import { hasChromium, launchChromium } from './helpers/browser';
+import { hasChromium, launchChromium } from '../helpers/browser';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startSimulator, type Simulator } from '../src/sim/index';
-import { startDevServer, type DevServer } from '../src/temporal/devserver';
-import { createWorker } from '../src/worker';
-import { RolloutClient } from '../src/rollout/client';
-import { testSpec, uniqueTarget } from './helpers/rollout';
-import { rolloutWorkflowId, statusQuery } from '../src/rollout/contract';
+import { startSimulator, type Simulator } from '../../src/sim/index';
+import { startDevServer, type DevServer } from '../../src/temporal/devserver';
+import { createWorker } from '../../src/worker';
+import { RolloutClient } from '../../src/rollout/client';
+import { testSpec, uniqueTarget } from '../helpers/rollout';
+import { rolloutWorkflowId, statusQuery } from '../../src/rollout/contract';
 
 
 async function freePort(): Promise<number> {

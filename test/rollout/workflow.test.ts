@@ -5,11 +5,11 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createServer } from 'node:http';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
-import { abortSignal, pauseSignal, promoteUpdate, resumeSignal, rolloutWorkflowId } from '../src/rollout/contract';
-import { GreenPercent, RolloutPhase } from '../src/rollout/contract';
-import { historyText } from './helpers/temporal';
-import { useHarness } from './helpers/harness';
-import { result, startTestRollout, status, testSpec, uniqueTarget, waitForStatus } from './helpers/rollout';
+import { abortSignal, pauseSignal, promoteUpdate, resumeSignal, rolloutWorkflowId } from '../../src/rollout/contract';
+import { GreenPercent, RolloutPhase } from '../../src/rollout/contract';
+import { historyText } from '../helpers/temporal';
+import { useHarness } from '../helpers/harness';
+import { result, startTestRollout, status, testSpec, uniqueTarget, waitForStatus } from '../helpers/rollout';
 
 
 const h = useHarness({ sim: { latencyScale: 0.02, seed: 7, apiKey: 'sk-test-rollout-SECRET-4242' }, queue: 'rollout' });

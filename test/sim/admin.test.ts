@@ -1,6 +1,6 @@
 import OpenAI, { InternalServerError } from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startSimulator, type Simulator } from '../src/sim';
+import { startSimulator, type Simulator } from '../../src/sim';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const json = async (r: Response | Promise<Response>): Promise<any> => (await r).json();

@@ -2,9 +2,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_SIM_MODELS, FaultProfileSchema, loadSimProfileFile, startSimulator } from '../src/sim';
-import { lognormalFromQuantiles, mulberry32 } from '../src/stats/rng';
-import { countPromptTokens } from '../src/sim/tokens';
+import { DEFAULT_SIM_MODELS, FaultProfileSchema, loadSimProfileFile, startSimulator } from '../../src/sim';
+import { lognormalFromQuantiles, mulberry32 } from '../../src/stats/rng';
+import { countPromptTokens } from '../../src/sim/tokens';
 
 let dir: string;
 beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'sim-profile-')); });

@@ -7,7 +7,7 @@ import OpenAI, {
   NotFoundError,
 } from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_SIM_MODELS, startSimulator, type Simulator, type SimulatorOptions } from '../src/sim';
+import { DEFAULT_SIM_MODELS, startSimulator, type Simulator, type SimulatorOptions } from '../../src/sim';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const json = async (r: Response | Promise<Response>): Promise<any> => (await r).json();

@@ -1,6 +1,6 @@
 import OpenAI, { InternalServerError } from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startSimulator, type Simulator, type SimulatorOptions } from '../src/sim';
+import { startSimulator, type Simulator, type SimulatorOptions } from '../../src/sim';
 
 const sims: Simulator[] = [];
 async function start(opts: SimulatorOptions) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { percentile, percentileSorted } from '../src/stats/percentile';
+import { percentile, percentileSorted } from '../../src/stats/percentile';
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1); // 1..n
 

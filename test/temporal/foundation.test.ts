@@ -3,9 +3,9 @@ import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../src/config';
-import { cacheDir, ensureTemporalCli, findTemporalCli } from '../src/temporal/cli';
-import { connectTestTemporal } from './helpers/temporal';
+import { ConfigError, loadConfig } from '../../src/config';
+import { cacheDir, ensureTemporalCli, findTemporalCli } from '../../src/temporal/cli';
+import { connectTestTemporal } from '../helpers/temporal';
 
 function fakeBinary(dir: string, name = 'temporal'): string {
   mkdirSync(dir, { recursive: true });

@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { emptyArmStats, mergeArmStats, recordOutcome, summarize, type ArmStats, type Outcome } from '../../src/decision/arm-stats';
+import { bernoulliCS, lgamma, quantileRankBounds } from '../../src/decision/cs';
+import { histogramQuantile } from '../../src/decision/histogram';
+import { evaluate, type GuardName } from '../../src/decision/verdict';
+import { DEFAULT_GUARDS, GuardsSchema, type Guards } from '../../src/decision/guards-schema';
+import { seedShouldRollback } from '../../src/decision/seed-rule';
+import { percentile } from '../../src/stats/percentile';
+import { BLUE, draw, mulberry32, type ArmModel } from '../../bench/verdicts';
+import { arm, err, G, guard, ok } from './fixtures';
+
+describe('confidence sequences', () => {
+  it('lgamma matches known values', () => {
+    expect(lgamma(1)).toBeCloseTo(0, 12);
+    expect(lgamma(5)).toBeCloseTo(Math.log(24), 12);
+    expect(lgamma(0.5)).toBeCloseTo(Math.log(Math.sqrt(Math.PI)), 12);
+    expect(lgamma(1001)).toBeCloseTo(5912.1281784, 5); // ln(1000!)
+  });
+
+  it('difference CS: false-positive rate under repeated looks ≤ alpha (seeded)', () => {
+    // 300 simulated equal-arm rollouts, 2% errors both arms, green share 30%, a look every 50
+    // requests up to 6,000 requests (120 looks): count runs whose CS for green − blue EVER excludes 0.
+    const rng = mulberry32(42);
+    const alpha = 0.05;
+    let bad = 0;
+    let armMiss = 0;
+    const runs = 300;
+    for (let r = 0; r < runs; r++) {
+      let xg = 0, ng = 0, xb = 0, nb = 0;
+      let excluded = false;
+      let missed = false;
+      for (let look = 0; look < 120 && !(excluded && missed); look++) {
+        for (let i = 0; i < 50; i++) {
+          const e = rng() < 0.02 ? 1 : 0;
+          if (rng() < 0.3) { ng++; xg += e; } else { nb++; xb += e; }
+        }
+        const g = bernoulliCS(xg, ng, alpha / 2);
+        const b = bernoulliCS(xb, nb, alpha / 2);
+        if (g.lo - b.hi > 0 || g.hi - b.lo < 0) excluded = true;
+        const one = bernoulliCS(xb, nb, alpha);
+        if (one.lo > 0.02 || one.hi < 0.02) missed = true;
+      }
+      if (excluded) bad++;
+      if (missed) armMiss++;
+    }
+    expect(bad / runs).toBeLessThanOrEqual(alpha);
+    expect(armMiss / runs).toBeLessThanOrEqual(alpha);
+  });
+
+  it('quantile rank bounds bracket n·tau and narrow with n', () => {
+    const a = quantileRankBounds(1000, 0.99, 0.025);
+    const b = quantileRankBounds(10000, 0.99, 0.025);
+    expect(a.sLo).toBeLessThan(990);
+    expect(a.sHi).toBeGreaterThanOrEqual(990);
+    expect((b.sHi - b.sLo) / 10000).toBeLessThan((a.sHi - a.sLo) / 1000);
+  });
+});

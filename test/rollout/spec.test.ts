@@ -1,0 +1,120 @@
+/** The rollout spec parser in-process: defaults, normalisation and one-line errors naming the field. */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_GUARDS } from '../../src/decision/defaults';
+import { BadInput } from '../../src/errors';
+import { DEFAULT_PROMPTS, parseSpec, planWarnings } from '../../src/rollout/spec';
+import { specFromFlags } from '../../src/rollout/spec-flags';
+import { SpecError } from '../../src/spec/errors';
+
+const base = { target: 'chat', blue: { model: 'gpt-4.1' }, green: { model: 'gpt-4.1-turbo' } };
+const refused = (raw: unknown) => {
+  try {
+    parseSpec(raw);
+  } catch (err) {
+    expect(err).toBeInstanceOf(SpecError);
+    expect(err).toBeInstanceOf(BadInput);
+    expect((err as Error).message).not.toContain('\n');
+    return (err as Error).message;
+  }
+  throw new Error('expected the spec to be refused');
+};
+
+describe('rollout spec: defaults and normalisation', () => {
+  it('fills the documented defaults', () => {
+    const s = parseSpec(base);
+    expect(s).toMatchObject({
+      steps: [10, 20, 30, 40, 50, 60, 70, 80, 90, 100],
+      dwellMs: 60_000,
+      samplesPerStep: 200,
+      concurrency: 10,
+      blueControlPercent: 20,
+      onFailure: 'rollback',
+      rateLimit: { requestsPerMinute: 600 },
+      request: { maxTokens: 256, temperature: 0.7, timeoutMs: 60_000 },
+      retry: { attempts: 3, minBackoffMs: 2000, maxBackoffMs: 10_000 },
+      fallback: true,
+    });
+    expect(s.guards).toEqual(DEFAULT_GUARDS);
+    expect(s.prompts).toEqual(DEFAULT_PROMPTS);
+  });
+
+  it('builds steps from initial + increment, ending at 100', () => {
+    expect(parseSpec({ ...base, plan: { initial: 20, increment: 30 } }).steps).toEqual([20, 50, 80, 100]);
+    expect(parseSpec({ ...base, plan: { initial: 25 } }).steps).toEqual([25, 50, 75, 100]);
+  });
+
+  it('reads durations as operators write them', () => {
+    const s = parseSpec({ ...base, plan: { dwell: '1h30m' }, request: { timeout: '500ms' }, retry: { minBackoff: 1, maxBackoff: '2s' } });
+    expect(s.dwellMs).toBe(5_400_000);
+    expect(s.request.timeoutMs).toBe(500);
+    expect(s.retry).toMatchObject({ minBackoffMs: 1000, maxBackoffMs: 2000 });
+  });
+
+  it('accepts prompts as message lists or { messages, expect }', () => {
+    const s = parseSpec({ ...base, prompts: [[{ role: 'user', content: 'hi' }], { messages: [{ role: 'user', content: '2+2?' }], expect: { contains: '4' } }] });
+    expect(s.prompts).toEqual([
+      { messages: [{ role: 'user', content: 'hi' }] },
+      { messages: [{ role: 'user', content: '2+2?' }], expect: { contains: '4', caseSensitive: false } },
+    ]);
+  });
+});
+
+describe('rollout spec: refusals name the field and the fix', () => {
+  it.each([
+    [{ ...base, plna: {} }, 'spec: (top level): unknown field "plna" (check the spelling; unknown fields are refused)'],
+    [{ ...base, target: 'has space' }, 'spec: target: expected an alias of letters, digits, . _ - (e.g. chat-default)'],
+    [{ ...base, green: { model: '' } }, 'spec: green.model: expected a model name such as gpt-4.1'],
+    [{ ...base, green: { model: 'x', apiKeyEnv: 'sk-123-abc' } }, 'spec: green.apiKeyEnv: expected the NAME of an environment variable (e.g. OPENAI_API_KEY), never the key itself'],
+    [{ ...base, green: { model: 'x', baseURL: 'ftp://x' } }, 'spec: green.baseURL: expected an http(s) URL such as https://api.openai.com/v1'],
+    [{ ...base, plan: { steps: [10, 5, 100] } }, 'spec: plan.steps[1]: steps must rise strictly (10 then 5)'],
+    [{ ...base, plan: { steps: [10, 50] } }, 'spec: plan.steps: the last step must be 100 (full promotion); add 100'],
+    [{ ...base, plan: { steps: [50, 100], initial: 10 } }, 'spec: plan.steps: give either steps or initial + increment, not both'],
+    [{ ...base, plan: { dwell: 'soon' } }, 'spec: plan.dwell: expected a dwell such as 30s, 10m or 1h (got "soon")'],
+    [{ ...base, plan: { increment: 0.1 } }, 'spec: plan.increment: 0.1% from 10% makes 901 steps; at most 100 (percent, not a fraction: 10 means 10%)'],
+    [{ ...base, green: { model: 'gpt-4.1' } }, 'spec: green.model: same model and gateway as blue (gpt-4.1); a rollout needs a different green'],
+    [{ ...base, retry: { minBackoff: '10s', maxBackoff: '1s' } }, 'spec: retry.minBackoff: larger than retry.maxBackoff; lower it or raise maxBackoff'],
+    [{ ...base, request: { timeout: '10ms' } }, 'spec: request.timeout: expected at least 100ms'],
+    [{ ...base, onFailure: 'explode' }, 'spec: onFailure: Invalid option: expected one of "rollback"|"pause"'],
+    [[1, 2], 'spec: (top level): expected a mapping with target, blue, green, plan…'],
+  ])('%j', (raw, message) => {
+    expect(refused(raw)).toBe(message);
+  });
+
+  it('names the deepest field inside a prompt union (a misspelt role), not "Invalid input"', () => {
+    expect(refused({ ...base, prompts: [[{ role: 'usr', content: 'x' }]] })).toMatch(/^spec: prompts\[0\]\[0\]\.role: /);
+  });
+
+  it('refuses prompts too large for workflow input', () => {
+    const big = [[{ role: 'user', content: 'x'.repeat(70 * 1024) }]];
+    expect(refused({ ...base, prompts: big })).toMatch(/^spec: prompts: \d+ KB is too large for workflow input \(max 64 KB\)/);
+  });
+});
+
+describe('rollout spec: flags over a file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'spec-flags-'));
+
+  it('flags override the file; --steps replaces initial/increment', () => {
+    const file = join(dir, 'spec.yaml');
+    writeFileSync(file, 'target: chat\nblue: { model: gpt-4.1 }\ngreen: { model: gpt-4.1-turbo }\nplan: { initial: 10, increment: 10, samplesPerStep: 50 }\n');
+    const s = specFromFlags({ file, steps: '25,100', samples: '300', green: 'deepseek-v3.2', maxErrorRate: '0.1' });
+    expect(s).toMatchObject({ steps: [25, 100], samplesPerStep: 300, green: { model: 'deepseek-v3.2' } });
+    expect(s.guards.maxErrorRate).toBe(0.1);
+  });
+
+  it('a bad number or a missing flag is one line naming the flag', () => {
+    expect(() => specFromFlags({ target: 'x', blue: 'a', green: 'b', samples: 'many' })).toThrow('--samples: expected a number, got "many"');
+    expect(() => specFromFlags({ blue: 'a', green: 'b' })).toThrow('--target: required (or give a spec file with -f)');
+    expect(() => specFromFlags({ target: 'x', green: 'b' })).toThrow(/^--blue: required/);
+    expect(() => specFromFlags({ file: join(dir, 'missing.yaml') })).toThrow(/missing\.yaml: cannot read the spec file \(ENOENT\)/);
+  });
+});
+
+describe('rollout spec: plan warnings', () => {
+  it('warns when the first step cannot reach a verdict within the hold limit', () => {
+    expect(planWarnings(parseSpec({ ...base, plan: { steps: [1, 100], samplesPerStep: 20 } }))[0]).toMatch(/^plan\.samplesPerStep: 20 samples at 1% gives/);
+    expect(planWarnings(parseSpec(base))).toEqual([]);
+  });
+});
