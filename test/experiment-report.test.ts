@@ -8,7 +8,9 @@ import { buildExperimentInput, SEED_MODELS } from '../src/experiment/command';
 import { renderHtml } from '../src/experiment/html';
 import { checkExperimentInput, DEFAULT_SETTINGS, MAX_BATCHES } from '../src/experiment/plan';
 import { DEFAULT_TEST_CASES, parsePrompts } from '../src/experiment/prompts';
-import { fmtUsd, renderMarkdown, renderTable } from '../src/experiment/render';
+import { renderTable } from '../src/experiment/render';
+import { renderMarkdown } from '../src/experiment/web-ui';
+import { fmtUsd } from '../src/format';
 import type { BatchResult, ExperimentInput, ExperimentReport } from '../src/experiment/contract';
 
 const settings = { ...DEFAULT_SETTINGS, durationMs: undefined, rounds: 2 };
@@ -94,7 +96,7 @@ describe('report rendering', () => {
     expect(fmtUsd(0.00173)).toBe('$0.00173');
     expect(fmtUsd(1.5)).toBe('$1.50');
     expect(fmtUsd(0)).toBe('$0');
-    expect(fmtUsd(null)).toBe('-');
+    expect(fmtUsd(null)).toBe('–'); // src/format.ts: a missing value reads as an en dash
   });
 
   it('renders Markdown for the Web UI', () => {

@@ -4,7 +4,8 @@
  * cost per request, success rate. Every chart is an <svg class="chart" data-chart="…">; its bars are
  * <rect class="bar">, so tests (and people) can find them.
  */
-import { fmtMs, fmtPct, fmtUsd, renderNotes, TABLE_HEADER, tableRow } from './render';
+import { fmtMsValue, fmtPercent, fmtUsd } from '../format';
+import { renderNotes, TABLE_HEADER, tableRow } from './render';
 import type { ExperimentReport, ModelReport } from './contract';
 
 const PALETTE = ['#2563eb', '#16a34a', '#dc2626', '#9333ea', '#ea580c', '#0891b2', '#ca8a04', '#db2777'];
@@ -30,7 +31,7 @@ function latencyChart(m: ModelReport, color: string): string {
   const bars = counts
     .map((c, i) => {
       const lo = i === 0 ? 0 : boundsMs[i - 1];
-      const label = i < boundsMs.length ? `${fmtMs(lo)}–${fmtMs(boundsMs[i])} ms: ${c}` : `> ${fmtMs(top)} ms: ${c}`;
+      const label = i < boundsMs.length ? `${fmtMsValue(lo)}–${fmtMsValue(boundsMs[i])} ms: ${c}` : `> ${fmtMsValue(top)} ms: ${c}`;
       return `<rect class="bar" x="${n(L + i * bw + 1)}" y="${n(y(c))}" width="${n(Math.max(1, bw - 2))}" height="${n(H - B - y(c))}" fill="${color}"${i === k - 1 && boundsMs.length ? ' fill-opacity="0.55"' : ''}><title>${esc(label)}</title></rect>`;
     })
     .join('');
@@ -39,9 +40,9 @@ function latencyChart(m: ModelReport, color: string): string {
   const xOf = (ms: number) => L + Math.min(k - 0.5, ms / step) * bw;
   // p50's label sits left of its line, p99's right of its line, so close values do not overlap.
   const marker = (ms: number | null, name: string, anchor: 'end' | 'start') =>
-    ms === null ? '' : `<line class="marker" x1="${n(xOf(ms))}" x2="${n(xOf(ms))}" y1="${T - 6}" y2="${H - B}" stroke="#111" stroke-dasharray="3 3"/><text x="${n(xOf(ms) + (anchor === 'end' ? -3 : 3))}" y="${T - 9}" text-anchor="${anchor}" class="small">${name} ${fmtMs(ms)}</text>`;
+    ms === null ? '' : `<line class="marker" x1="${n(xOf(ms))}" x2="${n(xOf(ms))}" y1="${T - 6}" y2="${H - B}" stroke="#111" stroke-dasharray="3 3"/><text x="${n(xOf(ms) + (anchor === 'end' ? -3 : 3))}" y="${T - 9}" text-anchor="${anchor}" class="small">${name} ${fmtMsValue(ms)}</text>`;
   const ticks = [0, Math.floor(k / 2), k - 1]
-    .map((i) => `<text x="${n(L + i * bw)}" y="${H - B + 14}" class="small">${i === 0 ? '0' : fmtMs(boundsMs[i - 1] ?? top)}</text>`)
+    .map((i) => `<text x="${n(L + i * bw)}" y="${H - B + 14}" class="small">${i === 0 ? '0' : fmtMsValue(boundsMs[i - 1] ?? top)}</text>`)
     .join('');
   return `<svg class="chart" data-chart="latency" data-model="${esc(m.model)}" role="img" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}"><title>${esc(title)}</title>
 <line x1="${L}" x2="${W - R}" y1="${H - B}" y2="${H - B}" stroke="#999"/><text x="${L - 6}" y="${T + 4}" text-anchor="end" class="small">${maxC}</text><text x="${L - 6}" y="${H - B}" text-anchor="end" class="small">0</text>
@@ -68,9 +69,9 @@ export function renderHtml(report: ExperimentReport, opts: { title?: string; gen
   const table = `<table><thead><tr>${TABLE_HEADER.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${models
     .map((m) => `<tr>${tableRow(m).map((c, i) => `<td${i ? ' class="num"' : ''}>${esc(c)}</td>`).join('')}</tr>`)
     .join('')}</tbody></table>`;
-  const latency = models.map((m, i) => `<figure>${latencyChart(m, PALETTE[i % PALETTE.length])}<figcaption>${esc(m.model)} — avg ${fmtMs(m.avgLatencyMs)} ms, p50 ${fmtMs(m.p50LatencyMs)} ms, p99 ${fmtMs(m.p99LatencyMs)} ms${m.expectedP99LatencyMs !== null ? ` (catalog p99 ${fmtMs(m.expectedP99LatencyMs)} ms)` : ''}</figcaption></figure>`).join('\n');
+  const latency = models.map((m, i) => `<figure>${latencyChart(m, PALETTE[i % PALETTE.length])}<figcaption>${esc(m.model)} — avg ${fmtMsValue(m.avgLatencyMs)} ms, p50 ${fmtMsValue(m.p50LatencyMs)} ms, p99 ${fmtMsValue(m.p99LatencyMs)} ms${m.expectedP99LatencyMs !== null ? ` (catalog p99 ${fmtMsValue(m.expectedP99LatencyMs)} ms)` : ''}</figcaption></figure>`).join('\n');
   const cost = hbarChart('cost', 'Cost per request (USD)', models.map((m) => ({ label: m.model, value: m.costPerRequestUsd, text: m.priced ? fmtUsd(m.costPerRequestUsd) : 'unpriced' })), maxCost);
-  const success = hbarChart('success', 'Success rate', models.map((m) => ({ label: m.model, value: m.successRate, text: fmtPct(m.successRate) })), 1);
+  const success = hbarChart('success', 'Success rate', models.map((m) => ({ label: m.model, value: m.successRate, text: fmtPercent(m.successRate, 1) })), 1);
   const s = report.settings;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

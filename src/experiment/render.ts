@@ -1,24 +1,10 @@
 /**
- * Text renderings of an experiment report: the CLI table and the Markdown shown in the Temporal
- * Web UI (workflow "current details"). Pure: also used from workflow code.
+ * Text renderings of an experiment report: the CLI table, the notes under it and the CLI's progress
+ * lines. Numbers read through src/format.ts, as everywhere else. Pure: also used from workflow code
+ * (./web-ui builds the Web UI's Markdown from the same rows).
  */
-import type { ExperimentProgress, ExperimentReport, ModelReport } from './contract';
-
-export function fmtUsd(x: number | null): string {
-  if (x === null || !Number.isFinite(x)) return '-';
-  if (x === 0) return '$0';
-  const digits = Math.min(12, Math.max(2, 3 - Math.ceil(Math.log10(Math.abs(x)))));
-  return `$${x.toFixed(digits)}`;
-}
-
-export function fmtMs(x: number | null): string {
-  if (x === null || !Number.isFinite(x)) return '-';
-  return x >= 100 ? String(Math.round(x)) : String(Math.round(x * 10) / 10);
-}
-
-export function fmtPct(x: number | null): string {
-  return x === null || !Number.isFinite(x) ? '-' : `${(Math.round(x * 1000) / 10).toFixed(1)}%`;
-}
+import { fmtMsValue, fmtPercent, fmtUsd } from '../format';
+import type { ExperimentReport, ModelReport } from './contract';
 
 export const TABLE_HEADER = ['model', 'requests', 'success', 'avg ms', 'p50 ms', 'p99 ms', 'tokens', 'cost', '$/request', '$/success'];
 
@@ -26,10 +12,10 @@ export function tableRow(m: ModelReport): string[] {
   return [
     m.priced ? m.model : `${m.model} (unpriced)`,
     String(m.requests),
-    fmtPct(m.successRate),
-    fmtMs(m.avgLatencyMs),
-    fmtMs(m.p50LatencyMs),
-    fmtMs(m.p99LatencyMs),
+    fmtPercent(m.successRate, 1),
+    fmtMsValue(m.avgLatencyMs),
+    fmtMsValue(m.p50LatencyMs),
+    fmtMsValue(m.p99LatencyMs),
     String(m.totalTokens),
     fmtUsd(m.costUsd),
     fmtUsd(m.costPerRequestUsd),
@@ -59,17 +45,4 @@ export function renderNotes(report: ExperimentReport): string[] {
     if (!m.priced) notes.push(`${m.model}: not in the price catalog; cost shown as $0 (add it with --catalog)`);
   }
   return notes;
-}
-
-function mdEscape(s: string): string {
-  return s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-}
-
-/** Markdown for the Web UI's "current details". */
-export function renderMarkdown(p: ExperimentProgress): string {
-  const r = p.report;
-  const planned = p.roundsPlanned !== null ? ` of ${p.roundsPlanned}` : '';
-  const head = `**Experiment ${p.status}** — round ${p.round}${planned}, ${r.prompts.length} prompt(s) × ${r.models.length} model(s), ${p.batchesInFlight} batch(es) in flight`;
-  const rows = [TABLE_HEADER, TABLE_HEADER.map(() => '---'), ...r.models.map(tableRow)];
-  return [head, '', ...rows.map((row) => `| ${row.map(mdEscape).join(' | ')} |`)].join('\n');
 }

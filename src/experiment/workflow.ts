@@ -26,7 +26,7 @@ import {
 import type * as experimentActivities from './activities';
 import { ExperimentAccumulator } from './aggregate';
 import { batchLimits, checkExperimentInput, plannedRounds } from './plan';
-import { renderMarkdown } from './render';
+import { renderMarkdown } from './web-ui';
 import type { ExperimentInput, ExperimentProgress, ExperimentReport, ExperimentStatus } from './contract';
 import { progressQuery, stopSignal } from './contract';
 
