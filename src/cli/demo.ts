@@ -6,7 +6,6 @@
  * on samples and live traffic alike; then keeps the stack up until Ctrl-C.
  */
 import type { Command } from 'commander';
-import type { Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { loadConfig, loadDotEnv, type Config } from '../config';
 import { parseSpec, type RolloutSpec } from '../rollout/spec';
@@ -55,9 +54,19 @@ async function clearPrevious(rollouts: RolloutClient, target: string): Promise<v
   }
 }
 
-async function runDemo(opts: { regression: boolean; exit: boolean }): Promise<number> {
-  loadDotEnv();
-  const config: Config = loadConfig();
+interface DemoStack {
+  sim?: Simulator;
+  rollouts: RolloutClient;
+  routed: { port: number };
+  routerURL: string;
+  traffic?: DemoTraffic;
+  shutdown(): Promise<void>;
+}
+
+const DEMO_KEY = 'demo-client-key';
+
+/** The whole product on this machine: dev server (or yours), simulator (unless a gateway is set), worker, router, demo traffic. */
+async function startStack(config: Config): Promise<DemoStack> {
   const server = await ensureServer(config, (l) => say(l));
   let sim: Simulator | undefined;
   if (!config.gateway.baseURL) {
@@ -75,7 +84,6 @@ async function runDemo(opts: { regression: boolean; exit: boolean }): Promise<nu
   const client = await connectClient(config);
 
   // The router follows the rollouts' ratios and reports live outcomes back to them.
-  const DEMO_KEY = 'demo-client-key';
   const catalog = loadCatalog(process.env.MODELSHIFT_CATALOG || undefined);
   const blue = { model: 'gpt-4.1' };
   const router: Router = createRouter({
@@ -92,82 +100,102 @@ async function runDemo(opts: { regression: boolean; exit: boolean }): Promise<nu
   const routed = await router.listen(4000, '127.0.0.1').catch(() => router.listen(0, '127.0.0.1'));
   const routerURL = `http://127.0.0.1:${routed.port}/v1`;
   say(`modelshift: router on ${routerURL} (client key ${DEMO_KEY}); metrics at http://127.0.0.1:${routed.port}/metrics`);
-  let traffic: DemoTraffic | undefined = startDemoTraffic({ routerURL, apiKey: DEMO_KEY, target: 'demo-promote', rps: 20 });
-  say('modelshift: sending 20 requests/s of demo traffic through the router (500 users, sticky)');
-
-  const shutdown = async () => {
-    await traffic?.stop();
-    traffic = undefined;
-    await router.close().catch(() => undefined);
-    if (worker.getState() === 'RUNNING') worker.shutdown();
-    await workerRun.catch(() => undefined);
-    await client.connection.close().catch(() => undefined);
-    await nativeConnection.close().catch(() => undefined);
-    await sim?.close();
-    await server?.stop();
+  const stack: DemoStack = {
+    sim,
+    rollouts: new RolloutClient(client, config.temporal.taskQueue),
+    routed,
+    routerURL,
+    traffic: startDemoTraffic({ routerURL, apiKey: DEMO_KEY, target: 'demo-promote', rps: 20 }),
+    async shutdown() {
+      await stack.traffic?.stop();
+      stack.traffic = undefined;
+      await router.close().catch(() => undefined);
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await workerRun.catch(() => undefined);
+      await client.connection.close().catch(() => undefined);
+      await nativeConnection.close().catch(() => undefined);
+      await sim?.close();
+      await server?.stop();
+    },
   };
+  say('modelshift: sending 20 requests/s of demo traffic through the router (500 users, sticky)');
+  return stack;
+}
 
-  const rollouts = new RolloutClient(client, config.temporal.taskQueue);
-  let code = 0;
-  try {
-    // 1. A healthy green: promoted step by step.
-    const happy = demoSpec('demo-promote');
-    await clearPrevious(rollouts, happy.target);
-    say(`\n▶ rollout 1: ${happy.blue.model} → ${happy.green.model}, steps ${happy.steps.join('→')}%, dwell 3s — expected: promoted`);
-    await rollouts.start(happy);
-    say(`  Web UI: ${webUiLink(config, rolloutWorkflowId(happy.target))}`);
-    const s1 = await rollouts.watch(happy.target, liveView());
-    say(`  → ${s1.phase}${s1.reason ? `: ${s1.reason}` : ''}`);
-    say(`  live traffic judged with the samples: blue ${s1.live.blue.requests} / green ${s1.live.green.requests} requests from the router`);
-    if (s1.phase !== 'promoted') code = 1;
+/** Rollout 1: a healthy green, promoted step by step. */
+async function promoteDemo(config: Config, stack: DemoStack): Promise<boolean> {
+  const happy = demoSpec('demo-promote');
+  await clearPrevious(stack.rollouts, happy.target);
+  say(`\n▶ rollout 1: ${happy.blue.model} → ${happy.green.model}, steps ${happy.steps.join('→')}%, dwell 3s — expected: promoted`);
+  await stack.rollouts.start(happy);
+  say(`  Web UI: ${webUiLink(config, rolloutWorkflowId(happy.target))}`);
+  const s1 = await stack.rollouts.watch(happy.target, liveView());
+  say(`  → ${s1.phase}${s1.reason ? `: ${s1.reason}` : ''}`);
+  say(`  live traffic judged with the samples: blue ${s1.live.blue.requests} / green ${s1.live.green.requests} requests from the router`);
+  return s1.phase === 'promoted';
+}
 
-    // 2. Green degrades mid-rollout: the statistical verdict rolls it back on its own.
-    if (opts.regression && sim) {
-      const bad = demoSpec('demo-rollback');
-      await clearPrevious(rollouts, bad.target);
-      if (traffic) traffic.target = bad.target;
-      say(`\n▶ rollout 2: same models; once green reaches 25%, its error rate is raised to 30% through the simulator's admin endpoint — expected: rolled back`);
-      await rollouts.start(bad);
-      say(`  Web UI: ${webUiLink(config, rolloutWorkflowId(bad.target))}`);
-      let injected = false;
-      const view = liveView();
-      const s2 = await rollouts.watch(bad.target, (s) => {
-        view(s);
-        if (!injected && s.greenPercent >= 25) {
-          injected = true;
-          void fetch(`${sim!.url.replace(/\/v1$/, '')}/admin/models/${bad.green.model}`, {
-            method: 'PUT',
-            headers: { authorization: `Bearer ${sim!.apiKey}`, 'content-type': 'application/json' },
-            body: JSON.stringify({ errorRate: 0.3 }),
-          }).then(() => say(`  ⚡ injected: ${bad.green.model} now fails 30% of requests`));
-        }
-      });
-      say(`  → ${s2.phase}${s2.reason ? `: ${s2.reason}` : ''}`);
-      say(`  live traffic: green ${s2.live.green.requests} requests from the router, ${s2.live.green.errors} errors${s2.live.green.errors ? ' (users were served by blue fallback; the errors count against green)' : ''}`);
-      if (s2.phase !== 'rolled_back') code = 1;
-      sim.setProfile(bad.green.model, { errorRate: 0.01 });
+/** Rollout 2: green degrades mid-rollout (a fault injected through the simulator's admin endpoint); the verdict rolls it back on its own. */
+async function rollbackDemo(config: Config, stack: DemoStack, sim: Simulator): Promise<boolean> {
+  const bad = demoSpec('demo-rollback');
+  await clearPrevious(stack.rollouts, bad.target);
+  if (stack.traffic) stack.traffic.target = bad.target;
+  say(`\n▶ rollout 2: same models; once green reaches 25%, its error rate is raised to 30% through the simulator's admin endpoint — expected: rolled back`);
+  await stack.rollouts.start(bad);
+  say(`  Web UI: ${webUiLink(config, rolloutWorkflowId(bad.target))}`);
+  let injected = false;
+  const view = liveView();
+  const s2 = await stack.rollouts.watch(bad.target, (s) => {
+    view(s);
+    if (!injected && s.greenPercent >= 25) {
+      injected = true;
+      void fetch(`${sim.url.replace(/\/v1$/, '')}/admin/models/${bad.green.model}`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${sim.apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ errorRate: 0.3 }),
+      }).then(() => say(`  ⚡ injected: ${bad.green.model} now fails 30% of requests`));
     }
+  });
+  say(`  → ${s2.phase}${s2.reason ? `: ${s2.reason}` : ''}`);
+  const served = s2.live.green.errors ? ' (users were served by blue fallback; the errors count against green)' : '';
+  say(`  live traffic: green ${s2.live.green.requests} requests from the router, ${s2.live.green.errors} errors${served}`);
+  sim.setProfile(bad.green.model, { errorRate: 0.01 });
+  return s2.phase === 'rolled_back';
+}
 
-    if (traffic) traffic.target = 'demo';
-    say('\nThe stack stays up (Ctrl-C to stop); demo traffic now asks for target "demo". In another terminal, try:');
-    say('  npx modelshift start --target demo --blue gpt-4.1 --green gpt-4.1-turbo --steps 10,25,50,100 --dwell 20s');
-    say('  npx modelshift watch demo');
-    say('  npx modelshift pause demo  |  npx modelshift resume demo  |  npx modelshift abort demo --reason "manual"');
-    say('  npx modelshift promote demo');
-    say('  npx modelshift status demo --json');
-    say('  npx modelshift list');
-    say(`  curl -s http://127.0.0.1:${routed.port}/metrics | grep modelshift_router`);
-    say(`  curl -s ${routerURL}/chat/completions -H 'authorization: Bearer ${DEMO_KEY}' -H 'content-type: application/json' -d '{"model":"demo","user":"alice","messages":[{"role":"user","content":"hi"}]}'`);
-    if (!config.temporal.address) say(`  Web UI: http://localhost:${config.temporal.uiPort}`);
-    if (opts.exit) return code;
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
-    });
-    say('\nstopping…');
-    return code;
+function printHints(config: Config, stack: DemoStack): void {
+  say('\nThe stack stays up (Ctrl-C to stop); demo traffic now asks for target "demo". In another terminal, try:');
+  say('  npx modelshift start --target demo --blue gpt-4.1 --green gpt-4.1-turbo --steps 10,25,50,100 --dwell 20s');
+  say('  npx modelshift watch demo');
+  say('  npx modelshift pause demo  |  npx modelshift resume demo  |  npx modelshift abort demo --reason "manual"');
+  say('  npx modelshift promote demo');
+  say('  npx modelshift status demo --json');
+  say('  npx modelshift list');
+  say(`  curl -s http://127.0.0.1:${stack.routed.port}/metrics | grep modelshift_router`);
+  const body = '{"model":"demo","user":"alice","messages":[{"role":"user","content":"hi"}]}';
+  say(`  curl -s ${stack.routerURL}/chat/completions -H 'authorization: Bearer ${DEMO_KEY}' -H 'content-type: application/json' -d '${body}'`);
+  if (!config.temporal.address) say(`  Web UI: http://localhost:${config.temporal.uiPort}`);
+}
+
+async function runDemo(opts: { regression: boolean; exit: boolean }): Promise<number> {
+  loadDotEnv();
+  const config: Config = loadConfig();
+  const stack = await startStack(config);
+  try {
+    let ok = await promoteDemo(config, stack);
+    if (opts.regression && stack.sim) ok = (await rollbackDemo(config, stack, stack.sim)) && ok;
+    if (stack.traffic) stack.traffic.target = 'demo';
+    printHints(config, stack);
+    if (!opts.exit) {
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      say('\nstopping…');
+    }
+    return ok ? 0 : 1;
   } finally {
-    await shutdown();
+    await stack.shutdown();
   }
 }
 

@@ -1,13 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { emptyArmStats, mergeArmStats, recordOutcome, summarize, type ArmStats, type Outcome } from '../../src/decision/arm-stats';
 import { bernoulliCS, lgamma, quantileRankBounds } from '../../src/decision/cs';
-import { histogramQuantile } from '../../src/decision/histogram';
-import { evaluate, type GuardName } from '../../src/decision/verdict';
-import { DEFAULT_GUARDS, GuardsSchema, type Guards } from '../../src/decision/guards-schema';
-import { seedShouldRollback } from '../../src/decision/seed-rule';
-import { percentile } from '../../src/stats/percentile';
-import { BLUE, draw, mulberry32, type ArmModel } from '../../bench/verdicts';
-import { arm, err, G, guard, ok } from './fixtures';
+import { mulberry32 } from '../../bench/verdicts';
 
 describe('confidence sequences', () => {
   it('lgamma matches known values', () => {

@@ -1,12 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { emptyArmStats, mergeArmStats, recordOutcome, summarize, type ArmStats, type Outcome } from '../../src/decision/arm-stats';
-import { bernoulliCS, lgamma, quantileRankBounds } from '../../src/decision/cs';
-import { histogramQuantile } from '../../src/decision/histogram';
-import { evaluate, type GuardName } from '../../src/decision/verdict';
-import { DEFAULT_GUARDS, GuardsSchema, type Guards } from '../../src/decision/guards-schema';
-import { seedShouldRollback } from '../../src/decision/seed-rule';
-import { percentile } from '../../src/stats/percentile';
-import { BLUE, draw, mulberry32, type ArmModel } from '../../bench/verdicts';
+import { recordOutcome } from '../../src/decision/arm-stats';
+import { evaluate } from '../../src/decision/verdict';
+import { type Guards } from '../../src/decision/guards-schema';
+import { BLUE, type ArmModel } from '../../bench/verdicts';
 import { arm, err, G, guard, ok } from './fixtures';
 
 describe('evaluate — error rate and ceiling', () => {

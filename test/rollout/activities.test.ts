@@ -5,7 +5,7 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { emptyArmStats, recordOutcome } from '../../src/decision/arm-stats';
-import type { SampleBatchInput } from '../../src/rollout/contract';
+import type { SampleBatchInput, SampleBatchResult } from '../../src/rollout/contract';
 import { preflight } from '../../src/rollout/activities/preflight';
 import { runSampleBatch } from '../../src/rollout/activities/samples';
 import { parseSpec } from '../../src/rollout/spec';
@@ -47,7 +47,7 @@ describe('runSampleBatch', () => {
     const beats: unknown[] = [];
     const env = new MockActivityEnvironment();
     env.on('heartbeat', (d) => beats.push(d));
-    const r = await env.run(runSampleBatch, batchInput(20));
+    const r = (await env.run(runSampleBatch, batchInput(20))) as SampleBatchResult;
     expect(sent()).toBe(20);
     expect(r.blue.requests + r.green.requests).toBe(20);
     expect(r.blue.requests).toBeGreaterThan(0);
@@ -64,7 +64,7 @@ describe('runSampleBatch', () => {
     for (let i = 0; i < 7; i++) recordOutcome(blue, { ok: true, latencyMs: 1000, inputTokens: 1, outputTokens: 1, costUsd: 0 });
     for (let i = 0; i < 5; i++) recordOutcome(green, { ok: true, latencyMs: 1000, inputTokens: 1, outputTokens: 1, costUsd: 0 });
     const env = new MockActivityEnvironment({ heartbeatDetails: { done, blue, green, fallbacksServed: 0 } });
-    const r = await env.run(runSampleBatch, batchInput(20));
+    const r = (await env.run(runSampleBatch, batchInput(20))) as SampleBatchResult;
     expect(sent()).toBe(8); // only samples 12..19 went out
     expect(r.blue.requests + r.green.requests).toBe(20);
     expect(r.blue.requests).toBeGreaterThanOrEqual(7);
@@ -75,8 +75,8 @@ describe('runSampleBatch', () => {
 
   it('routes a resumed batch the same way: the same seed gives the same arm per sample', async () => {
     sim.reset();
-    const a = await new MockActivityEnvironment().run(runSampleBatch, batchInput(40));
-    const b = await new MockActivityEnvironment().run(runSampleBatch, batchInput(40));
+    const a = (await new MockActivityEnvironment().run(runSampleBatch, batchInput(40))) as SampleBatchResult;
+    const b = (await new MockActivityEnvironment().run(runSampleBatch, batchInput(40))) as SampleBatchResult;
     expect(a.green.requests).toBe(b.green.requests);
   });
 

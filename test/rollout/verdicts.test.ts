@@ -2,7 +2,7 @@
  * The statistical verdict driving real rollouts (dev server, worker, simulator, openai client):
  * equal arms promote; a green that degrades mid-way is rolled back by the error-rate guard.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { useHarness } from '../helpers/harness';
 import { result, startTestRollout, testSpec, uniqueTarget, waitForStatus } from '../helpers/rollout';
 

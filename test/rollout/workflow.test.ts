@@ -2,7 +2,7 @@
  * The durable rollout against the real dev server, a real worker, the real simulator and the real
  * `openai` client: promote, automatic rollback, pause/resume, abort mid-dwell, promote, preflight.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { createServer } from 'node:http';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { abortSignal, pauseSignal, promoteUpdate, resumeSignal, rolloutWorkflowId } from '../../src/rollout/contract';

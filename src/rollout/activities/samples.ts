@@ -12,7 +12,7 @@ import { loadCatalog } from '../../catalog/load';
 import { estimateCostUsd, type Catalog } from '../../catalog/prices';
 import { GatewayConfigError, gatewayClient, resolveGateway } from '../../gateway/client';
 import { limiterFor } from '../../gateway/rate-limit';
-import { sendChat, type PriceFn, type RetryPolicy } from '../../gateway/send';
+import { sendChat, type PriceFn } from '../../gateway/send';
 import { mulberry32 } from '../../stats/rng';
 import type { SampleBatchInput, SampleBatchResult } from '../contract';
 
