@@ -1,17 +1,20 @@
 /**
- * Folding batch results into per-model metrics and the experiment report.
+ * Folding batch results into per-model metrics, the experiment report and the progress view.
  * Pure and deterministic: runs inside the workflow (and in tests).
  */
 import { estimateCost, type Catalog } from '../catalog/prices';
 import { percentileSorted } from '../stats/percentile';
 import type {
   BatchResult,
+  ExperimentInput,
+  ExperimentProgress,
   ExperimentReport,
   ExperimentSettings,
   ExperimentStatus,
   LatencyHistogram,
   ModelReport,
 } from './contract';
+import { roundsPlanned, type RoundsState } from './plan';
 
 interface ModelAcc {
   requests: number;
@@ -72,6 +75,17 @@ export class ExperimentAccumulator {
       models: sortByCostPerRequest(models),
     };
   }
+}
+
+/** The report as it stands: the measurements so far under the rounds' status and count of finished rounds. */
+export function reportOf(acc: ExperimentAccumulator, r: RoundsState, input: ExperimentInput, startedAt: string): ExperimentReport {
+  const prompts = input.prompts.map((p) => p.name);
+  return acc.report({ status: r.status, rounds: r.roundsDone, prompts, settings: input.settings, startedAt, catalog: input.catalog });
+}
+
+/** The progress query's answer (and what the Web UI shows): the round counters and the report so far. */
+export function progressOf(r: RoundsState, settings: ExperimentSettings, report: ExperimentReport): ExperimentProgress {
+  return { status: r.status, round: r.round, roundsPlanned: roundsPlanned(settings), batchesInFlight: r.batchesInFlight, report };
 }
 
 function modelReport(model: string, a: ModelAcc, lat: number[], bounds: number[], catalog: Catalog): ModelReport {

@@ -1,7 +1,9 @@
 /**
- * Experiment defaults, input checks and activity timeouts. Pure: used by the workflow and the CLI.
+ * The experiment's plan, pure: defaults, input checks, activity limits and inputs, and the rounds —
+ * when the next one starts, when the experiment stops, how it ended. The workflow holds a
+ * RoundsState and changes it only through the functions here; the CLI uses the defaults and checks.
  */
-import type { ExperimentInput, ExperimentModel, ExperimentSettings } from './contract';
+import type { ExperimentBatchInput, ExperimentInput, ExperimentModel, ExperimentSettings, ExperimentStatus, TestCase } from './contract';
 
 /** The seed's A/B settings: rounds every 5 s for 30 minutes, temperature 0.7, max_tokens 1000, timeout 30 s. */
 export const DEFAULT_SETTINGS: ExperimentSettings = {
@@ -25,6 +27,7 @@ export const MAX_BATCHES = 4000;
 export const MAX_ROUNDS = 2000;
 export const MAX_HISTORY_PROMPT_BYTES = 20 * 1024 * 1024;
 
+/** Rounds a run can start: the fixed number, or as many intervals as fit in the duration (at least one). */
 export function plannedRounds(s: ExperimentSettings): number {
   if (s.rounds !== undefined) return s.rounds;
   return Math.max(1, Math.ceil((s.durationMs ?? 0) / Math.max(1, s.intervalMs)));
@@ -89,4 +92,83 @@ export function batchLimits(m: ExperimentModel, s: ExperimentSettings, prompts: 
   const perRequest = s.timeoutMs * s.attempts + (s.attempts - 1) * 10_000; // seed backoff caps at 10 s
   const rpmWait = rpm ? (prompts / rpm) * 60_000 : 0;
   return { concurrency, rpm, startToCloseMs: Math.ceil(waves * perRequest + rpmWait + 30_000) };
+}
+
+/** The activity input of model `m`'s batch in round `round`: every prompt, within the model's limits. */
+export function batchInput(m: ExperimentModel, limits: BatchLimits, s: ExperimentSettings, prompts: TestCase[], round: number): ExperimentBatchInput {
+  return {
+    round,
+    target: { model: m.model, baseURL: m.baseURL, apiKeyEnv: m.apiKeyEnv },
+    prompts,
+    concurrency: limits.concurrency,
+    rpm: limits.rpm,
+    temperature: s.temperature,
+    maxTokens: s.maxTokens,
+    timeoutMs: s.timeoutMs,
+    attempts: s.attempts,
+  };
+}
+
+/** Where an experiment's rounds stand (the workflow's state besides the measurements). */
+export interface RoundsState {
+  status: ExperimentStatus;
+  /** Rounds started. */
+  round: number;
+  /** Rounds whose batches all finished (or failed as a whole). */
+  roundsDone: number;
+  batchesInFlight: number;
+  /** The current round's interval has passed (its timer fired, or there is no interval). */
+  intervalPassed: boolean;
+  stopRequested: boolean;
+  deadlinePassed: boolean;
+}
+
+export const initialRounds = (): RoundsState => ({
+  status: 'running',
+  round: 0,
+  roundsDone: 0,
+  batchesInFlight: 0,
+  intervalPassed: false,
+  stopRequested: false,
+  deadlinePassed: false,
+});
+
+/** The fixed number of rounds; null when the experiment runs for a duration. */
+export const roundsPlanned = (s: ExperimentSettings): number | null => s.rounds ?? null;
+
+/** The stop signal: no new round; a running experiment reads "stopping" until its batches in flight finish. */
+export const requestStop = (r: RoundsState): RoundsState => ({ ...r, stopRequested: true, status: r.status === 'running' ? 'stopping' : r.status });
+
+export const passDeadline = (r: RoundsState): RoundsState => ({ ...r, deadlinePassed: true });
+
+/** Another round starts unless a stop came, the deadline passed or the planned rounds (or the cap) are done. */
+export function mayStartRound(s: ExperimentSettings, r: RoundsState): boolean {
+  const planned = roundsPlanned(s);
+  return !(r.stopRequested || r.deadlinePassed || (planned !== null && r.round >= planned) || r.round >= plannedRounds(s));
+}
+
+/** A round starts; its interval runs from now (none when intervalMs is 0: the next round may follow at once). */
+export const startRound = (s: ExperimentSettings, r: RoundsState): RoundsState => ({ ...r, round: r.round + 1, intervalPassed: s.intervalMs <= 0 });
+
+/** The current round's interval timer fired. (A round starts only after the previous one's fired: no stale timer.) */
+export const passInterval = (r: RoundsState): RoundsState => ({ ...r, intervalPassed: true });
+
+export const finishRound = (r: RoundsState): RoundsState => ({ ...r, roundsDone: r.roundsDone + 1 });
+
+export const batchStarted = (r: RoundsState): RoundsState => ({ ...r, batchesInFlight: r.batchesInFlight + 1 });
+
+export const batchEnded = (r: RoundsState): RoundsState => ({ ...r, batchesInFlight: r.batchesInFlight - 1 });
+
+/** After the last of a fixed number of rounds the experiment ends at once, without waiting for the interval. */
+export function lastPlannedRoundDone(s: ExperimentSettings, r: RoundsState): boolean {
+  const planned = roundsPlanned(s);
+  return planned !== null && r.round >= planned;
+}
+
+/** Between rounds: the wait ends when the interval has passed, a stop came or the deadline passed. */
+export const waitOver = (r: RoundsState): boolean => r.intervalPassed || r.stopRequested || r.deadlinePassed;
+
+/** How it ended: cancelled (the workflow was cancelled), stopped (the stop signal) or completed (rounds or deadline). */
+export function ended(r: RoundsState, cancelled: boolean): RoundsState {
+  return { ...r, status: cancelled ? 'cancelled' : r.stopRequested ? 'stopped' : 'completed' };
 }

@@ -1,8 +1,8 @@
 /**
- * A/B experiment across models: the same prompt set to every chosen model, round after round
- * (a fixed number of rounds, or rounds started every `intervalMs` until `durationMs` has passed).
- * Each round runs one activity per model concurrently; each activity sends all prompts to its model
- * within that model's concurrency and rate limits. The result is the report (metrics only).
+ * The experiment workflow: the Temporal side of ./plan and ./aggregate — handlers, the round loop,
+ * activities and timers. The same prompt set goes to every chosen model, round after round (a fixed
+ * number of rounds, or rounds started every `intervalMs` until `durationMs` has passed); each round
+ * runs one `runExperimentBatch` activity per model concurrently. The result is the report (metrics only).
  *
  * Progress: the `progress` query, and a Markdown table in the Web UI's current details.
  * Stopping: the `stop` signal starts no new round, lets batches in flight finish, and returns the
@@ -10,7 +10,8 @@
  * report of every finished batch (status "cancelled").
  *
  * Deterministic: no clock reads (the deadline is a timer), no randomness, no I/O; activities are
- * called through proxyActivities and only their types are imported.
+ * called through proxyActivities and only their types are imported. Command order per round: the
+ * interval timer, then one activity per model in input order (the stored histories replay on it).
  */
 import {
   ActivityFailure,
@@ -23,107 +24,107 @@ import {
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
+import { firstLine } from '../errors';
 import type * as experimentActivities from './activities';
-import { ExperimentAccumulator } from './aggregate';
-import { batchLimits, checkExperimentInput, plannedRounds } from './plan';
+import { ExperimentAccumulator, progressOf, reportOf } from './aggregate';
+import { progressQuery, stopSignal, type ExperimentInput, type ExperimentModel, type ExperimentReport } from './contract';
+import * as plan from './plan';
 import { renderMarkdown } from './web-ui';
-import type { ExperimentInput, ExperimentProgress, ExperimentReport, ExperimentStatus } from './contract';
-import { progressQuery, stopSignal } from './contract';
 
 export async function experimentWorkflow(input: ExperimentInput): Promise<ExperimentReport> {
-  const problem = checkExperimentInput(input);
+  const problem = plan.checkExperimentInput(input);
   if (problem) throw ApplicationFailure.nonRetryable(problem, 'BadExperimentInput');
+  return new ExperimentRun(input).run();
+}
 
-  const { settings, prompts } = input;
-  const models = input.models.map((m) => m.model);
-  const acc = new ExperimentAccumulator(models);
-  const startedAt = workflowInfo().startTime.toISOString();
-  const promptNames = prompts.map((p) => p.name);
-  const roundsPlanned = settings.rounds ?? null;
+/** Start a timer; `onFire` runs when it fires. Cancelled with the workflow, it never does (nothing awaits it). */
+function startTimer(ms: number, onFire: () => void): void {
+  sleep(ms).then(onFire, () => undefined);
+}
 
-  let status: ExperimentStatus = 'running';
-  let round = 0; // rounds started
-  let roundsDone = 0;
-  let inFlight = 0;
-  let stopRequested = false;
-  let deadlinePassed = false;
+/** One experiment run: its state in one place (rounds + measurements), one-line handlers, one loop. */
+class ExperimentRun {
+  private rounds = plan.initialRounds();
+  private readonly acc: ExperimentAccumulator;
+  private readonly startedAt = workflowInfo().startTime.toISOString();
+  /** Per model, in input order: run its batch for a round. */
+  private readonly batches: Array<(round: number) => Promise<void>>;
 
-  const report = (): ExperimentReport =>
-    acc.report({ status, rounds: roundsDone, prompts: promptNames, settings, startedAt, catalog: input.catalog });
-  const progress = (): ExperimentProgress => ({ status, round, roundsPlanned, batchesInFlight: inFlight, report: report() });
-  const publish = () => setCurrentDetails(renderMarkdown(progress()));
+  constructor(private readonly input: ExperimentInput) {
+    this.acc = new ExperimentAccumulator(input.models.map((m) => m.model));
+    setHandler(progressQuery, () => progressOf(this.rounds, input.settings, this.report()));
+    setHandler(stopSignal, () => void (this.rounds = plan.requestStop(this.rounds)));
+    this.batches = input.models.map((m) => this.batchRunner(m));
+  }
 
-  setHandler(progressQuery, progress);
-  setHandler(stopSignal, () => {
-    stopRequested = true;
-    if (status === 'running') status = 'stopping';
-  });
+  private report(): ExperimentReport {
+    return reportOf(this.acc, this.rounds, this.input, this.startedAt);
+  }
 
-  const runners = input.models.map((m) => {
-    const limits = batchLimits(m, settings, prompts.length);
+  private publish(rounds = this.rounds, report = this.report()): void {
+    setCurrentDetails(renderMarkdown(progressOf(rounds, this.input.settings, report)));
+  }
+
+  async run(): Promise<ExperimentReport> {
+    const { settings } = this.input;
+    this.publish();
+    try {
+      if (settings.durationMs !== undefined) startTimer(settings.durationMs, () => void (this.rounds = plan.passDeadline(this.rounds)));
+      while (plan.mayStartRound(settings, this.rounds)) {
+        await this.round();
+        if (plan.lastPlannedRoundDone(settings, this.rounds)) break;
+        await condition(() => plan.waitOver(this.rounds));
+      }
+      this.rounds = plan.ended(this.rounds, false);
+    } catch (err) {
+      if (!isCancellation(err)) throw err;
+      this.rounds = plan.ended(this.rounds, true);
+    }
+    // Nothing below awaits, so a cancelled workflow still completes with what it measured.
+    const final = this.report();
+    this.publish({ ...this.rounds, batchesInFlight: 0 }, final);
+    return final;
+  }
+
+  /** One round: its interval timer first, then every model's batch at once. */
+  private async round(): Promise<void> {
+    const { settings } = this.input;
+    this.rounds = plan.startRound(settings, this.rounds);
+    if (!this.rounds.intervalPassed) startTimer(settings.intervalMs, () => void (this.rounds = plan.passInterval(this.rounds)));
+    this.publish();
+    const round = this.rounds.round;
+    await Promise.all(this.batches.map((run) => run(round)));
+    this.rounds = plan.finishRound(this.rounds);
+    this.publish();
+  }
+
+  /** Model `m`'s batch activity as a function of the round. */
+  private batchRunner(m: ExperimentModel): (round: number) => Promise<void> {
+    const { settings, prompts } = this.input;
+    const limits = plan.batchLimits(m, settings, prompts.length);
     const { runExperimentBatch } = proxyActivities<typeof experimentActivities>({
       startToCloseTimeout: limits.startToCloseMs,
       heartbeatTimeout: '10s',
       retry: { maximumAttempts: 3, initialInterval: '1s', nonRetryableErrorTypes: ['GatewayConfig'] },
     });
-    return async (r: number): Promise<void> => {
-      inFlight++;
+    return async (round) => {
+      this.rounds = plan.batchStarted(this.rounds);
       try {
-        const result = await runExperimentBatch({
-          round: r,
-          target: { model: m.model, baseURL: m.baseURL, apiKeyEnv: m.apiKeyEnv },
-          prompts,
-          concurrency: limits.concurrency,
-          rpm: limits.rpm,
-          temperature: settings.temperature,
-          maxTokens: settings.maxTokens,
-          timeoutMs: settings.timeoutMs,
-          attempts: settings.attempts,
-        });
-        acc.add(result);
+        this.acc.add(await runExperimentBatch(plan.batchInput(m, limits, settings, prompts, round)));
       } catch (err) {
-        if (isCancellation(err)) throw err;
-        const cause = err instanceof ActivityFailure ? err.cause : err;
-        // A gateway misconfiguration (no base URL, no key) fails every batch: fail fast and say so.
-        if (cause instanceof ApplicationFailure && cause.type === 'GatewayConfig') {
-          throw ApplicationFailure.nonRetryable(cause.message, 'GatewayConfig');
-        }
-        acc.addFailedBatch(m.model, (cause instanceof Error ? cause.message : String(cause)).split('\n')[0].slice(0, 300), prompts.length);
+        this.batchFailed(m.model, err);
       } finally {
-        inFlight--;
+        this.rounds = plan.batchEnded(this.rounds);
       }
     };
-  });
-
-  publish();
-  try {
-    if (settings.durationMs !== undefined) {
-      sleep(settings.durationMs).then(
-        () => void (deadlinePassed = true),
-        () => undefined, // cancelled with the workflow
-      );
-    }
-    const total = plannedRounds(settings);
-    for (;;) {
-      if (stopRequested || deadlinePassed || (roundsPlanned !== null && round >= roundsPlanned) || round >= total) break;
-      round++;
-      let paced = settings.intervalMs <= 0;
-      if (!paced) sleep(settings.intervalMs).then(() => void (paced = true), () => undefined);
-      publish();
-      await Promise.all(runners.map((run) => run(round)));
-      roundsDone++;
-      publish();
-      const last = roundsPlanned !== null && round >= roundsPlanned;
-      if (last) break;
-      await condition(() => paced || stopRequested || deadlinePassed);
-    }
-    status = stopRequested ? 'stopped' : 'completed';
-  } catch (err) {
-    if (!isCancellation(err)) throw err;
-    status = 'cancelled';
   }
-  // Nothing below awaits, so a cancelled workflow still completes with what it measured.
-  const final = report();
-  setCurrentDetails(renderMarkdown({ status, round, roundsPlanned, batchesInFlight: 0, report: final }));
-  return final;
+
+  /** A batch that failed as a whole counts its planned requests as failed; cancellation and a gateway misconfiguration end the run. */
+  private batchFailed(model: string, err: unknown): void {
+    if (isCancellation(err)) throw err;
+    const cause = err instanceof ActivityFailure ? err.cause : err;
+    // A gateway misconfiguration (no base URL, no key) fails every batch: fail fast and say so.
+    if (cause instanceof ApplicationFailure && cause.type === 'GatewayConfig') throw ApplicationFailure.nonRetryable(cause.message, 'GatewayConfig');
+    this.acc.addFailedBatch(model, firstLine(cause).slice(0, 300), this.input.prompts.length);
+  }
 }
