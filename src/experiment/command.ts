@@ -7,24 +7,25 @@
  * Exit codes: 0 ok, 1 failure (Temporal unreachable, workflow failed, every batch of a model failed),
  * 2 bad input (one line naming the flag or the file field). Ctrl-C once: stop after the round in flight
  * and print the report; twice: cancel (batches in flight are dropped) and print what was measured.
+ *
+ * Flags → workflow input (buildExperimentInput) → ExperimentClient → render (./render, ./html).
  */
-import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { WorkflowFailedError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { loadCatalog } from '../catalog/load';
 import { isPriced, pickModels } from '../catalog/prices';
 import { parseDurationFlag, parseInteger, parseList, parseNumber } from '../cli/flags';
 import { loadConfig, loadDotEnv, type Config } from '../config';
-import { BadInput, exitCodeFor } from '../errors';
+import { BadInput, EXIT, exitCodeFor, firstLine } from '../errors';
 import { connectClient } from '../temporal/connect';
-import type { experimentWorkflow } from './workflow';
+import { ExperimentClient } from './client';
+import type { ExperimentInput, ExperimentReport, ExperimentSettings } from './contract';
 import { renderHtml } from './html';
-import { checkExperimentInput, DEFAULT_SETTINGS, plannedRounds } from './plan';
+import { checkExperimentInput, DEFAULT_SETTINGS } from './plan';
 import { DEFAULT_TEST_CASES, loadPrompts } from './prompts';
-import { renderNotes, renderTable } from './render';
-import { progressQuery, stopSignal, type ExperimentInput, type ExperimentReport, type ExperimentSettings } from './contract';
+import { deadModelsLine, progressLine, renderNotes, renderTable, startLine } from './render';
 
 export const SEED_MODELS = ['deepseek-v3.2', 'gemini-2.5-flash', 'gpt-4.1', 'claude-sonnet-4.5'];
 
@@ -62,8 +63,6 @@ const bad = (msg: string): never => {
   throw new BadInput(msg);
 };
 
-const int = (flag: string, v: string | undefined, min: number) => parseInteger(flag, v, min);
-const dur = (flag: string, v: string | undefined, allowZero = false) => parseDurationFlag(flag, v, { minMs: allowZero ? 0 : 1 });
 
 /** Flags → workflow input. Throws BadInput (CatalogError among them) with one line naming the flag or entry. */
 export function buildExperimentInput(flags: AbFlags): { input: ExperimentInput; warnings: string[] } {
@@ -73,19 +72,19 @@ export function buildExperimentInput(flags: AbFlags): { input: ExperimentInput; 
   const dup = models.find((m, i) => models.indexOf(m) !== i);
   if (dup) bad(`--models: ${dup} is listed twice`);
   if (flags.rounds !== undefined && flags.duration !== undefined) bad('--rounds: give either --rounds or --duration, not both');
-  const rounds = int('--rounds', flags.rounds, 1);
-  const durationMs = dur('--duration', flags.duration);
-  const rpm = int('--rpm', flags.rpm, 1);
+  const rounds = parseInteger('--rounds', flags.rounds, 1);
+  const durationMs = parseDurationFlag('--duration', flags.duration, { minMs: 1 });
+  const rpm = parseInteger('--rpm', flags.rpm, 1);
   const temperature = parseNumber('--temperature', flags.temperature, { min: 0, max: 2 }) ?? DEFAULT_SETTINGS.temperature;
   const settings: ExperimentSettings = {
     ...(rounds !== undefined ? { rounds } : { durationMs: durationMs ?? DEFAULT_SETTINGS.durationMs }),
-    intervalMs: dur('--interval', flags.interval, true) ?? DEFAULT_SETTINGS.intervalMs,
-    concurrency: int('--concurrency', flags.concurrency, 1) ?? DEFAULT_SETTINGS.concurrency,
+    intervalMs: parseDurationFlag('--interval', flags.interval, { minMs: 0 }) ?? DEFAULT_SETTINGS.intervalMs,
+    concurrency: parseInteger('--concurrency', flags.concurrency, 1) ?? DEFAULT_SETTINGS.concurrency,
     rpm: rpm ?? DEFAULT_SETTINGS.rpm,
     temperature,
-    maxTokens: int('--max-tokens', flags.maxTokens, 1) ?? DEFAULT_SETTINGS.maxTokens,
-    timeoutMs: dur('--timeout', flags.timeout) ?? DEFAULT_SETTINGS.timeoutMs,
-    attempts: int('--attempts', flags.attempts, 1) ?? DEFAULT_SETTINGS.attempts,
+    maxTokens: parseInteger('--max-tokens', flags.maxTokens, 1) ?? DEFAULT_SETTINGS.maxTokens,
+    timeoutMs: parseDurationFlag('--timeout', flags.timeout, { minMs: 1 }) ?? DEFAULT_SETTINGS.timeoutMs,
+    attempts: parseInteger('--attempts', flags.attempts, 1) ?? DEFAULT_SETTINGS.attempts,
   };
   if (settings.attempts > 10) bad('--attempts: expected at most 10');
   if (settings.durationMs !== undefined && settings.intervalMs === 0) bad('--interval: must be > 0 with --duration');
@@ -124,99 +123,86 @@ function toFlag(problem: string): string {
   return key ? `${FIELD_FLAGS[key]}: ${rest.join(': ')}` : problem;
 }
 
-
-
-function failureMessage(err: unknown): string {
-  if (err instanceof WorkflowFailedError) {
-    let c: unknown = err.cause;
-    while (c instanceof Error && c.cause) c = c.cause;
-    return `experiment failed: ${c instanceof Error ? c.message : String(c ?? err.message)}`;
-  }
-  return err instanceof Error ? err.message : String(err);
-}
-
 /** Run the `ab` command; returns the exit code. */
 export async function runAb(flags: AbFlags, io: AbIO): Promise<number> {
-  let client: Client | undefined;
-  let ownClient = false;
+  let owned: Client | undefined;
   try {
-    const { input, warnings } = buildExperimentInput(flags);
+    const { input, warnings } = buildExperimentInput(flags); // bad input → exit 2 before connecting to anything
     const config = io.config ? io.config() : (loadDotEnv(), loadConfig());
     for (const w of warnings) io.stderr(`modelshift ab: warning: ${w}\n`);
-    if (io.client) client = io.client;
-    else {
-      client = await connectClient(config);
-      ownClient = true;
-    }
-    const workflowId = flags.id ?? `experiment-${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID().slice(0, 6)}`;
-    const handle = await client.workflow.start<typeof experimentWorkflow>('experimentWorkflow', {
-      taskQueue: config.temporal.taskQueue,
-      workflowId,
-      args: [input],
-    });
-    const s = input.settings;
-    io.stderr(
-      `modelshift ab: ${workflowId}: ${input.models.length} model(s) × ${input.prompts.length} prompt(s), ` +
-        `${s.rounds !== undefined ? `${s.rounds} round(s)` : `up to ${plannedRounds(s)} round(s) over ${Math.round((s.durationMs ?? 0) / 1000)}s`}` +
-        `; Ctrl-C stops after the current round, twice cancels\n`,
-    );
-
-    let interrupts = 0;
-    const onSigint = () => {
-      interrupts++;
-      if (interrupts === 1) {
-        io.stderr('modelshift ab: stopping after the round in flight (Ctrl-C again to cancel now)\n');
-        handle.signal(stopSignal, { reason: 'Ctrl-C' }).catch(() => undefined);
-      } else {
-        io.stderr('modelshift ab: cancelling; the report covers finished batches\n');
-        handle.cancel().catch(() => undefined);
-      }
-    };
-    if (io.handleSigint !== false) process.on('SIGINT', onSigint);
-    let lastRound = -1;
-    const ticker =
-      flags.progress === false
-        ? undefined
-        : setInterval(() => {
-            handle
-              .query(progressQuery)
-              .then((p) => {
-                if (p.report.rounds === lastRound) return;
-                lastRound = p.report.rounds;
-                const done = p.report.models.reduce((n, m) => n + m.requests, 0);
-                io.stderr(`modelshift ab: round ${p.report.rounds}${p.roundsPlanned ? `/${p.roundsPlanned}` : ''} done, ${done} request(s)\n`);
-              })
-              .catch(() => undefined);
-          }, 2000);
-    let report: ExperimentReport;
-    try {
-      report = await handle.result();
-    } finally {
-      if (ticker) clearInterval(ticker);
-      if (io.handleSigint !== false) process.off('SIGINT', onSigint);
-    }
-
-    if (flags.html) {
-      const path = resolve(flags.html);
-      mkdirSync(dirname(path), { recursive: true });
-      writeFileSync(path, renderHtml(report, { title: `modelshift A/B experiment ${workflowId}`, generatedAt: new Date().toISOString() }));
-      io.stderr(`modelshift ab: HTML report written to ${path}\n`);
-    }
-    if (flags.json) io.stdout(`${JSON.stringify(report, null, 2)}\n`);
-    else io.stdout(`${renderTable(report)}\n\n${renderNotes(report).map((l) => `  ${l}`).join('\n')}\n`);
-
-    const dead = report.models.filter((m) => m.requests === 0 && m.failedBatches > 0);
-    if (dead.length) {
-      io.stderr(`modelshift ab: every batch failed for ${dead.map((m) => m.model).join(', ')}: ${dead[0].lastError ?? 'see the workflow history'}\n`);
-      return 1;
-    }
-    return 0;
+    const client = io.client ?? (owned = await connectClient(config));
+    return await runExperiment(new ExperimentClient(client, config.temporal.taskQueue), input, flags, io);
   } catch (err) {
-    io.stderr(`modelshift ab: ${failureMessage(err).split('\n')[0]}\n`);
+    io.stderr(`modelshift ab: ${firstLine(err)}\n`);
     return exitCodeFor(err);
   } finally {
-    if (ownClient) await client?.connection.close().catch(() => undefined);
+    await owned?.connection.close().catch(() => undefined);
   }
+}
+
+/** Start, follow until the report is in, write it out. Exit 1 when every batch of a model failed. */
+async function runExperiment(experiments: ExperimentClient, input: ExperimentInput, flags: AbFlags, io: AbIO): Promise<number> {
+  const { workflowId } = await experiments.start(input, { workflowId: flags.id });
+  io.stderr(`modelshift ab: ${startLine(workflowId, input)}\n`);
+  const stopFollowing = [
+    io.handleSigint !== false ? onInterrupt(experiments, workflowId, io) : undefined,
+    flags.progress === false ? undefined : progressLines(experiments, workflowId, io),
+  ];
+  let report: ExperimentReport;
+  try {
+    report = await experiments.result(workflowId);
+  } finally {
+    for (const stop of stopFollowing) stop?.();
+  }
+  if (flags.html) writeHtml(flags.html, report, workflowId, io);
+  if (flags.json) io.stdout(`${JSON.stringify(report, null, 2)}\n`);
+  else io.stdout(`${renderTable(report)}\n\n${renderNotes(report).map((l) => `  ${l}`).join('\n')}\n`);
+  const dead = deadModelsLine(report);
+  if (dead) {
+    io.stderr(`modelshift ab: ${dead}\n`);
+    return EXIT.failure;
+  }
+  return EXIT.ok;
+}
+
+/** Ctrl-C once: stop after the round in flight; twice: cancel now. Returns the uninstaller. */
+function onInterrupt(experiments: ExperimentClient, workflowId: string, io: AbIO): () => void {
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts++;
+    if (interrupts === 1) {
+      io.stderr('modelshift ab: stopping after the round in flight (Ctrl-C again to cancel now)\n');
+      experiments.stop(workflowId, 'Ctrl-C').catch(() => undefined);
+    } else {
+      io.stderr('modelshift ab: cancelling; the report covers finished batches\n');
+      experiments.cancel(workflowId).catch(() => undefined);
+    }
+  };
+  process.on('SIGINT', onSigint);
+  return () => void process.off('SIGINT', onSigint);
+}
+
+/** A line on stderr each time the finished-round count changes (polled every 2 s). Returns the stopper. */
+function progressLines(experiments: ExperimentClient, workflowId: string, io: AbIO): () => void {
+  let lastRound = -1;
+  const ticker = setInterval(() => {
+    experiments
+      .progress(workflowId)
+      .then((p) => {
+        if (p.report.rounds === lastRound) return;
+        lastRound = p.report.rounds;
+        io.stderr(`modelshift ab: ${progressLine(p)}\n`);
+      })
+      .catch(() => undefined);
+  }, 2000);
+  return () => clearInterval(ticker);
+}
+
+function writeHtml(file: string, report: ExperimentReport, workflowId: string, io: AbIO): void {
+  const path = resolve(file);
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, renderHtml(report, { title: `modelshift A/B experiment ${workflowId}`, generatedAt: new Date().toISOString() }));
+  io.stderr(`modelshift ab: HTML report written to ${path}\n`);
 }
 
 export function registerAbCommand(program: Command, io?: Partial<AbIO>): void {

@@ -4,7 +4,8 @@
  * (./web-ui builds the Web UI's Markdown from the same rows).
  */
 import { fmtMsValue, fmtPercent, fmtUsd } from '../format';
-import type { ExperimentReport, ModelReport } from './contract';
+import type { ExperimentInput, ExperimentProgress, ExperimentReport, ModelReport } from './contract';
+import { plannedRounds } from './plan';
 
 export const TABLE_HEADER = ['model', 'requests', 'success', 'avg ms', 'p50 ms', 'p99 ms', 'tokens', 'cost', '$/request', '$/success'];
 
@@ -45,4 +46,24 @@ export function renderNotes(report: ExperimentReport): string[] {
     if (!m.priced) notes.push(`${m.model}: not in the price catalog; cost shown as $0 (add it with --catalog)`);
   }
   return notes;
+}
+
+/** The CLI's line when an experiment starts: what it runs, and how Ctrl-C ends it. */
+export function startLine(workflowId: string, input: ExperimentInput): string {
+  const s = input.settings;
+  const rounds = s.rounds !== undefined ? `${s.rounds} round(s)` : `up to ${plannedRounds(s)} round(s) over ${Math.round((s.durationMs ?? 0) / 1000)}s`;
+  return `${workflowId}: ${input.models.length} model(s) × ${input.prompts.length} prompt(s), ${rounds}; Ctrl-C stops after the current round, twice cancels`;
+}
+
+/** The CLI's progress line after a round. */
+export function progressLine(p: ExperimentProgress): string {
+  const done = p.report.models.reduce((n, m) => n + m.requests, 0);
+  return `round ${p.report.rounds}${p.roundsPlanned ? `/${p.roundsPlanned}` : ''} done, ${done} request(s)`;
+}
+
+/** Models whose every batch failed (nothing measured), as one line; undefined when there are none. */
+export function deadModelsLine(report: ExperimentReport): string | undefined {
+  const dead = report.models.filter((m) => m.requests === 0 && m.failedBatches > 0);
+  if (!dead.length) return undefined;
+  return `every batch failed for ${dead.map((m) => m.model).join(', ')}: ${dead[0].lastError ?? 'see the workflow history'}`;
 }
