@@ -24,7 +24,6 @@ import {
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
-import { firstLine } from '../errors';
 import type * as experimentActivities from './activities';
 import { ExperimentAccumulator, progressOf, reportOf } from './aggregate';
 import { progressQuery, stopSignal, type ExperimentInput, type ExperimentModel, type ExperimentReport } from './contract';
@@ -125,6 +124,7 @@ class ExperimentRun {
     const cause = err instanceof ActivityFailure ? err.cause : err;
     // A gateway misconfiguration (no base URL, no key) fails every batch: fail fast and say so.
     if (cause instanceof ApplicationFailure && cause.type === 'GatewayConfig') throw ApplicationFailure.nonRetryable(cause.message, 'GatewayConfig');
-    this.acc.addFailedBatch(model, firstLine(cause).slice(0, 300), this.input.prompts.length);
+    const firstLine = (cause instanceof Error ? cause.message : String(cause)).split('\n')[0];
+    this.acc.addFailedBatch(model, firstLine.slice(0, 300), this.input.prompts.length);
   }
 }
