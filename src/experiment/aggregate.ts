@@ -61,9 +61,20 @@ export class ExperimentAccumulator {
     a.lastError = message;
   }
 
-  report(args: { status: ExperimentStatus; rounds: number; prompts: string[]; settings: ExperimentSettings; startedAt: string; catalog: Catalog }): ExperimentReport {
+  report(args: {
+    status: ExperimentStatus;
+    rounds: number;
+    prompts: string[];
+    settings: ExperimentSettings;
+    startedAt: string;
+    catalog: Catalog;
+  }): ExperimentReport {
     const sorted = new Map<string, number[]>();
-    for (const [m, a] of this.acc) sorted.set(m, [...a.latencies].sort((x, y) => x - y));
+    for (const [m, a] of this.acc)
+      sorted.set(
+        m,
+        [...a.latencies].sort((x, y) => x - y),
+      );
     const bounds = histogramBounds([...sorted.values()]);
     const models = this.models.map((m) => modelReport(m, this.acc.get(m)!, sorted.get(m)!, bounds, args.catalog));
     return {

@@ -55,7 +55,10 @@ export class ExperimentClient {
   }
 
   /** Start an experiment; refuses an id that names a running workflow. */
-  async start(input: ExperimentInput, opts: ExperimentStartOptions = {}): Promise<WorkflowHandleWithFirstExecutionRunId<typeof experimentWorkflow>> {
+  async start(
+    input: ExperimentInput,
+    opts: ExperimentStartOptions = {},
+  ): Promise<WorkflowHandleWithFirstExecutionRunId<typeof experimentWorkflow>> {
     const workflowId = opts.workflowId ?? newExperimentId();
     try {
       return await this.client.workflow.start<typeof experimentWorkflow>(EXPERIMENT_WORKFLOW_TYPE, {
@@ -65,7 +68,8 @@ export class ExperimentClient {
         ...(opts.workflowExecutionTimeout !== undefined ? { workflowExecutionTimeout: opts.workflowExecutionTimeout } : {}),
       });
     } catch (err) {
-      if (err instanceof WorkflowExecutionAlreadyStartedError) throw new Failure(`experiment ${workflowId} is already running; choose another --id`);
+      if (err instanceof WorkflowExecutionAlreadyStartedError)
+        throw new Failure(`experiment ${workflowId} is already running; choose another --id`);
       throw err;
     }
   }

@@ -63,7 +63,6 @@ const bad = (msg: string): never => {
   throw new BadInput(msg);
 };
 
-
 /** Flags → workflow input. Throws BadInput (CatalogError among them) with one line naming the flag or entry. */
 export function buildExperimentInput(flags: AbFlags): { input: ExperimentInput; warnings: string[] } {
   const warnings: string[] = [];
@@ -97,7 +96,8 @@ export function buildExperimentInput(flags: AbFlags): { input: ExperimentInput; 
       bad(`--prompts: ${(e as Error).message}`);
     }
   }
-  for (const m of models) if (!isPriced(catalog, m)) warnings.push(`${m} is not in the price catalog: its cost will show as unpriced (add it with --catalog)`);
+  for (const m of models)
+    if (!isPriced(catalog, m)) warnings.push(`${m} is not in the price catalog: its cost will show as unpriced (add it with --catalog)`);
   const input: ExperimentInput = { models: models.map((model) => ({ model })), prompts, settings, catalog: pickModels(catalog, models) };
   const problem = checkExperimentInput(input);
   if (problem) bad(toFlag(problem));
@@ -156,7 +156,12 @@ async function runExperiment(experiments: ExperimentClient, input: ExperimentInp
   }
   if (flags.html) writeHtml(flags.html, report, workflowId, io);
   if (flags.json) io.stdout(`${JSON.stringify(report, null, 2)}\n`);
-  else io.stdout(`${renderTable(report)}\n\n${renderNotes(report).map((l) => `  ${l}`).join('\n')}\n`);
+  else
+    io.stdout(
+      `${renderTable(report)}\n\n${renderNotes(report)
+        .map((l) => `  ${l}`)
+        .join('\n')}\n`,
+    );
   const dead = deadModelsLine(report);
   if (dead) {
     io.stderr(`modelshift ab: ${dead}\n`);
@@ -208,9 +213,11 @@ function writeHtml(file: string, report: ExperimentReport, workflowId: string, i
 export function registerAbCommand(program: Command, io?: Partial<AbIO>): void {
   program
     .command('ab')
-    .description('A/B experiment: send the same prompts to several models for N rounds or a duration; report latency, success and cost per model')
+    .description(
+      'A/B experiment: send the same prompts to several models for N rounds or a duration; report latency, success and cost per model',
+    )
     .option('--models <list>', `comma-separated model names (default ${SEED_MODELS.join(',')})`)
-    .option('--prompts <file>', 'JSON/YAML prompt set (default: the seed\'s two test cases)')
+    .option('--prompts <file>', "JSON/YAML prompt set (default: the seed's two test cases)")
     .option('--rounds <n>', 'number of rounds')
     .option('--duration <d>', 'run rounds for this long, e.g. 10m (default 30m when --rounds is not given)')
     .option('--interval <d>', 'time between round starts', '5s')

@@ -55,7 +55,10 @@ export interface ExperimentInput {
 }
 
 /** The input of one `runExperimentBatch` activity: every prompt of one round to one model. */
-export type ExperimentBatchInput = Pick<ExperimentSettings, 'concurrency' | 'rpm' | 'temperature' | 'maxTokens' | 'timeoutMs' | 'attempts'> & {
+export type ExperimentBatchInput = Pick<
+  ExperimentSettings,
+  'concurrency' | 'rpm' | 'temperature' | 'maxTokens' | 'timeoutMs' | 'attempts'
+> & {
   round: number;
   target: ArmRef;
   prompts: TestCase[];

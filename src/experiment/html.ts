@@ -17,7 +17,12 @@ export function esc(s: string): string {
 const n = (x: number) => String(Math.round(x * 10) / 10);
 
 function latencyChart(m: ModelReport, color: string): string {
-  const W = 560, H = 180, L = 44, R = 10, T = 24, B = 30;
+  const W = 560,
+    H = 180,
+    L = 44,
+    R = 10,
+    T = 24,
+    B = 30;
   const { boundsMs, counts } = m.histogram;
   const title = `${m.model}: latency of successful requests (n=${m.successes})`;
   if (counts.length === 0 || m.successes === 0) {
@@ -40,7 +45,9 @@ function latencyChart(m: ModelReport, color: string): string {
   const xOf = (ms: number) => L + Math.min(k - 0.5, ms / step) * bw;
   // p50's label sits left of its line, p99's right of its line, so close values do not overlap.
   const marker = (ms: number | null, name: string, anchor: 'end' | 'start') =>
-    ms === null ? '' : `<line class="marker" x1="${n(xOf(ms))}" x2="${n(xOf(ms))}" y1="${T - 6}" y2="${H - B}" stroke="#111" stroke-dasharray="3 3"/><text x="${n(xOf(ms) + (anchor === 'end' ? -3 : 3))}" y="${T - 9}" text-anchor="${anchor}" class="small">${name} ${fmtMsValue(ms)}</text>`;
+    ms === null
+      ? ''
+      : `<line class="marker" x1="${n(xOf(ms))}" x2="${n(xOf(ms))}" y1="${T - 6}" y2="${H - B}" stroke="#111" stroke-dasharray="3 3"/><text x="${n(xOf(ms) + (anchor === 'end' ? -3 : 3))}" y="${T - 9}" text-anchor="${anchor}" class="small">${name} ${fmtMsValue(ms)}</text>`;
   const ticks = [0, Math.floor(k / 2), k - 1]
     .map((i) => `<text x="${n(L + i * bw)}" y="${H - B + 14}" class="small">${i === 0 ? '0' : fmtMsValue(boundsMs[i - 1] ?? top)}</text>`)
     .join('');
@@ -50,7 +57,11 @@ ${bars}${marker(m.p50LatencyMs, 'p50', 'end')}${marker(m.p99LatencyMs, 'p99', 's
 }
 
 function hbarChart(kind: string, title: string, rows: Array<{ label: string; value: number | null; text: string }>, max: number): string {
-  const W = 640, rowH = 26, L = 190, R = 110, T = 8;
+  const W = 640,
+    rowH = 26,
+    L = 190,
+    R = 110,
+    T = 8;
   const H = T * 2 + rows.length * rowH;
   const bars = rows
     .map((r, i) => {
@@ -67,11 +78,31 @@ export function renderHtml(report: ExperimentReport, opts: { title?: string; gen
   const models = report.models;
   const maxCost = Math.max(0, ...models.map((m) => m.costPerRequestUsd ?? 0));
   const table = `<table><thead><tr>${TABLE_HEADER.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${models
-    .map((m) => `<tr>${tableRow(m).map((c, i) => `<td${i ? ' class="num"' : ''}>${esc(c)}</td>`).join('')}</tr>`)
+    .map(
+      (m) =>
+        `<tr>${tableRow(m)
+          .map((c, i) => `<td${i ? ' class="num"' : ''}>${esc(c)}</td>`)
+          .join('')}</tr>`,
+    )
     .join('')}</tbody></table>`;
-  const latency = models.map((m, i) => `<figure>${latencyChart(m, PALETTE[i % PALETTE.length])}<figcaption>${esc(m.model)} — avg ${fmtMsValue(m.avgLatencyMs)} ms, p50 ${fmtMsValue(m.p50LatencyMs)} ms, p99 ${fmtMsValue(m.p99LatencyMs)} ms${m.expectedP99LatencyMs !== null ? ` (catalog p99 ${fmtMsValue(m.expectedP99LatencyMs)} ms)` : ''}</figcaption></figure>`).join('\n');
-  const cost = hbarChart('cost', 'Cost per request (USD)', models.map((m) => ({ label: m.model, value: m.costPerRequestUsd, text: m.priced ? fmtUsd(m.costPerRequestUsd) : 'unpriced' })), maxCost);
-  const success = hbarChart('success', 'Success rate', models.map((m) => ({ label: m.model, value: m.successRate, text: fmtPercent(m.successRate, 1) })), 1);
+  const latency = models
+    .map(
+      (m, i) =>
+        `<figure>${latencyChart(m, PALETTE[i % PALETTE.length])}<figcaption>${esc(m.model)} — avg ${fmtMsValue(m.avgLatencyMs)} ms, p50 ${fmtMsValue(m.p50LatencyMs)} ms, p99 ${fmtMsValue(m.p99LatencyMs)} ms${m.expectedP99LatencyMs !== null ? ` (catalog p99 ${fmtMsValue(m.expectedP99LatencyMs)} ms)` : ''}</figcaption></figure>`,
+    )
+    .join('\n');
+  const cost = hbarChart(
+    'cost',
+    'Cost per request (USD)',
+    models.map((m) => ({ label: m.model, value: m.costPerRequestUsd, text: m.priced ? fmtUsd(m.costPerRequestUsd) : 'unpriced' })),
+    maxCost,
+  );
+  const success = hbarChart(
+    'success',
+    'Success rate',
+    models.map((m) => ({ label: m.model, value: m.successRate, text: fmtPercent(m.successRate, 1) })),
+    1,
+  );
   const s = report.settings;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -88,7 +119,9 @@ figure{margin:8px 0 16px}figcaption{color:#444;font-size:13px}svg{max-width:100%
 concurrency ${s.concurrency}/model · rpm ${s.rpm ?? 'unlimited'}/model · temperature ${s.temperature} · max_tokens ${s.maxTokens} · timeout ${s.timeoutMs / 1000}s · tries ${s.attempts}</p>
 <h2>Results (sorted by cost per request)</h2>
 ${table}
-<ul class="notes">${renderNotes(report).map((l) => `<li>${esc(l)}</li>`).join('')}</ul>
+<ul class="notes">${renderNotes(report)
+    .map((l) => `<li>${esc(l)}</li>`)
+    .join('')}</ul>
 <h2>Cost per request</h2>
 ${cost}
 <h2>Success rate</h2>

@@ -95,7 +95,13 @@ export function batchLimits(m: ExperimentModel, s: ExperimentSettings, prompts: 
 }
 
 /** The activity input of model `m`'s batch in round `round`: every prompt, within the model's limits. */
-export function batchInput(m: ExperimentModel, limits: BatchLimits, s: ExperimentSettings, prompts: TestCase[], round: number): ExperimentBatchInput {
+export function batchInput(
+  m: ExperimentModel,
+  limits: BatchLimits,
+  s: ExperimentSettings,
+  prompts: TestCase[],
+  round: number,
+): ExperimentBatchInput {
   return {
     round,
     target: { model: m.model, baseURL: m.baseURL, apiKeyEnv: m.apiKeyEnv },
@@ -137,7 +143,11 @@ export const initialRounds = (): RoundsState => ({
 export const roundsPlanned = (s: ExperimentSettings): number | null => s.rounds ?? null;
 
 /** The stop signal: no new round; a running experiment reads "stopping" until its batches in flight finish. */
-export const requestStop = (r: RoundsState): RoundsState => ({ ...r, stopRequested: true, status: r.status === 'running' ? 'stopping' : r.status });
+export const requestStop = (r: RoundsState): RoundsState => ({
+  ...r,
+  stopRequested: true,
+  status: r.status === 'running' ? 'stopping' : r.status,
+});
 
 export const passDeadline = (r: RoundsState): RoundsState => ({ ...r, deadlinePassed: true });
 
@@ -148,7 +158,11 @@ export function mayStartRound(s: ExperimentSettings, r: RoundsState): boolean {
 }
 
 /** A round starts; its interval runs from now (none when intervalMs is 0: the next round may follow at once). */
-export const startRound = (s: ExperimentSettings, r: RoundsState): RoundsState => ({ ...r, round: r.round + 1, intervalPassed: s.intervalMs <= 0 });
+export const startRound = (s: ExperimentSettings, r: RoundsState): RoundsState => ({
+  ...r,
+  round: r.round + 1,
+  intervalPassed: s.intervalMs <= 0,
+});
 
 /** The current round's interval timer fired. (A round starts only after the previous one's fired: no stale timer.) */
 export const passInterval = (r: RoundsState): RoundsState => ({ ...r, intervalPassed: true });

@@ -43,7 +43,8 @@ const SHAPES = 'expected { messages: [...] }, { prompt, system? } or a list of {
 function fail(path: (string | number)[], err: z.ZodError): never {
   const issue = err.issues[0];
   const full = [...path, ...issue.path].map(String).join('.');
-  const message = issue.code === 'unrecognized_keys' ? `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}` : issue.message;
+  const message =
+    issue.code === 'unrecognized_keys' ? `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}` : issue.message;
   throw new PromptsError(full ? `${full}: ${message}` : message);
 }
 

@@ -28,7 +28,11 @@ export function tableRow(m: ModelReport): string[] {
 export function renderTable(report: ExperimentReport): string {
   const rows = [TABLE_HEADER, ...report.models.map(tableRow)];
   const widths = TABLE_HEADER.map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  const line = (r: string[]) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c])))
+      .join('  ')
+      .trimEnd();
   const out = [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)];
   return out.join('\n');
 }
@@ -38,11 +42,16 @@ export function renderNotes(report: ExperimentReport): string[] {
   const notes: string[] = [];
   const s = report.settings;
   const plan = s.rounds !== undefined ? `${s.rounds} planned` : `duration ${Math.round((s.durationMs ?? 0) / 1000)}s`;
-  notes.push(`${report.status}: ${report.rounds} round(s) (${plan}, every ${s.intervalMs / 1000}s) × ${report.prompts.length} prompt(s); latency over successful requests, p50/p99 nearest-rank; sorted by cost per request`);
+  notes.push(
+    `${report.status}: ${report.rounds} round(s) (${plan}, every ${s.intervalMs / 1000}s) × ${report.prompts.length} prompt(s); latency over successful requests, p50/p99 nearest-rank; sorted by cost per request`,
+  );
   for (const m of report.models) {
-    const errs = Object.entries(m.errors).map(([k, n]) => `${k} ${n}`).join(', ');
+    const errs = Object.entries(m.errors)
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ');
     if (errs) notes.push(`${m.model}: failures ${errs}${m.lastError ? ` (last: ${m.lastError})` : ''}`);
-    if (m.failedBatches) notes.push(`${m.model}: ${m.failedBatches} batch(es) failed as a whole and are not counted${m.lastError ? `: ${m.lastError}` : ''}`);
+    if (m.failedBatches)
+      notes.push(`${m.model}: ${m.failedBatches} batch(es) failed as a whole and are not counted${m.lastError ? `: ${m.lastError}` : ''}`);
     if (!m.priced) notes.push(`${m.model}: not in the price catalog; cost shown as $0 (add it with --catalog)`);
   }
   return notes;
@@ -51,7 +60,8 @@ export function renderNotes(report: ExperimentReport): string[] {
 /** The CLI's line when an experiment starts: what it runs, and how Ctrl-C ends it. */
 export function startLine(workflowId: string, input: ExperimentInput): string {
   const s = input.settings;
-  const rounds = s.rounds !== undefined ? `${s.rounds} round(s)` : `up to ${plannedRounds(s)} round(s) over ${Math.round((s.durationMs ?? 0) / 1000)}s`;
+  const rounds =
+    s.rounds !== undefined ? `${s.rounds} round(s)` : `up to ${plannedRounds(s)} round(s) over ${Math.round((s.durationMs ?? 0) / 1000)}s`;
   return `${workflowId}: ${input.models.length} model(s) × ${input.prompts.length} prompt(s), ${rounds}; Ctrl-C stops after the current round, twice cancels`;
 }
 

@@ -123,7 +123,8 @@ class ExperimentRun {
     if (isCancellation(err)) throw err;
     const cause = err instanceof ActivityFailure ? err.cause : err;
     // A gateway misconfiguration (no base URL, no key) fails every batch: fail fast and say so.
-    if (cause instanceof ApplicationFailure && cause.type === 'GatewayConfig') throw ApplicationFailure.nonRetryable(cause.message, 'GatewayConfig');
+    if (cause instanceof ApplicationFailure && cause.type === 'GatewayConfig')
+      throw ApplicationFailure.nonRetryable(cause.message, 'GatewayConfig');
     const firstLine = (cause instanceof Error ? cause.message : String(cause)).split('\n')[0];
     this.acc.addFailedBatch(model, firstLine.slice(0, 300), this.input.prompts.length);
   }
