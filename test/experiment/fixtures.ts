@@ -16,21 +16,20 @@ export const PROFILES = {
 // A zero-latency, never-failing model in the same experiment: its latencies are pure local overhead
 // (HTTP, event loop, CPU contention on 2 shared cores), measured under the same load as the others.
 export const CONTROL = 'control-zero-latency';
+// A never-failing model with a fixed 200 ms delay: large against local overhead, for comparisons with the control.
+export const SLOW = 'slow-fixed-200ms';
 
 /** The simulator the end-to-end experiment tests run against (seeded: the same draws every run). */
 export const SIM_OPTIONS: SimulatorOptions = {
   port: 0,
   seed: 11,
-  models: { ...PROFILES, [CONTROL]: { errorRate: 0, latencyMs: 0, completionTokens: 10 } } as never,
+  models: {
+    ...PROFILES,
+    [CONTROL]: { errorRate: 0, latencyMs: 0, completionTokens: 10 },
+    [SLOW]: { errorRate: 0, latencyMs: 200, completionTokens: 10 },
+  } as never,
   latencyScale: 1,
 };
-
-/** The configured median latency of a simulated model (0 for the control). */
-export function configuredP50(model: string): number {
-  if (model === CONTROL) return 0;
-  const l = PROFILES[model as keyof typeof PROFILES].latencyMs;
-  return typeof l === 'number' ? l : l.p50;
-}
 
 export const PROMPTS: TestCase[] = Array.from({ length: 10 }, (_, i) => ({
   name: `q${i}`,
