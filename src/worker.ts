@@ -28,6 +28,14 @@ export async function createWorker(p: WorkerParams): Promise<Worker> {
     ...(p.workflowBundle ? { workflowBundle: p.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     activities,
     maxConcurrentActivityTaskExecutions: p.maxConcurrentActivityTaskExecutions ?? 50,
+    // The SDK costs ~0.5 ms per signal inside the workflow sandbox (it captures a stack per promise), so a
+    // task carrying the server's per-run maximum of 10,000 signals (a flood) takes several seconds. Past
+    // the SDK's default 5 s the sandbox is interrupted mid-task, which can corrupt Node's async-hook stack
+    // and kill the worker. 30 s covers that worst case on a busy machine; rollouts start with a 60 s
+    // workflow task timeout to match (src/rollout/client.ts). The SDK reads this option (it is the
+    // default it documents as 5 s) but does not declare it in WorkerOptions yet, hence the spread;
+    // test/rollout/hostile-input.test.ts fails if a future SDK stops honouring it.
+    ...({ isolateExecutionTimeout: '30s' } as object),
     // Let a running sample batch finish (or heartbeat its progress) before the process exits.
     shutdownGraceTime: '10s',
     // Heartbeats reach the server (and cancellations — abort, promote, pause — reach a running batch)

@@ -2,7 +2,7 @@
  * Per-arm running statistics: compact, plain JSON (fixed size however many requests they
  * summarize), mergeable, deterministic. Safe to import from Temporal workflow code.
  */
-import { addLatency, emptyHistogram, histogramQuantile, mergeHistograms, type LatencyHistogram } from './histogram';
+import { addLatency, emptyHistogram, histogramQuantile, mergeHistograms, NUM_BUCKETS, type LatencyHistogram } from './histogram';
 
 export type { LatencyHistogram } from './histogram';
 
@@ -122,6 +122,76 @@ export function mergeArmStats(a: ArmStats, b: ArmStats): ArmStats {
     costSqUsd: (a.costSqUsd ?? 0) + (b.costSqUsd ?? 0),
     checks: { passed: a.checks.passed + b.checks.passed, failed: a.checks.failed + b.checks.failed },
   };
+}
+
+/**
+ * Halve every count (rounding), keeping the stats consistent: requests = successes + errors + rateLimited
+ * and the histogram's count = successes. Used to keep decision inputs bounded on long rollouts: live
+ * evidence above a cap is decayed, so recent traffic weighs more and counts never grow without limit.
+ */
+export function halveArmStats(s: ArmStats): ArmStats {
+  const half = (x: number) => Math.round(x / 2);
+  const counts = s.latency.counts.map(half);
+  const count = counts.reduce((a, b) => a + b, 0);
+  const errors = half(s.errors);
+  const rateLimited = half(s.rateLimited);
+  const f = s.latency.count > 0 ? count / s.latency.count : 0;
+  const errorsByClass: Partial<Record<ErrorClass, number>> = {};
+  for (const [k, v] of Object.entries(s.errorsByClass) as [ErrorClass, number][]) errorsByClass[k] = half(v);
+  const failed = Math.min(half(s.checks.failed), count + errors);
+  return {
+    requests: count + errors + rateLimited,
+    successes: count,
+    errors,
+    rateLimited,
+    errorsByClass,
+    latency: { counts, count, sumMs: s.latency.sumMs * f, minMs: count ? s.latency.minMs : 0, maxMs: count ? s.latency.maxMs : 0 },
+    inputTokens: half(s.inputTokens),
+    outputTokens: half(s.outputTokens),
+    costUsd: s.costUsd / 2,
+    costSqUsd: (s.costSqUsd ?? 0) / 2,
+    checks: { passed: Math.min(half(s.checks.passed), count + errors - failed), failed },
+  };
+}
+
+/** `s`, halved until it holds at most `maxRequests` requests. */
+export function boundArmStats(s: ArmStats, maxRequests: number): ArmStats {
+  let out = s;
+  while (out.requests > maxRequests) out = halveArmStats(out);
+  return out;
+}
+
+/**
+ * ArmStats as sent over the wire (routers' live batches): the same fields, with the latency histogram
+ * as [bucket, count] pairs of its non-empty buckets instead of the dense array — a batch is a few hundred
+ * bytes, so even a flood of them decodes quickly inside the workflow.
+ */
+export type WireArmStats = Omit<ArmStats, 'latency'> & {
+  latency: Omit<LatencyHistogram, 'counts'> & { counts?: number[]; buckets?: [number, number][] };
+};
+
+export function toWireArmStats(s: ArmStats): WireArmStats {
+  const buckets: [number, number][] = [];
+  s.latency.counts.forEach((c, i) => c > 0 && buckets.push([i, c]));
+  const { counts: _dense, ...latency } = s.latency;
+  return { ...s, latency: { ...latency, buckets } };
+}
+
+/** Dense ArmStats from either wire form; `undefined` when the histogram is neither a dense array nor valid pairs. */
+export function fromWireArmStats(w: WireArmStats): ArmStats | undefined {
+  const { buckets, counts, ...rest } = w.latency;
+  if (Array.isArray(counts) && buckets === undefined) return w as ArmStats;
+  if (!Array.isArray(buckets) || counts !== undefined || buckets.length > NUM_BUCKETS) return undefined;
+  const dense = new Array<number>(NUM_BUCKETS).fill(0);
+  let last = -1;
+  for (const pair of buckets) {
+    if (!Array.isArray(pair) || pair.length !== 2) return undefined;
+    const [i, c] = pair;
+    if (!Number.isSafeInteger(i) || i <= last || i >= NUM_BUCKETS || !Number.isSafeInteger(c) || c <= 0) return undefined;
+    dense[i] = c;
+    last = i;
+  }
+  return { ...w, latency: { ...rest, counts: dense } };
 }
 
 /** Requests that got an answer (429s excluded): the denominator of the error rate. */

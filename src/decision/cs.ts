@@ -134,7 +134,7 @@ export function quantileRankBounds(n: number, tau: number, alpha: number): { sLo
     let a = 0; // outside
     let b = mid; // inside
     while (b - a > 1) {
-      const m = (a + b) >> 1;
+      const m = Math.floor((a + b) / 2); // not (a + b) >> 1: that wraps past 2^31
       if (f(m) >= thr) a = m;
       else b = m;
     }
@@ -146,7 +146,7 @@ export function quantileRankBounds(n: number, tau: number, alpha: number): { sLo
     let a = mid; // inside
     let b = n; // outside
     while (b - a > 1) {
-      const m = (a + b) >> 1;
+      const m = Math.floor((a + b) / 2); // not (a + b) >> 1: that wraps past 2^31
       if (f(m) >= thr) b = m;
       else a = m;
     }

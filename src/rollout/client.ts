@@ -14,13 +14,16 @@ import {
 import { Failure, firstLine } from '../errors';
 import {
   abortSignal,
+  abortUpdate,
   BlueModel,
   GreenModel,
   GreenPercent,
   isClosedPhase,
   pauseSignal,
+  pauseUpdate,
   promoteUpdate,
   resumeSignal,
+  resumeUpdate,
   ROLLOUT_WORKFLOW_TYPE,
   RolloutPhase,
   rolloutSearchAttributes,
@@ -48,6 +51,14 @@ export interface RolloutRow {
   workflowId: string;
 }
 
+/** How an operator intent landed: acknowledged (with the new status), or queued as a signal (no worker answered). */
+export interface IntentResult {
+  status?: RolloutStatus;
+  queued: boolean;
+}
+
+const ACK_TIMEOUT_MS = 10_000;
+
 export class RolloutClient {
   constructor(
     readonly client: Client,
@@ -68,6 +79,8 @@ export class RolloutClient {
         args: [{ spec, options }],
         workflowIdConflictPolicy: 'FAIL',
         workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+        // Above the worker's 30 s sandbox limit: a task under a signal flood is slow, not stuck (src/worker.ts).
+        workflowTaskTimeout: '60s',
         typedSearchAttributes: rolloutSearchAttributes(spec, 'preflight', 0),
         staticSummary: staticSummary(spec),
         staticDetails: staticDetails(spec),
@@ -146,25 +159,48 @@ export class RolloutClient {
     }
   }
 
-  private async signal(target: string, send: (h: WorkflowHandle<typeof rolloutWorkflow>) => Promise<void>): Promise<void> {
+  /**
+   * An operator intent: the update of that name (acknowledged by the workflow with its new status); when
+   * no worker answers within `ackTimeoutMs` (or the update cannot be admitted), the signal of the same
+   * name, which the server queues durably and the workflow applies when a worker picks it up.
+   */
+  private async intent(
+    target: string,
+    update: (h: WorkflowHandle<typeof rolloutWorkflow>) => Promise<RolloutStatus>,
+    signal: (h: WorkflowHandle<typeof rolloutWorkflow>) => Promise<void>,
+    what: string,
+    ackTimeoutMs: number,
+  ): Promise<IntentResult> {
+    const handle = this.handle(target);
     try {
-      await send(this.handle(target));
+      return { status: await this.client.withDeadline(Date.now() + ackTimeoutMs, () => update(handle)), queued: false };
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError) throw new Failure(`${what} refused: ${err.cause?.message ?? err.message}`);
+      if (err instanceof WorkflowNotFoundError) throw new Failure(`no running rollout for target ${target}; see modelshift list`);
+    }
+    try {
+      await signal(handle);
+      return { queued: true };
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) throw new Failure(`no running rollout for target ${target}; see modelshift list`);
-      throw err;
+      throw new Failure(
+        `${what} could not be delivered (${firstLine(err)}); as a last resort \`temporal workflow terminate -w ${handle.workflowId}\` stops it (routers then serve 0% green)`,
+      );
     }
   }
 
-  pause(target: string, reason?: string): Promise<void> {
-    return this.signal(target, (h) => h.signal(pauseSignal, { reason }));
+  pause(target: string, reason?: string, opts: { ackTimeoutMs?: number } = {}): Promise<IntentResult> {
+    const args = { reason };
+    return this.intent(target, (h) => h.executeUpdate(pauseUpdate, { args: [args] }), (h) => h.signal(pauseSignal, args), 'pause', opts.ackTimeoutMs ?? ACK_TIMEOUT_MS);
   }
 
-  resume(target: string): Promise<void> {
-    return this.signal(target, (h) => h.signal(resumeSignal));
+  resume(target: string, opts: { ackTimeoutMs?: number } = {}): Promise<IntentResult> {
+    return this.intent(target, (h) => h.executeUpdate(resumeUpdate), (h) => h.signal(resumeSignal), 'resume', opts.ackTimeoutMs ?? ACK_TIMEOUT_MS);
   }
 
-  abort(target: string, reason?: string): Promise<void> {
-    return this.signal(target, (h) => h.signal(abortSignal, { reason }));
+  abort(target: string, reason?: string, opts: { ackTimeoutMs?: number } = {}): Promise<IntentResult> {
+    const args = { reason };
+    return this.intent(target, (h) => h.executeUpdate(abortUpdate, { args: [args] }), (h) => h.signal(abortSignal, args), 'abort', opts.ackTimeoutMs ?? ACK_TIMEOUT_MS);
   }
 
   /** Green to 100 % now; refused (Failure) when the rollout ended or has not passed preflight. */

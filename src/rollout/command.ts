@@ -4,7 +4,7 @@ import { action, EXIT } from '../cli/exit';
 import { parseInteger } from '../cli/flags';
 import { loadConfig, loadDotEnv, type Config } from '../config';
 import { connectClient } from '../temporal/connect';
-import { RolloutClient } from './client';
+import { RolloutClient, type IntentResult } from './client';
 import type { RolloutStatus } from './contract';
 import { listText, statusJson, statusText } from './render';
 import { planWarnings } from './spec';
@@ -136,15 +136,21 @@ export function registerRolloutCommands(program: Command): void {
       }),
     );
 
-  const operatorCommand = (name: 'pause' | 'resume' | 'abort', description: string, send: (r: RolloutClient, target: string, reason?: string) => Promise<void>) =>
+  const operatorCommand = (
+    name: 'pause' | 'resume' | 'abort',
+    description: string,
+    send: (r: RolloutClient, target: string, reason?: string) => Promise<IntentResult>,
+  ) =>
     program
       .command(`${name} <target>`)
       .description(description)
       .option('--reason <text>', 'why (kept in the status and history)')
       .action(
         withRollouts(async (rollouts, _config, target: string, opts: { reason?: string }) => {
-          await send(rollouts, target, opts.reason);
-          say(`${name} sent to ${rollouts.handle(target).workflowId}`);
+          const r = await send(rollouts, target, opts.reason);
+          const id = rollouts.handle(target).workflowId;
+          if (r.status) say(`${name}: ${id} is now ${r.status.phase} at ${r.status.greenPercent}% green`);
+          else say(`${name} queued for ${id}: no worker acknowledged within 10s; it takes effect when a worker picks the rollout up`);
         }),
       );
   operatorCommand('pause', 'hold the ratio; stop sampling and advancing until resume', (r, t, why) => r.pause(t, why));

@@ -6,7 +6,7 @@
  */
 import { defineSearchAttributeKey, type SearchAttributePair } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { ArmStats, ArmSummary as DecisionArmSummary } from '../decision/arm-stats';
+import type { ArmStats, ArmSummary as DecisionArmSummary, WireArmStats } from '../decision/arm-stats';
 import type { Evaluation } from '../decision/verdict';
 import type { ArmRef } from '../gateway/arm';
 import type { RetryPolicy } from '../gateway/send';
@@ -64,7 +64,7 @@ export interface RolloutStatus {
   /** Synthetic samples plus live traffic, cumulative, per arm. */
   arms: { blue: ArmSummary; green: ArmSummary };
   /** Live-traffic part alone (reported by routers). */
-  live: { blue: ArmSummary; green: ArmSummary; batches: number };
+  live: { blue: ArmSummary; green: ArmSummary; batches: number; dropped: number };
   verdicts: VerdictRecord[];
   updatedAt: string;
 }
@@ -73,20 +73,47 @@ export interface ReasonArgs {
   reason?: string;
 }
 export type AbortArgs = ReasonArgs;
+/** What pause/abort/promote accept: `{ "reason": "…" }`, a plain string (the reason) or nothing. */
+export type ReasonInput = ReasonArgs | string | undefined | null;
+/** The reason in any accepted input shape. */
+export function reasonFrom(input: unknown): string | undefined {
+  const r = typeof input === 'string' ? input : (input as ReasonArgs | null | undefined)?.reason;
+  return typeof r === 'string' && r.trim() !== '' ? r.trim().slice(0, 500) : undefined;
+}
 
 export interface LiveMetricsBatch {
   /** Unique per router and batch, so a redelivered signal is not counted twice. */
   batchId: string;
-  blue: ArmStats;
-  green: ArmStats;
+  /** Per-arm numbers; the histogram as sparse [bucket, count] pairs (toWireArmStats) or, from older routers, dense. */
+  blue: WireArmStats;
+  green: WireArmStats;
 }
 
-export const pauseSignal = defineSignal<[ReasonArgs?]>('pause');
+/**
+ * Operator messages. pause, resume and abort exist both as signals (fire and forget: the server takes
+ * them with no worker running) and as updates of the same name (acknowledged with the new status, and
+ * not subject to the server's per-run signal limit, so a signal flood cannot lock an operator out).
+ */
+export const pauseSignal = defineSignal<[ReasonInput?]>('pause');
 export const resumeSignal = defineSignal<[]>('resume');
-export const abortSignal = defineSignal<[AbortArgs?]>('abort');
+export const abortSignal = defineSignal<[ReasonInput?]>('abort');
+export const pauseUpdate = defineUpdate<RolloutStatus, [ReasonInput]>('pause');
+export const resumeUpdate = defineUpdate<RolloutStatus, []>('resume');
+export const abortUpdate = defineUpdate<RolloutStatus, [ReasonInput]>('abort');
+export const promoteUpdate = defineUpdate<RolloutStatus, [ReasonInput]>('promote');
+/** Live outcomes from routers, one batch per router and interval (never one per request). */
 export const liveMetricsSignal = defineSignal<[LiveMetricsBatch]>('liveMetrics');
-export const promoteUpdate = defineUpdate<RolloutStatus, [ReasonArgs]>('promote');
 export const statusQuery = defineQuery<RolloutStatus>('status');
+
+/** What `temporal workflow metadata` and the Web UI show for each handler. */
+export const HANDLER_DESCRIPTIONS = {
+  status: 'The rollout now: phase, step, green percent, per-arm numbers (samples and live), verdicts, reason.',
+  pause: 'Hold the ratio; stop sampling and advancing until resume. Input: {"reason": "…"} or "…" (optional).',
+  resume: 'Continue a paused rollout (after a failed verdict under onFailure: pause, resume accepts the risk). No input.',
+  abort: 'Roll back now: green to 0% at once, also mid-dwell. Input: {"reason": "…"} or "…" (optional).',
+  promote: 'Send green to 100% now and complete (refused before preflight passes and after the end). Input: {"reason": "…"} (optional).',
+  liveMetrics: "A router's batch of live outcomes: {batchId, blue, green} of ArmStats. Sent by `modelshift router`; not for people.",
+} as const;
 
 export const ROLLOUT_WORKFLOW_TYPE = 'rolloutWorkflow';
 export const rolloutWorkflowId = (target: string): string => `rollout-${target}`;

@@ -12,7 +12,7 @@
  * The phase is derived from the state (phaseOf): an outcome if the rollout ended, `paused` while a
  * pause holds, otherwise `preflight` or `ramping` from the stage.
  */
-import { emptyArmStats, mergeArmStats, summarize, type ArmStats } from '../decision/arm-stats';
+import { boundArmStats, emptyArmStats, fromWireArmStats, mergeArmStats, summarize, type ArmStats, type WireArmStats } from '../decision/arm-stats';
 import { NUM_BUCKETS } from '../decision/histogram';
 import { evaluate, type Evaluation } from '../decision/verdict';
 import type { ArmSummary, LiveMetricsBatch, Phase, RolloutStatus, SampleBatchResult, VerdictRecord } from './contract';
@@ -40,7 +40,8 @@ export interface RolloutState {
   round: number;
   roundsAtStep: number;
   samples: { blue: ArmStats; green: ArmStats };
-  live: { blue: ArmStats; green: ArmStats; batches: number; seenBatchIds: string[] };
+  /** Live traffic from routers; `dropped`: batches refused because too many came at once (a flood). */
+  live: { blue: ArmStats; green: ArmStats; batches: number; seenBatchIds: string[]; dropped?: number };
   fallbacksServed: number;
   verdicts: VerdictRecord[];
   lastEvaluation?: Evaluation;
@@ -135,6 +136,7 @@ export function toStatus(spec: RolloutSpec, s: RolloutState): RolloutStatus {
       blue: armSummary(spec.blue.model, s.live.blue),
       green: armSummary(spec.green.model, s.live.green),
       batches: s.live.batches,
+      dropped: s.live.dropped ?? 0,
     },
     verdicts: s.verdicts,
     updatedAt: s.updatedAt ?? s.startedAt,
@@ -170,6 +172,14 @@ export const abort = (s: RolloutState, reason?: string): RolloutState => end(s, 
 /** Green to 100 % now (only once preflight passed: see promoteRefusal). */
 export const promote = (s: RolloutState, reason?: string): RolloutState => end(s, 'promoted', 100, withReason('promoted by operator', reason));
 
+/** Why an operator's update is refused right now, or undefined when it is accepted (the updates' validator). */
+export function intentRefusal(spec: RolloutSpec, s: RolloutState, intent: 'pause' | 'resume' | 'abort' | 'promote'): string | undefined {
+  if (intent === 'promote') return promoteRefusal(spec, s);
+  if (s.outcome) return `rollout-${spec.target} is already ${s.outcome.phase}; nothing to ${intent}`;
+  if (intent === 'resume' && !s.pause) return `rollout-${spec.target} is not paused; nothing to resume`;
+  return undefined;
+}
+
 /** Why a promote is refused right now, or undefined when it is accepted (the update's validator). */
 export function promoteRefusal(spec: RolloutSpec, s: RolloutState): string | undefined {
   if (s.outcome) return `rollout-${spec.target} is already ${s.outcome.phase}; nothing to promote`;
@@ -181,31 +191,53 @@ export function promoteRefusal(spec: RolloutSpec, s: RolloutState): string | und
 
 // ---------- live traffic ----------
 
-const count = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x >= 0;
+/** Largest live batch accepted: 1,000,000 requests (200,000 req/s for a 5 s interval). */
+export const MAX_LIVE_BATCH_REQUESTS = 1_000_000;
+/** Live evidence per arm is decayed by halves above this (decision inputs stay bounded on long rollouts). */
+export const MAX_LIVE_REQUESTS = 1_000_000;
+const ERROR_CLASSES = new Set(['server', 'timeout', 'connection', 'rate_limited', 'auth', 'not_found', 'bad_request', 'malformed', 'check_failed', 'substituted']);
+
+const whole = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
+const amount = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x) && x >= 0;
+
+/**
+ * One arm of a live batch, checked before it is merged: signals come from outside. Counts are whole,
+ * bounded and consistent with each other (requests = successes + errors + 429s, one latency per success,
+ * the histogram adding up), so no batch can push the verdict's arithmetic out of range.
+ */
 function isArmStats(x: unknown): boolean {
   const a = x as Record<string, any> | null;
-  return (
-    !!a &&
-    ['requests', 'successes', 'errors', 'rateLimited', 'inputTokens', 'outputTokens', 'costUsd'].every((k) => count(a[k])) &&
-    !!a.errorsByClass &&
-    typeof a.errorsByClass === 'object' &&
-    Object.values(a.errorsByClass).every(count) &&
-    !!a.checks &&
-    count(a.checks.passed) &&
-    count(a.checks.failed) &&
-    !!a.latency &&
-    Array.isArray(a.latency.counts) &&
-    a.latency.counts.length === NUM_BUCKETS &&
-    a.latency.counts.every(count) &&
-    count(a.latency.count) &&
-    count(a.latency.sumMs)
-  );
+  if (!a || typeof a !== 'object') return false;
+  if (!['requests', 'successes', 'errors', 'rateLimited', 'inputTokens', 'outputTokens'].every((k) => whole(a[k]))) return false;
+  if (!amount(a.costUsd) || (a.costSqUsd !== undefined && !amount(a.costSqUsd))) return false;
+  if (a.requests > MAX_LIVE_BATCH_REQUESTS || a.requests !== a.successes + a.errors + a.rateLimited) return false;
+  const byClass = a.errorsByClass;
+  if (!byClass || typeof byClass !== 'object' || !Object.entries(byClass).every(([k, v]) => ERROR_CLASSES.has(k) && whole(v))) return false;
+  const classified = Object.values(byClass as Record<string, number>).reduce((s, v) => s + v, 0);
+  if (classified < a.errors + a.rateLimited || classified > a.requests) return false;
+  if (!a.checks || !whole(a.checks.passed) || !whole(a.checks.failed) || a.checks.passed + a.checks.failed > a.requests) return false;
+  const h = a.latency;
+  if (!h || !Array.isArray(h.counts) || h.counts.length !== NUM_BUCKETS || !h.counts.every(whole)) return false;
+  if (!whole(h.count) || h.count !== a.successes || h.counts.reduce((s: number, c: number) => s + c, 0) !== h.count) return false;
+  // latencies: finite, at most ~3 hours each on average
+  return amount(h.sumMs) && h.sumMs <= h.count * 1e7 && amount(h.minMs) && amount(h.maxMs) && h.minMs <= h.maxMs;
 }
 
-/** A liveMetrics signal's payload is checked before it is merged: signals come from outside. */
-export function isLiveBatch(b: unknown): b is LiveMetricsBatch {
+/** A checked live batch (dense histograms), or undefined: signals come from outside. */
+export function parseLiveBatch(b: unknown): { batchId: string; blue: ArmStats; green: ArmStats } | undefined {
   const x = b as Partial<LiveMetricsBatch> | null;
-  return !!x && typeof x.batchId === 'string' && x.batchId.length > 0 && isArmStats(x.blue) && isArmStats(x.green);
+  if (!x || typeof x !== 'object' || typeof x.batchId !== 'string' || x.batchId.length === 0 || x.batchId.length > 200) return undefined;
+  const arm = (w: unknown) => (w && typeof w === 'object' && (w as WireArmStats).latency ? fromWireArmStats(w as WireArmStats) : undefined);
+  const blue = arm(x.blue);
+  const green = arm(x.green);
+  return blue && green && isArmStats(blue) && isArmStats(green) ? { batchId: x.batchId, blue, green } : undefined;
+}
+
+export const isLiveBatch = (b: unknown): boolean => parseLiveBatch(b) !== undefined;
+
+/** Batches refused because too many arrived at once: counted, shown in the status. */
+export function liveDropped(s: RolloutState, n: number): RolloutState {
+  return { ...s, live: { ...s.live, dropped: (s.live.dropped ?? 0) + n } };
 }
 
 export type LiveBatchResult = 'merged' | 'duplicate' | 'closed' | 'malformed';
@@ -214,14 +246,16 @@ export type LiveBatchResult = 'merged' | 'duplicate' | 'closed' | 'malformed';
  * Merge one router's live batch. A malformed batch (a hand-sent signal, a router of another version) is
  * dropped, never merged: a throw in the handler would fail every workflow task and wedge the rollout.
  */
-export function acceptLiveBatch(s: RolloutState, batch: unknown): { state: RolloutState; result: LiveBatchResult } {
-  if (!isLiveBatch(batch)) return { state: s, result: 'malformed' };
+export function acceptLiveBatch(s: RolloutState, raw: unknown): { state: RolloutState; result: LiveBatchResult } {
+  const batch = parseLiveBatch(raw);
+  if (!batch) return { state: s, result: 'malformed' };
   if (s.outcome) return { state: s, result: 'closed' };
   if (s.live.seenBatchIds.includes(batch.batchId)) return { state: s, result: 'duplicate' };
   const live = {
-    blue: mergeArmStats(s.live.blue, batch.blue),
-    green: mergeArmStats(s.live.green, batch.green),
+    blue: boundArmStats(mergeArmStats(s.live.blue, batch.blue), MAX_LIVE_REQUESTS),
+    green: boundArmStats(mergeArmStats(s.live.green, batch.green), MAX_LIVE_REQUESTS),
     batches: s.live.batches + 1,
+    dropped: s.live.dropped,
     seenBatchIds: [...s.live.seenBatchIds.slice(-(BATCH_IDS_KEPT - 1)), batch.batchId],
   };
   return { state: { ...s, live }, result: 'merged' };

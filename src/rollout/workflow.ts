@@ -13,6 +13,7 @@ import {
   continueAsNew,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -22,14 +23,20 @@ import {
 import type * as activities from '../activities';
 import {
   abortSignal,
+  abortUpdate,
+  HANDLER_DESCRIPTIONS as DESCRIBE,
   liveMetricsSignal,
   pauseSignal,
+  pauseUpdate,
   promoteUpdate,
+  reasonFrom,
   resumeSignal,
+  resumeUpdate,
   rolloutSearchAttributes,
   statusQuery,
   type RolloutInput,
   type RolloutResult,
+  type RolloutStatus,
   type SampleBatchResult,
 } from './contract';
 import * as m from './machine';
@@ -37,6 +44,17 @@ import type { RolloutSpec } from './spec';
 import { renderDetails } from './web-ui';
 
 const DEFAULT_HISTORY_EVENT_LIMIT = 2000;
+/**
+ * Past the history limit by this much (a signal flood), work in flight is interrupted so the run can
+ * continue as new — well before the server's per-run limits (10,000 signals, 51,200 events).
+ */
+const HISTORY_PRESSURE_MARGIN = 4000;
+/**
+ * Live batches merged per workflow task; beyond this (a flood), batches are dropped and counted. Routers
+ * send one batch per interval each, so a task normally carries a handful: the cap bounds the work of one
+ * task, which must finish within the SDK's 5 s limit however many signals arrived at once.
+ */
+const LIVE_BATCHES_PER_TASK = 100;
 
 const { preflight } = proxyActivities<typeof activities>({
   startToCloseTimeout: '1 minute',
@@ -102,24 +120,40 @@ class RolloutRun {
   /** The search attributes last upserted (each upsert is a history event: only on change). */
   private published = '';
 
+  /** Workflow time of the task being processed (constant within a task) and the live batches merged in it. */
+  private task = { at: -1, merged: 0 };
+  /** New behaviour of this version (live inbox, continue-as-new under history pressure); false when replaying older runs. */
+  private readonly pressureAware: boolean;
+
   constructor(private readonly input: RolloutInput) {
     this.spec = input.spec;
     this.state = m.resumeState(input.state, new Date().toISOString());
+    this.pressureAware = patched('history-pressure-v1');
     // Handlers before anything else: a signal sent with the start (signalWithStart) runs its handler
     // the moment it is registered.
-    setHandler(statusQuery, () => m.toStatus(this.spec, this.state));
-    setHandler(pauseSignal, (a) => this.apply(m.pause(this.state, a?.reason)));
-    setHandler(resumeSignal, () => this.apply(m.resume(this.state)));
-    setHandler(abortSignal, (a) => this.apply(m.abort(this.state, a?.reason)));
-    setHandler(liveMetricsSignal, (batch) => this.onLiveBatch(batch));
-    setHandler(
-      promoteUpdate,
-      (a) => {
-        this.apply(m.promote(this.state, a?.reason));
-        return m.toStatus(this.spec, this.state);
-      },
-      { validator: (_a) => this.refuse(m.promoteRefusal(this.spec, this.state)) },
-    );
+    setHandler(statusQuery, () => this.status(), { description: DESCRIBE.status });
+    setHandler(pauseSignal, (a) => this.apply(m.pause(this.state, reasonFrom(a))), { description: DESCRIBE.pause });
+    setHandler(resumeSignal, () => this.apply(m.resume(this.state)), { description: DESCRIBE.resume });
+    setHandler(abortSignal, (a) => this.apply(m.abort(this.state, reasonFrom(a))), { description: DESCRIBE.abort });
+    setHandler(liveMetricsSignal, (batch) => this.receiveLive(batch), { description: DESCRIBE.liveMetrics });
+    // The same intents as updates: acknowledged with the new status, refused (with the reason) when they cannot apply.
+    const checked = (intent: 'pause' | 'resume' | 'abort' | 'promote') => ({
+      validator: (..._args: any[]) => this.refuse(m.intentRefusal(this.spec, this.state, intent)),
+      description: DESCRIBE[intent],
+    });
+    setHandler(pauseUpdate, (a) => this.applyAndAnswer(m.pause(this.state, reasonFrom(a))), checked('pause'));
+    setHandler(resumeUpdate, () => this.applyAndAnswer(m.resume(this.state)), checked('resume'));
+    setHandler(abortUpdate, (a) => this.applyAndAnswer(m.abort(this.state, reasonFrom(a))), checked('abort'));
+    setHandler(promoteUpdate, (a) => this.applyAndAnswer(m.promote(this.state, reasonFrom(a))), checked('promote'));
+  }
+
+  private status(): RolloutStatus {
+    return m.toStatus(this.spec, this.state);
+  }
+
+  private applyAndAnswer(next: m.RolloutState): RolloutStatus {
+    this.apply(next);
+    return this.status();
   }
 
   private refuse(why: string | undefined): void {
@@ -137,7 +171,13 @@ class RolloutRun {
     if (!wasClosed && next.outcome) log.info(`rollout ${this.spec.target} ${next.outcome.phase}: ${next.outcome.reason}`);
   }
 
-  private onLiveBatch(batch: unknown): void {
+  private receiveLive(batch: unknown): void {
+    const now = Date.now(); // the workflow clock: the same for every job of one task
+    if (now !== this.task.at) this.task = { at: now, merged: 0 };
+    if (this.pressureAware && ++this.task.merged > LIVE_BATCHES_PER_TASK) {
+      this.state = m.liveDropped(this.state, 1);
+      return;
+    }
     const { state, result } = m.acceptLiveBatch(this.state, batch);
     if (result === 'malformed') log.warn('ignoring a malformed liveMetrics batch', { batchId: (batch as { batchId?: unknown } | undefined)?.batchId });
     this.state = state;
@@ -160,10 +200,17 @@ class RolloutRun {
     return { target: spec.target, phase: m.phaseOf(state), greenPercent: state.greenPercent, reason: m.reasonOf(state), status: m.toStatus(spec, state) };
   }
 
+  private historyLimit(): number {
+    return this.input.options?.historyEventLimit ?? DEFAULT_HISTORY_EVENT_LIMIT;
+  }
+
   private shouldContinueAsNew(): boolean {
     const info = workflowInfo();
-    return info.continueAsNewSuggested || info.historyLength > (this.input.options?.historyEventLimit ?? DEFAULT_HISTORY_EVENT_LIMIT);
+    return info.continueAsNewSuggested || info.historyLength > this.historyLimit();
   }
+
+  /** History far past the limit (a flood of signals): interrupt waits and rounds so the run continues as new now. */
+  private readonly underPressure = (): boolean => this.pressureAware && workflowInfo().historyLength > this.historyLimit() + HISTORY_PRESSURE_MARGIN;
 
   /**
    * One loop, one action per turn. An ending and a pause come first in every turn: nothing advances
@@ -176,15 +223,16 @@ class RolloutRun {
     for (;;) {
       const next = m.next(this.state);
       if (next.kind === 'ended') return this.result();
-      if (next.kind === 'paused') {
-        await condition(() => !this.paused() || this.closed());
+      if (next.kind === 'paused' && !this.underPressure()) {
+        await condition(() => !this.paused() || this.closed() || this.underPressure());
         continue;
       }
       if (this.shouldContinueAsNew()) {
         await condition(allHandlersFinished);
-        if (this.closed() || this.paused()) continue; // an ending or a pause that came meanwhile goes first
+        if (this.closed() || (this.paused() && !this.underPressure())) continue; // an ending or a pause that came meanwhile goes first
         return continueAsNew<typeof rolloutWorkflow>({ spec: this.spec, options: this.input.options, state: this.state });
       }
+      if (next.kind === 'paused') continue; // under pressure: the next turn continues as new
       if (next.kind === 'preflight') await this.preflight();
       else if (next.kind === 'advance') this.apply(m.advance(this.spec, this.state));
       else if (next.kind === 'sample') await this.sampleRound();
@@ -231,7 +279,7 @@ class RolloutRun {
     let batch: SampleBatchResult;
     try {
       const { runSampleBatch } = sampleActivities(spec);
-      batch = await interruptible(() => runSampleBatch.executeWithOptions({ summary }, [input]), () => this.closed() || this.paused());
+      batch = await interruptible(() => runSampleBatch.executeWithOptions({ summary }, [input]), () => this.closed() || this.paused() || this.underPressure());
     } catch (err) {
       if (err instanceof CancelledByLoop) return;
       if (isCancellation(err)) throw err;
@@ -246,7 +294,7 @@ class RolloutRun {
     const { spec, state } = this;
     const startMs = Date.now();
     const seen = state.live.batches;
-    await condition(() => this.closed() || this.paused() || this.state.live.batches > seen, ms, {
+    await condition(() => this.closed() || this.paused() || this.state.live.batches > seen || this.underPressure(), ms, {
       summary: `dwell ${Math.round(ms / 1000)}s at ${state.greenPercent}% green (step ${state.stepIndex + 1}/${spec.steps.length})`,
     });
     this.state = m.dwelt(this.state, Date.now() - startMs);

@@ -3,7 +3,7 @@ import { emptyArmStats, mergeArmStats, recordOutcome, summarize, type Outcome } 
 import { histogramQuantile } from '../../src/decision/histogram';
 import { percentile } from '../../src/stats/percentile';
 import { BLUE, draw, mulberry32 } from '../../bench/verdicts';
-import { err, ok } from './fixtures';
+import { arm, err, ok } from './fixtures';
 
 describe('arm stats', () => {
   const outcomes: Outcome[] = [];
@@ -61,5 +61,22 @@ describe('arm stats', () => {
 
   it('empty stats summarize to zeros (no NaN in JSON)', () => {
     expect(Object.values(summarize(emptyArmStats())).every((v) => v === 0)).toBe(true);
+  });
+});
+
+describe('bounded arm stats', () => {
+  it('halving keeps the stats consistent and the rates; bounding stops at the cap', async () => {
+    const { boundArmStats, halveArmStats } = await import('../../src/decision/arm-stats');
+    const s = arm(5000, 250, 4);
+    recordOutcome(s, { ok: false, errorClass: 'rate_limited', latencyMs: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 });
+    const h = halveArmStats(s);
+    expect(h.requests).toBe(h.successes + h.errors + h.rateLimited);
+    expect(h.latency.count).toBe(h.successes);
+    expect(h.latency.counts.reduce((a, b) => a + b, 0)).toBe(h.latency.count);
+    expect(summarize(h).errorRate).toBeCloseTo(summarize(s).errorRate, 2);
+    const b = boundArmStats(s, 600);
+    expect(b.requests).toBeLessThanOrEqual(600);
+    expect(b.requests).toBeGreaterThan(250);
+    expect(boundArmStats(s, 10_000)).toBe(s);
   });
 });

@@ -48,3 +48,15 @@ describe('confidence sequences', () => {
     expect((b.sHi - b.sLo) / 10000).toBeLessThan((a.sHi - a.sLo) / 1000);
   });
 });
+
+describe('confidence sequences at very large counts', () => {
+  it('quantile rank bounds stay ordered and bracket n·tau past 2^31 (no 32-bit wrap in the bisection)', () => {
+    for (const n of [1.07e9, 2 ** 31 + 7, 3e9, 1e12]) {
+      const { sLo, sHi } = quantileRankBounds(n, 0.99, 0.05);
+      expect(sLo).toBeGreaterThan(0);
+      expect(sLo).toBeLessThanOrEqual(Math.round(n * 0.99));
+      expect(sHi).toBeGreaterThanOrEqual(Math.round(n * 0.99));
+      expect(sHi).toBeLessThanOrEqual(n);
+    }
+  });
+});
