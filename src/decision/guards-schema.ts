@@ -42,7 +42,7 @@ export const GuardsSchema = z.strictObject({
   /** Tolerated green - blue error-rate difference. */
   maxErrorRateIncrease: rate.default(D.maxErrorRateIncrease),
   /** Per-arm answered requests before any verdict but an obvious one. */
-  minSamples: z.number().int().min(1).default(D.minSamples),
+  minSamples: z.number().int().min(1).max(100_000, 'expected at most 100000 (more samples than a rollout ever takes)').default(D.minSamples),
   /** Per-guard error probability of the always-valid confidence sequences (two-sided). */
   alpha: z.number().gt(0).max(0.2).default(D.alpha),
   latency: LatencyGuardsSchema.default(() => ({ ...D.latency })),
@@ -50,7 +50,7 @@ export const GuardsSchema = z.strictObject({
   checks: CheckGuardsSchema.default(() => ({ ...D.checks })),
   rateLimit: RateLimitGuardsSchema.default(() => ({ ...D.rateLimit })),
   /** Inconclusive rounds at one step before the spec's hold policy applies. */
-  maxHoldRounds: z.number().int().min(0).default(D.maxHoldRounds),
+  maxHoldRounds: z.number().int().min(0).max(10_000).default(D.maxHoldRounds),
 });
 
 export type Guards = z.output<typeof GuardsSchema>;

@@ -6,6 +6,7 @@
 import OpenAI from 'openai';
 import { BadInput } from '../errors';
 import type { ArmRef } from './arm';
+import { UpstreamPolicy } from './policy';
 
 /** Where an arm's requests go: base URL (absent → GATEWAY_BASE_URL or HOLYSHEEP_BASE_URL) and key variable (absent → GATEWAY_API_KEY or HOLYSHEEP_API_KEY). */
 export type GatewayTarget = Pick<ArmRef, 'baseURL' | 'apiKeyEnv'>;
@@ -20,6 +21,12 @@ export function resolveGateway(t: GatewayTarget, env: NodeJS.ProcessEnv = proces
     throw new GatewayConfigError('GATEWAY_BASE_URL: not set on the worker; set it to your OpenAI-compatible base URL (e.g. https://api.openai.com/v1) or give the arm a baseURL');
   }
   const apiKeyEnv = t.apiKeyEnv ?? (env.GATEWAY_API_KEY || !env.HOLYSHEEP_API_KEY ? 'GATEWAY_API_KEY' : 'HOLYSHEEP_API_KEY');
+  // Checked against this process's own policy before the key is read: the arm comes from workflow input.
+  try {
+    UpstreamPolicy.forWorker(env).check(baseURL, apiKeyEnv);
+  } catch (err) {
+    throw new GatewayConfigError((err as Error).message);
+  }
   const apiKey = env[apiKeyEnv];
   if (!apiKey) {
     throw new GatewayConfigError(`${apiKeyEnv}: not set in the worker's environment; export the gateway key there (it is never taken from a spec or workflow input)`);

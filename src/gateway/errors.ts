@@ -39,11 +39,24 @@ export function retryAfterMs(err: unknown): number | undefined {
   return Number.isFinite(date) ? Math.max(0, date - Date.now()) : undefined;
 }
 
-/** One line for logs and failure messages; never includes a key. */
-export function describeError(err: unknown): string {
+/** `text` with every occurrence of each secret (at least 4 characters) replaced by [redacted]. */
+export function scrubSecrets(text: string, secrets: readonly (string | null | undefined)[]): string {
+  let out = text;
+  for (const s of secrets) if (s && s.length >= 4 && out.includes(s)) out = out.split(s).join('[redacted]');
+  return out;
+}
+
+/**
+ * One line for logs, history and failure messages; never includes a key: the key this call used is
+ * scrubbed wherever the gateway quoted it, and anything shaped like an OpenAI key too. At most 300 chars.
+ */
+export function describeError(err: unknown, secrets: readonly (string | null | undefined)[] = []): string {
+  let line: string;
   if (err instanceof OpenAI.APIError) {
     const msg = (err.error as { message?: string } | undefined)?.message ?? err.message;
-    return `${err.status ?? ''} ${msg}`.trim().replace(/sk-[A-Za-z0-9_*-]{6,}/g, 'sk-***');
-  }
-  return err instanceof Error ? err.message : String(err);
+    line = `${err.status ?? ''} ${msg}`.trim();
+  } else line = err instanceof Error ? err.message : String(err);
+  return scrubSecrets(line.split('\n')[0], secrets)
+    .replace(/sk-[A-Za-z0-9_*-]{6,}/g, 'sk-***')
+    .slice(0, 300);
 }

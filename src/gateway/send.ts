@@ -89,7 +89,7 @@ async function attempts(
       const errorClass = classifyError(err);
       const failed: Outcome = { ok: false, errorClass, latencyMs, inputTokens: 0, outputTokens: 0, costUsd: 0 };
       if (!isRetryable(errorClass) || attempt >= opts.retry.attempts) {
-        return { outcome: failed, attempts: attempt, retried, error: describeError(err) };
+        return { outcome: failed, attempts: attempt, retried, error: describeError(err, [client.apiKey]) };
       }
       retried.push(failed);
       const backoff = Math.min(opts.retry.maxBackoffMs, opts.retry.minBackoffMs * 2 ** (attempt - 1));

@@ -338,6 +338,9 @@ export function recordRound(s: RolloutState, batch: Pick<SampleBatchResult, 'blu
 
 export const samplingFailed = (s: RolloutState, why: string): RolloutState => end(s, 'rolled_back', 0, `sampling failed: ${why}`);
 
+/** The spec cannot be run as written (a check that cannot run): failed at 0 %, not a verdict on green. */
+export const specFailed = (s: RolloutState, why: string): RolloutState => end(s, 'failed', 0, `spec error: ${why}`);
+
 // ---------- judging ----------
 
 /** What a verdict means for the rollout. */

@@ -11,21 +11,42 @@ import { GuardsSchema, type Guards } from '../decision/guards-schema';
 import type { RetryPolicy, ChatMessage } from '../gateway/send';
 import { parseDuration } from '../spec/duration';
 import { formatZodError, SpecError } from '../spec/errors';
+import { unsafeBaseURL } from '../gateway/policy';
 
-const duration = (what: string) =>
+const duration = (what: string, maxMs: number, maxText: string) =>
   z.union([z.string(), z.number()]).transform((v, ctx) => {
     const ms = parseDuration(v);
     if (ms === undefined) {
       ctx.addIssue({ code: 'custom', message: `expected a ${what} such as 30s, 10m or 1h (got ${JSON.stringify(v)})` });
       return z.NEVER;
     }
+    if (ms > maxMs) {
+      ctx.addIssue({ code: 'custom', message: `expected a ${what} of at most ${maxText} (got ${JSON.stringify(v)})` });
+      return z.NEVER;
+    }
     return ms;
   });
+const HOUR = 3_600_000;
 
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+/** Model names as gateways spell them: no spaces or control characters, short enough for a search attribute. */
+const MODEL_NAME = /^[^\s\u0000-\u001f\u007f]{0,200}$/u;
 const ArmSchema = z.strictObject({
-  model: z.string().trim().min(1, 'expected a model name such as gpt-4.1'),
-  baseURL: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL such as https://api.openai.com/v1' }).optional(),
+  model: z
+    .string()
+    .trim()
+    .min(1, 'expected a model name such as gpt-4.1')
+    .regex(MODEL_NAME, 'expected a model name such as gpt-4.1 (at most 200 characters, no spaces or control characters)'),
+  baseURL: z
+    .url({ protocol: /^https?$/, error: 'expected an http(s) URL such as https://api.openai.com/v1' })
+    .max(2000)
+    .superRefine((url, ctx) => {
+      const unsafe = unsafeBaseURL(url);
+      if (unsafe) ctx.addIssue({ code: 'custom', message: `expected a base URL without credentials or query: it ${unsafe}` });
+    })
+    // One spelling per gateway: https://gw/v1/ and https://gw/v1 are the same gateway.
+    .transform((url) => url.replace(/\/+$/, ''))
+    .optional(),
   apiKeyEnv: z
     .string()
     .regex(ENV_NAME, 'expected the NAME of an environment variable (e.g. OPENAI_API_KEY), never the key itself')
@@ -48,7 +69,7 @@ const PlanSchema = z
     steps: z.array(Percent).min(1).optional(),
     initial: Percent.optional(),
     increment: Percent.optional(),
-    dwell: duration('dwell').default(60_000),
+    dwell: duration('dwell', 30 * 24 * HOUR, '30 days').default(60_000),
     samplesPerStep: z.number().int().min(1).max(10_000).default(200),
     concurrency: z.number().int().min(1).max(256).default(10),
     /**
@@ -90,7 +111,8 @@ export const SpecSchema = z.strictObject({
     .strictObject({
       maxTokens: z.number().int().min(1).max(100_000).default(256),
       temperature: z.number().min(0).max(2).default(0.7),
-      timeout: duration('timeout')
+      // Node timers clamp anything above 2^31 ms to 1 ms: a longer request timeout would time out every sample.
+      timeout: duration('timeout', HOUR, '1h')
         .pipe(z.number().min(100, 'expected at least 100ms'))
         .default(60_000),
     })
@@ -98,8 +120,8 @@ export const SpecSchema = z.strictObject({
   retry: z
     .strictObject({
       attempts: z.number().int().min(1).max(10).default(3),
-      minBackoff: duration('backoff').default(2000),
-      maxBackoff: duration('backoff').default(10_000),
+      minBackoff: duration('backoff', 10 * 60_000, '10m').default(2000),
+      maxBackoff: duration('backoff', 10 * 60_000, '10m').default(10_000),
     })
     .default({ attempts: 3, minBackoff: 2000, maxBackoff: 10_000 }),
   /** Serve a failed green sample from blue, as users would be served; it still counts as a green failure. */

@@ -100,9 +100,10 @@ async function interruptible<T>(fn: () => Promise<T>, stop: () => boolean): Prom
   }
 }
 
+/** The activity's ApplicationFailure behind an error, if any. */
+const applicationFailure = (err: unknown) => (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined);
 /** The failure's own message: an activity's ApplicationFailure, or the error itself. */
-const failureMessage = (err: unknown): string =>
-  (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : (err as Error)).message;
+const failureMessage = (err: unknown): string => (applicationFailure(err) ?? (err as Error)).message;
 
 export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResult> {
   const run = new RolloutRun(input);
@@ -283,6 +284,7 @@ class RolloutRun {
     } catch (err) {
       if (err instanceof CancelledByLoop) return;
       if (isCancellation(err)) throw err;
+      if (applicationFailure(err)?.type === 'BadCheck') return this.apply(m.specFailed(this.state, failureMessage(err)));
       return this.apply(m.samplingFailed(this.state, failureMessage(err)));
     }
     if (this.closed()) return;

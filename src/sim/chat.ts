@@ -43,7 +43,7 @@ function sample(rng: Rng, d: Distribution): number {
 }
 
 /** Handles a parsed JSON body; returns the outcome for logging (or the HTTP status for early rejects). */
-export function handleChat(ctx: ChatContext, res: ServerResponse, raw: unknown): Outcome | number {
+export function handleChat(ctx: ChatContext, res: ServerResponse, raw: unknown, apiKey?: string): Outcome | number {
   const parsed = ChatRequestSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -88,7 +88,10 @@ export function handleChat(ctx: ChatContext, res: ServerResponse, raw: unknown):
   if (u < profile.errorRate) {
     stats.serverError++;
     const status = which < 0.5 ? 500 : 503;
-    ctx.later(res, latency, () => sendJson(res, status, serverError(status), rlHeaders));
+    const body5xx = serverError(status);
+    // A badly behaved gateway that quotes the caller's credentials in its error text (seen in the wild).
+    if (profile.quotesKeyInErrors && apiKey) body5xx.error.message += ` (request with Authorization: Bearer ${apiKey})`;
+    ctx.later(res, latency, () => sendJson(res, status, body5xx, rlHeaders));
     return 'serverError';
   }
   if (u < profile.errorRate + profile.timeoutRate) {

@@ -44,6 +44,8 @@ const fields = {
     .nullable(),
   /** Fixed assistant content returned verbatim instead of the generated text. null = generate. */
   outputOverride: z.string({ error: 'expected a string or null' }).nullable(),
+  /** 5xx error messages quote the caller's Authorization header (a badly behaved gateway). */
+  quotesKeyInErrors: z.boolean({ error: 'expected true or false' }),
 };
 
 const SUM_MSG = 'errorRate + timeoutRate + malformedRate must be <= 1';
@@ -69,6 +71,7 @@ export const DEFAULT_PROFILE: FaultProfile = Object.freeze({
   completionTokens: { p50: 150, p99: 600 },
   rpm: null,
   outputOverride: null,
+  quotesKeyInErrors: false,
 }) as FaultProfile;
 
 function model(patch: Partial<FaultProfile>): FaultProfile {

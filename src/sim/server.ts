@@ -76,7 +76,7 @@ export function createSimServer(cfg: ServerConfig): RunningServer {
     }
 
     if (isAdmin) { handleAdmin(cfg.registry, method, path, body, res); return res.statusCode; }
-    if (path === '/v1/chat/completions' && method === 'POST') return handleChat(ctx, res, body ?? {});
+    if (path === '/v1/chat/completions' && method === 'POST') return handleChat(ctx, res, body ?? {}, key);
     if (path === '/v1/models' && method === 'GET') {
       sendJson(res, 200, { object: 'list', data: cfg.registry.names().map((id) => modelObject(cfg.registry, id)) });
       return 200;

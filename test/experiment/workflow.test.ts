@@ -208,6 +208,7 @@ describe('experiment workflow on the simulator', () => {
     'fails fast on a gateway misconfiguration; the client reads "experiment failed: <innermost cause>"',
     { timeout: 120_000 },
     async () => {
+      process.env.WORKER_KEY_ENVS = 'MODELSHIFT_TEST_NO_SUCH_KEY'; // allowed on this worker, but not set
       const { workflowId } = await experiments().start({
         ...input({ rounds: 3 }, ['gpt-4.1'], DEFAULT_TEST_CASES),
         models: [{ model: 'gpt-4.1', apiKeyEnv: 'MODELSHIFT_TEST_NO_SUCH_KEY' }],

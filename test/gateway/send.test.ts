@@ -14,6 +14,9 @@ const call = (model: string) => ({ model, messages: [{ role: 'user' as const, co
 
 beforeAll(async () => {
   sim = await startSimulator({ latencyScale: 0, seed: 9 });
+  // This process is the worker here: its policy must allow the test's key variables and the simulator.
+  process.env.WORKER_KEY_ENVS = 'GW_TEST_KEY,GW_WRONG_KEY';
+  process.env.WORKER_ALLOWED_ORIGINS = new URL(sim.url).origin;
 });
 afterAll(async () => sim?.close());
 beforeEach(() => sim.reset());

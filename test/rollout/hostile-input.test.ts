@@ -7,8 +7,10 @@ import { describe, expect, it } from 'vitest';
 import { emptyArmStats, recordOutcome, toWireArmStats } from '../../src/decision/arm-stats';
 import { RolloutClient } from '../../src/rollout/client';
 import { liveMetricsSignal, type LiveMetricsBatch } from '../../src/rollout/contract';
+import { startSimulator } from '../../src/sim/index';
 import { useHarness } from '../helpers/harness';
-import { startTestRollout, testSpec, uniqueTarget, waitForStatus } from '../helpers/rollout';
+import { result, startTestRollout, testSpec, uniqueTarget, waitForStatus } from '../helpers/rollout';
+import { historyText } from '../helpers/temporal';
 
 const h = useHarness({ sim: { latencyScale: 0.02, seed: 11, models: { 'gpt-4.1': { errorRate: 0 }, 'gpt-4.1-turbo': { errorRate: 0 } } }, queue: 'hostile' });
 
@@ -70,4 +72,55 @@ describe('hostile input to a running rollout', () => {
     expect(final.reason).toBe('aborted by operator: after the flood');
     expect(refused).toBe(0);
   }, 400_000);
+});
+
+describe('what a spec may make the worker do', () => {
+  it('a green naming TEMPORAL_API_KEY, or a host the worker was not configured with, fails preflight and sends nothing', async () => {
+    process.env.TEMPORAL_API_KEY = 'tmprl-must-never-leave-4711';
+    const other = await startSimulator({ latencyScale: 0 });
+    try {
+      for (const green of [
+        { model: 'gpt-4.1-turbo', apiKeyEnv: 'TEMPORAL_API_KEY' },
+        { model: 'gpt-4.1-turbo', baseURL: other.url },
+        { model: 'gpt-4.1-turbo', baseURL: 'http://169.254.169.254/v1' },
+      ]) {
+        const spec = testSpec({ target: uniqueTarget('policy'), green });
+        const handle = await startTestRollout(h.t.client, h.taskQueue, spec);
+        const r = await result(h.t.client, spec.target);
+        expect(r.phase).toBe('failed');
+        expect(r.reason).toMatch(/^preflight failed: green: (apiKeyEnv: TEMPORAL_API_KEY is never sent upstream|baseURL: http:\/\/[\d.:]+ is not an allowed origin here)/);
+        expect(historyText(await handle.fetchHistory())).not.toContain('tmprl-must-never-leave-4711');
+      }
+      expect(Object.values(other.stats()).reduce((n, s) => n + s.requests, 0)).toBe(0);
+    } finally {
+      delete process.env.TEMPORAL_API_KEY;
+      await other.close();
+    }
+  });
+
+  it('a gateway error that quotes the key never puts it in the status, the reason or history', async () => {
+    h.sim.setProfile('gpt-4.1-turbo', { errorRate: 1, quotesKeyInErrors: true });
+    try {
+      const spec = testSpec({ target: uniqueTarget('quote'), retry: { attempts: 1 } });
+      const handle = await startTestRollout(h.t.client, h.taskQueue, spec);
+      const r = await result(h.t.client, spec.target);
+      expect(r.phase).toBe('rolled_back');
+      const text = `${JSON.stringify(r)} ${historyText(await handle.fetchHistory())}`;
+      expect(text).toContain('[redacted]'); // the quoted key was there, and was scrubbed
+      expect(text).not.toContain(h.sim.apiKey);
+    } finally {
+      h.sim.setProfile('gpt-4.1-turbo', { errorRate: 0, quotesKeyInErrors: false });
+    }
+  });
+
+  it('a spec that reaches the workflow with a check that cannot run fails as a spec error, not a green failure', async () => {
+    const spec = testSpec({ target: uniqueTarget('badcheck'), prompts: [{ messages: [{ role: 'user', content: '2+2?' }], expect: { json: true } }] });
+    // What `temporal workflow start` with hand-written input could carry: a schema parseSpec would refuse.
+    spec.prompts[0].expect = { json: { type: 'integr' }, caseSensitive: false };
+    await startTestRollout(h.t.client, h.taskQueue, spec);
+    const r = await result(h.t.client, spec.target);
+    expect(r.phase).toBe('failed');
+    expect(r.greenPercent).toBe(0);
+    expect(r.reason).toMatch(/^spec error: a golden check cannot run: expect\.json: schema is invalid/);
+  });
 });

@@ -118,3 +118,53 @@ describe('rollout spec: plan warnings', () => {
     expect(planWarnings(parseSpec(base))).toEqual([]);
   });
 });
+
+describe('rollout spec: hostile and careless input (hardening)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'spec-hard-'));
+  const prompt = (expect: unknown) => ({ ...base, prompts: [{ messages: [{ role: 'user', content: 'x' }], expect }] });
+
+  it('an invalid JSON Schema or a regex RE2 refuses is a spec error at parse time, naming the field', () => {
+    expect(refused(prompt({ json: { type: 'integr' } }))).toMatch(/^spec: prompts\[0\]\.expect\.json: expected a valid JSON Schema: schema is invalid/);
+    expect(refused(prompt({ json: { type: 'object', required: 'x' } }))).toMatch(/expect\.json: expected a valid JSON Schema/);
+    expect(refused(prompt({ regex: '(?<=a)b' }))).toMatch(/^spec: prompts\[0\]\.expect\.regex: expected a regular expression RE2 accepts/);
+  });
+
+  it('a catastrophic-backtracking regex runs in linear time', async () => {
+    const { checkOutput } = await import('../../src/checks/expect');
+    const s = parseSpec(prompt({ regex: '^(a+)+$' }));
+    const t0 = performance.now();
+    expect(checkOutput(s.prompts[0].expect!, 'a'.repeat(50_000) + 'b').passed).toBe(false);
+    expect(performance.now() - t0).toBeLessThan(5_000); // exponential backtracking would take years, not seconds
+  });
+
+  it('refuses durations Node timers cannot hold, and unbounded counts', () => {
+    expect(refused({ ...base, request: { timeout: '600h' } })).toBe('spec: request.timeout: expected a timeout of at most 1h (got "600h")');
+    expect(refused({ ...base, plan: { dwell: '400d' } })).toMatch(/^spec: plan\.dwell: expected a dwell/);
+    expect(refused({ ...base, guards: { minSamples: 1e9 } })).toMatch(/^spec: guards\.minSamples: expected at most 100000/);
+    expect(refused({ ...base, guards: { maxHoldRounds: 1e7 } })).toMatch(/^spec: guards\.maxHoldRounds: /);
+  });
+
+  it('refuses a baseURL that carries credentials or a query', () => {
+    expect(refused({ ...base, green: { model: 'x', baseURL: 'https://user:sk-KEY@gw.example/v1' } })).toMatch(
+      /^spec: green\.baseURL: expected a base URL without credentials or query: it carries credentials/,
+    );
+    expect(refused({ ...base, green: { model: 'x', baseURL: 'https://gw.example/v1?api-key=sk-1' } })).toMatch(/carries a query/);
+  });
+
+  it('the same model on the same gateway is refused however the URL is spelt (trailing slash)', () => {
+    const raw = { ...base, blue: { model: 'm', baseURL: 'https://gw.example/v1/' }, green: { model: 'm', baseURL: 'https://gw.example/v1' } };
+    expect(refused(raw)).toMatch(/^spec: green\.model: same model and gateway as blue/);
+    expect(parseSpec({ ...base, green: { model: 'x', baseURL: 'https://gw.example/v1//' } }).green.baseURL).toBe('https://gw.example/v1');
+  });
+
+  it('refuses model names a gateway or a search attribute cannot hold', () => {
+    expect(refused({ ...base, green: { model: 'x'.repeat(3000) } })).toMatch(/^spec: green\.model: expected a model name such as gpt-4\.1 \(at most 200 characters/);
+    expect(refused({ ...base, green: { model: 'gpt 4' } })).toMatch(/no spaces or control characters/);
+  });
+
+  it('refuses duplicate keys in a JSON spec file (the last would silently win)', () => {
+    const file = join(dir, 'dup.json');
+    writeFileSync(file, '{"target":"chat","blue":{"model":"a"},"green":{"model":"b"},"green":{"model":"c"}}');
+    expect(() => specFromFlags({ file })).toThrow(/dup\.json: not valid JSON: Map keys must be unique/);
+  });
+});

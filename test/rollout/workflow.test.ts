@@ -148,6 +148,7 @@ describe('rollout workflow', () => {
 
   it('fails with a clear, non-retried error on a rejected key', async () => {
     process.env.WRONG_GATEWAY_KEY = 'sk-wrong-key-000000000';
+    process.env.WORKER_KEY_ENVS = 'WRONG_GATEWAY_KEY'; // allowed on this worker, but the gateway rejects it
     const spec = testSpec({ target: uniqueTarget('badkey'), green: { model: 'gpt-4.1-turbo', apiKeyEnv: 'WRONG_GATEWAY_KEY' } });
     const handle = await startTestRollout(h.t.client, h.taskQueue, spec);
     const r = await result(h.t.client, spec.target);
@@ -246,6 +247,7 @@ describe('the promote validator and the verdict policy', () => {
     await new Promise((r) => silent.once('listening', r));
     try {
       const port = (silent.address() as { port: number }).port;
+      process.env.WORKER_ALLOWED_ORIGINS = `http://127.0.0.1:${port}`;
       const spec2 = testSpec({ target: uniqueTarget('unchecked'), green: { model: 'gpt-4.1-turbo', baseURL: `http://127.0.0.1:${port}/v1` } });
       const h2 = await startTestRollout(h.t.client, h.taskQueue, spec2);
       await waitForStatus(h.t.client, spec2.target, (s) => s.phase === 'preflight');

@@ -14,6 +14,7 @@ import { GatewayConfigError, gatewayClient, resolveGateway } from '../../gateway
 import { limiterFor } from '../../gateway/rate-limit';
 import { sendChat, type PriceFn } from '../../gateway/send';
 import { mulberry32 } from '../../stats/rng';
+import { CheckCannotRun } from '../../checks/expect';
 import type { SampleBatchInput, SampleBatchResult } from '../contract';
 
 interface Progress {
@@ -37,14 +38,16 @@ export async function runSampleBatch(input: SampleBatchInput): Promise<SampleBat
   const done = new Set(progress.done);
   if (resumed) ctx.log.info('resuming sample batch', { done: done.size, of: input.count });
 
-  let blueClient, greenClient;
-  try {
-    blueClient = gatewayClient(input.blue, { timeoutMs: input.request.timeoutMs });
-    greenClient = gatewayClient(input.green, { timeoutMs: input.request.timeoutMs });
-  } catch (err) {
-    if (err instanceof GatewayConfigError) throw ApplicationFailure.nonRetryable(err.message, 'GatewayConfig');
-    throw err;
-  }
+  const clientFor = (which: 'blue' | 'green') => {
+    try {
+      return gatewayClient(input[which], { timeoutMs: input.request.timeoutMs });
+    } catch (err) {
+      if (err instanceof GatewayConfigError) throw ApplicationFailure.nonRetryable(`${which}: ${err.message}`, 'GatewayConfig');
+      throw err;
+    }
+  };
+  const blueClient = clientFor('blue');
+  const greenClient = clientFor('green');
   const blueLimiter = limiterFor(resolveGateway(input.blue).baseURL, input.blue.model, input.requestsPerMinute);
   const greenLimiter = limiterFor(resolveGateway(input.green).baseURL, input.green.model, input.requestsPerMinute);
 
@@ -96,6 +99,8 @@ export async function runSampleBatch(input: SampleBatchInput): Promise<SampleBat
   } catch (err) {
     // Cancelled (pause, abort, promote): report a cancellation, not whatever the request threw.
     if (signal.aborted) throw signal.reason ?? new CancelledFailure('sample batch cancelled');
+    // A golden check that cannot run is the spec's problem, never green's: no retry, no verdict.
+    if (err instanceof CheckCannotRun) throw ApplicationFailure.nonRetryable(`a golden check cannot run: ${err.message}`, 'BadCheck');
     throw err;
   } finally {
     clearInterval(heartbeat);
