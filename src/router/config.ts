@@ -25,9 +25,10 @@
  */
 import { readStructuredFile } from '../files/structured';
 import { z } from 'zod';
-import { parseNumber } from '../cli/flags';
+import { parseList, parseNumber } from '../cli/flags';
 import { BadInput } from '../errors';
-import { isForbiddenKeyEnv, originOf, splitList } from './keys';
+import type { ArmRef } from '../gateway/arm';
+import { isForbiddenKeyEnv, originOf } from './policy';
 
 export class RouterConfigError extends BadInput {
   override name = 'RouterConfigError';
@@ -59,7 +60,7 @@ export interface RouterSettings {
   port: number;
   host: string;
   gateway: { baseURL?: string; apiKeyEnv: string };
-  targets: Record<string, { blue: { model: string; baseURL?: string; apiKeyEnv?: string } }>;
+  targets: Record<string, { blue: ArmRef }>;
   apiKeys: string[];
   pollIntervalMs: number;
   staleAfterMs: number;
@@ -141,7 +142,7 @@ export function loadRouterSettings(flags: RouterFlags = {}, env: NodeJS.ProcessE
   const staleAfter = num(flags.staleAfter, '--stale-after') ?? num(env.ROUTER_STALE_AFTER_SECONDS, 'ROUTER_STALE_AFTER_SECONDS') ?? file.staleAfterSeconds ?? 5;
   const report = num(flags.reportInterval, '--report-interval') ?? num(env.ROUTER_REPORT_INTERVAL_SECONDS, 'ROUTER_REPORT_INTERVAL_SECONDS') ?? file.reportIntervalSeconds ?? 5;
   if (report <= 0) throw new RouterConfigError('report interval: must be > 0 seconds');
-  const keyEnvs = [...(file.keyEnvs ?? []), ...splitList(env.ROUTER_KEY_ENVS)];
+  const keyEnvs = [...(file.keyEnvs ?? []), ...parseList(env.ROUTER_KEY_ENVS)];
   for (const name of keyEnvs) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new RouterConfigError(`ROUTER_KEY_ENVS: expected environment variable names, got ${JSON.stringify(name)}`);
   const gatewayKeyEnv = file.gateway?.apiKeyEnv ?? 'GATEWAY_API_KEY';
   for (const [where, name] of [
@@ -150,7 +151,7 @@ export function loadRouterSettings(flags: RouterFlags = {}, env: NodeJS.ProcessE
     ...keyEnvs.map((n) => ['keyEnvs / ROUTER_KEY_ENVS', n]),
   ] as Array<[string, string | undefined]>)
     if (name && isForbiddenKeyEnv(name)) throw new RouterConfigError(`${where}: ${name} is the router's or Temporal's own secret and is never sent to an upstream`);
-  const allowedOrigins = [...(file.allowedOrigins ?? []), ...splitList(env.ROUTER_ALLOWED_ORIGINS)];
+  const allowedOrigins = [...(file.allowedOrigins ?? []), ...parseList(env.ROUTER_ALLOWED_ORIGINS)];
   for (const o of allowedOrigins) if (!originOf(o)) throw new RouterConfigError(`ROUTER_ALLOWED_ORIGINS: expected http(s) origins, got ${JSON.stringify(o)}`);
   return {
     port,

@@ -10,22 +10,17 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Pool, type Dispatcher } from 'undici';
-import type { ArmRef } from '../rollout/contract';
+import type { ArmRef } from '../gateway/arm';
 import { assignArm, type Arm } from './assign';
 import { replaceModel, usageFromTail } from './body';
-import { BUILTIN_KEY_ENVS, isForbiddenKeyEnv, originOf } from './keys';
+import { BUILTIN_KEY_ENVS, isForbiddenKeyEnv, originOf } from './policy';
 import type { ErrorClass, Outcome } from './live-stats';
 import { RouterMetrics } from './metrics';
 import { RatioTracker, type RatioSource } from './ratio';
 import { LiveAggregator, type LiveReporter } from './reporter';
 
-export interface ArmConfig {
-  model: string;
-  /** gateway base URL ending in /v1 (absent → the router's default gateway) */
-  baseURL?: string;
-  /** NAME of the environment variable holding this arm's gateway key (absent → the gateway's) */
-  apiKeyEnv?: string;
-}
+/** A target's arm as the router's config names it: the shape every arm has (src/gateway/arm.ts). */
+export type ArmConfig = ArmRef;
 
 export interface TargetConfig {
   blue: ArmConfig;
@@ -353,7 +348,7 @@ export function createRouter(options: RouterOptions = {}): Router {
    * whose origin the operator did not configure, are refused — never replaced by the gateway's key or
    * host — so the request fails (see armFailed).
    */
-  function resolveArm(ref: ArmRef | ArmConfig, cfg: ArmConfig | undefined): Resolved | ArmProblem {
+  function resolveArm(ref: ArmRef, cfg: ArmConfig | undefined): Resolved | ArmProblem {
     const base = ref.baseURL ?? cfg?.baseURL ?? gatewayBase;
     if (!base) return new ArmProblem('no_upstream', 'no baseURL and no gateway configured');
     if (!originAllowed(base))
@@ -389,7 +384,7 @@ export function createRouter(options: RouterOptions = {}): Router {
   }
 
   /** Blue and green refs of a target right now (green undefined: no rollout). */
-  function arms(target: string): { blue: ArmRef | ArmConfig; green: ArmRef | undefined; percent: number } | undefined {
+  function arms(target: string): { blue: ArmRef; green: ArmRef | undefined; percent: number } | undefined {
     const s = tracker.states.get(target);
     const cfg = configured.get(target);
     const snap = s?.snapshot;
