@@ -1,7 +1,37 @@
 /**
- * Raw-body helpers: the router forwards the client's bytes untouched except for the value of the
- * top-level `"model"` key, so large prompts are never re-serialised.
+ * Raw-body helpers: the router reads the client's body once, and forwards its bytes untouched except
+ * for the value of the top-level `"model"` key, so large prompts are never re-serialised.
  */
+import type { IncomingMessage } from 'node:http';
+
+export class BodyTooLargeError extends Error {
+  override name = 'BodyTooLargeError';
+}
+
+/**
+ * The request body as text. Past `max` bytes it stops reading (the rest is never read) and rejects
+ * with BodyTooLargeError; the caller answers 413 and closes the connection.
+ */
+export function readBody(req: IncomingMessage, max: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (c: Buffer): void => {
+      size += c.length;
+      if (size > max) {
+        req.off('data', onData);
+        req.pause();
+        chunks.length = 0;
+        reject(new BodyTooLargeError());
+        return;
+      }
+      chunks.push(c);
+    };
+    req.on('data', onData);
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
 
 /** Index just past the JSON string starting at `i` (which must be a `"`), or -1. */
 function skipString(s: string, i: number): number {

@@ -8,7 +8,8 @@ import { classify, estimateCostUsd, loadCatalog } from '../catalog';
 import { loadConfig } from '../config';
 import { connectionOptions, targetAddress } from '../temporal/connect';
 import { loadRouterSettings, type RouterFlags } from './config';
-import { createRouter, defaultLogger } from './server';
+import { defaultLogger } from './options';
+import { createRouter } from './server';
 import { TemporalLiveReporter } from './temporal-reporter';
 import { TemporalRatioSource } from './temporal-source';
 

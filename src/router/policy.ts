@@ -9,6 +9,7 @@
  * configured baseURLs' and `allowedOrigins` (ROUTER_ALLOWED_ORIGINS). An arm outside them is refused
  * (an ArmProblem), never quietly served with the gateway's key or host instead.
  */
+import type { ArmRef } from '../gateway/arm';
 
 /** The router's own secrets and Temporal's: never sent to an upstream, whatever the config says. */
 export function isForbiddenKeyEnv(name: string): boolean {
@@ -25,5 +26,101 @@ export function originOf(url: string): string | undefined {
     return u.protocol === 'http:' || u.protocol === 'https:' ? u.origin : undefined;
   } catch {
     return undefined;
+  }
+}
+
+export type ArmProblemCode = 'upstream_key_not_allowed' | 'upstream_key_missing' | 'upstream_origin_not_allowed' | 'no_upstream';
+
+/** Why an arm cannot be called (its key variable or origin is not allowed, or there is no upstream). */
+export class ArmProblem {
+  constructor(
+    readonly code: ArmProblemCode,
+    /** for the log (names variables and hosts; never a key) */
+    readonly detail: string,
+  ) {}
+}
+
+/** Where a request may go and the credentials it carries there. */
+export interface Grant {
+  baseURL: string;
+  authorization: string;
+  /** the key itself: scrubbed from any error body the upstream sends back */
+  secret: string;
+}
+
+export interface PolicyConfig {
+  gateway: { baseURL?: string; apiKeyEnv: string };
+  /** each target's configured blue arm */
+  targets: ReadonlyMap<string, { blue: ArmRef }>;
+  keyEnvs?: readonly string[];
+  allowedOrigins?: readonly string[];
+  /** where key variables are read */
+  env: NodeJS.ProcessEnv;
+}
+
+export class UpstreamPolicy {
+  private readonly keyEnvs: Set<string>;
+  private readonly origins = new Set<string>();
+  /** baseURL → whether its origin is allowed (cached: rollouts repeat theirs) */
+  private readonly originChecked = new Map<string, boolean>();
+
+  /** Throws when the configuration itself names a forbidden key variable or a URL that is not http(s). */
+  constructor(private readonly c: PolicyConfig) {
+    this.keyEnvs = new Set<string>([...BUILTIN_KEY_ENVS, c.gateway.apiKeyEnv, ...(c.keyEnvs ?? [])]);
+    for (const t of c.targets.values()) if (t.blue.apiKeyEnv) this.keyEnvs.add(t.blue.apiKeyEnv);
+    for (const name of this.keyEnvs)
+      if (isForbiddenKeyEnv(name)) throw new Error(`router: ${name} can never be used as an upstream key (it is the router's or Temporal's own secret)`);
+    for (const [where, url] of [
+      ['gateway.baseURL', c.gateway.baseURL],
+      ...[...c.targets].map(([name, t]) => [`targets.${name}.blue.baseURL`, t.blue.baseURL]),
+      ...(c.allowedOrigins ?? []).map((o) => ['allowedOrigins', o]),
+    ] as Array<[string, string | undefined]>) {
+      if (url === undefined) continue;
+      const origin = originOf(url);
+      if (!origin) throw new Error(`router: ${where}: expected an http(s) URL, got ${JSON.stringify(url)}`);
+      this.origins.add(origin);
+    }
+  }
+
+  originAllowed(base: string): boolean {
+    let ok = this.originChecked.get(base);
+    if (ok === undefined) {
+      const origin = originOf(base);
+      ok = origin !== undefined && this.origins.has(origin);
+      if (this.originChecked.size < 10_000) this.originChecked.set(base, ok);
+    }
+    return ok;
+  }
+
+  /**
+   * The upstream and key for an arm. `cfg` is the target's configured blue: a blue without a baseURL of
+   * its own uses the configured one (and its key variable); a green without one (cfg undefined) uses the
+   * gateway, as the worker does. A key variable that is not allowed, or allowed but unset, and a baseURL
+   * whose origin the operator did not configure, are refused — never replaced by the gateway's key or host.
+   */
+  resolve(ref: ArmRef, cfg: ArmRef | undefined): Grant | ArmProblem {
+    const base = ref.baseURL ?? cfg?.baseURL ?? this.c.gateway.baseURL;
+    if (!base) return new ArmProblem('no_upstream', 'no baseURL and no gateway configured');
+    if (!this.originAllowed(base))
+      return new ArmProblem('upstream_origin_not_allowed', `baseURL ${originOf(base) ?? JSON.stringify(base)} is not the gateway's origin, a configured target's, or in ROUTER_ALLOWED_ORIGINS`);
+    const named = ref.baseURL ? ref.apiKeyEnv : (ref.apiKeyEnv ?? cfg?.apiKeyEnv);
+    const keyEnv = named ?? this.c.gateway.apiKeyEnv;
+    if (!this.keyEnvs.has(keyEnv) || isForbiddenKeyEnv(keyEnv))
+      return new ArmProblem('upstream_key_not_allowed', `apiKeyEnv ${keyEnv} is not the gateway's key variable, a configured target's, or in ROUTER_KEY_ENVS`);
+    const secret = this.c.env[keyEnv] ?? '';
+    // an unset gateway key is sent as it is (a gateway without keys); an arm's own key variable must be set
+    if (named !== undefined && secret === '') return new ArmProblem('upstream_key_missing', `apiKeyEnv ${keyEnv} is not set in the router's environment`);
+    return { baseURL: base, authorization: `Bearer ${secret}`, secret };
+  }
+
+  /**
+   * The default upstream (pass-through models and paths): the gateway, or else the first target's
+   * configured baseURL, with the gateway's key. Undefined when neither is configured.
+   */
+  gateway(): Grant | undefined {
+    const base = this.c.gateway.baseURL ?? [...this.c.targets.values()][0]?.blue.baseURL;
+    if (!base) return undefined;
+    const secret = this.c.env[this.c.gateway.apiKeyEnv] ?? '';
+    return { baseURL: base, authorization: `Bearer ${secret}`, secret };
   }
 }

@@ -1,0 +1,288 @@
+/**
+ * One upstream call of a chat completion, and the header rules every upstream call follows.
+ *
+ * Attempt is an undici dispatch handler: response bytes go straight from the upstream socket to the
+ * client (no intermediate stream objects), JSON or SSE alike, and the last TAIL_BYTES are kept to read
+ * the usage from. An upstream error body is collected (up to 64 KiB), scrubbed of the router's key and
+ * passed on — except 401/403, which say the ROUTER's key is wrong and become a 502 of our own. With
+ * `canFallback` (green), a failure before anything reached the client is returned instead of answered,
+ * so the caller can serve the request from blue.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { Dispatcher } from 'undici';
+import type { Arm } from './assign';
+import { usageFromTail } from './body';
+import type { RouterContext } from './context';
+import { errors, send } from './errors';
+import type { ErrorClass } from './live-stats';
+import type { ResolvedArm } from './upstreams';
+
+/** Headers that belong to one connection, never forwarded either way (`host` is the upstream's own). */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'trailers', 'transfer-encoding', 'upgrade', 'host']);
+/**
+ * Request headers never forwarded on pass-through, besides HOP_BY_HOP: authorization (the client's key
+ * is the router's business; the upstream gets the router's), accept-encoding (error bodies are
+ * scrubbed of the upstream key, which needs them uncompressed) and expect (undici refuses
+ * `expect: 100-continue`; node:http has already answered the client's). `x-modelshift-*` stay here too.
+ */
+const NOT_FORWARDED = new Set(['authorization', 'accept-encoding', 'expect']);
+/** Green statuses below 500 that still send the request to blue. */
+const FALLBACK_STATUSES = new Set([401, 403, 404, 408, 409, 429]);
+const TAIL_BYTES = 2048;
+const MAX_ERROR_BODY = 65_536;
+
+class ClientGoneError extends Error {
+  override name = 'ClientGoneError';
+}
+
+/** Green answered with a status that sends the request to blue: its body is not wanted. */
+class FallbackAbort extends Error {
+  override name = 'FallbackAbort';
+}
+
+const noop = () => undefined;
+
+/** Abort an upstream body we will not read (an unhandled 'error' from destroy would crash the process). */
+export function discard(body: { on(ev: 'error', fn: () => void): unknown; destroy(): unknown }): void {
+  body.on('error', noop);
+  body.destroy();
+}
+
+export function classifyStatus(status: number): ErrorClass {
+  if (status === 429) return 'rate_limited';
+  if (status === 401 || status === 403) return 'auth';
+  if (status === 404) return 'not_found';
+  if (status === 408) return 'timeout';
+  if (status >= 500) return 'server';
+  return 'bad_request';
+}
+
+export function classifyNetworkError(err: unknown): ErrorClass {
+  const code = (err as { code?: string }).code ?? '';
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ETIMEDOUT') return 'timeout';
+  return 'connection';
+}
+
+/** Request headers of a chat completion: the router's own, plus the client's accept and x-request-id. */
+export function chatRequestHeaders(req: IncomingMessage, authorization: string): Record<string, string> {
+  const h: Record<string, string> = {
+    'content-type': 'application/json',
+    accept: (req.headers.accept as string | undefined) ?? 'application/json',
+    authorization,
+  };
+  const rid = req.headers['x-request-id'];
+  if (typeof rid === 'string') h['x-request-id'] = rid;
+  return h;
+}
+
+/** Request headers of a pass-through call: the client's, less the rules above, with the router's key. */
+export function forwardedRequestHeaders(req: IncomingMessage, authorization: string): Record<string, string | string[]> {
+  const headers: Record<string, string | string[]> = {};
+  // headers the client's `connection` header names are hop-by-hop too (RFC 9110 §7.6.1)
+  const connection = req.headers.connection;
+  const named = connection ? new Set(connection.toLowerCase().split(',').map((t) => t.trim())) : undefined;
+  for (const k in req.headers) {
+    const v = req.headers[k];
+    if (v === undefined || HOP_BY_HOP.has(k) || NOT_FORWARDED.has(k) || k.startsWith('x-modelshift-') || named?.has(k)) continue;
+    headers[k] = v;
+  }
+  headers.authorization = authorization;
+  return headers;
+}
+
+/** The upstream's response headers less HOP_BY_HOP, with `extra` set on top. */
+export function responseHeaders(src: Record<string, string | string[] | undefined>, extra: Record<string, string>): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const k in src) {
+    const v = src[k];
+    if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+  }
+  for (const k in extra) out[k] = extra[k];
+  return out;
+}
+
+/** The router's key replaced wherever an upstream quotes it (keys shorter than 4 characters are left). */
+export function scrub(text: string, secret: string): string {
+  if (secret.length >= 4 && text.includes(secret)) text = text.split(secret).join('[redacted]');
+  return text;
+}
+
+function armHeaders(arm: Arm | '', model: string): Record<string, string> {
+  return arm ? { 'x-modelshift-arm': arm, 'x-modelshift-model': model } : { 'x-modelshift-model': model };
+}
+
+export type AttemptResult = { done: true } | { done: false; errorClass: ErrorClass; status: number | string; latencyMs: number };
+
+export interface AttemptSpec {
+  resolved: ResolvedArm;
+  /** full upstream path, e.g. `/v1/chat/completions` */
+  path: string;
+  /** the request body as sent upstream */
+  body: string;
+  /** '' for a model that is no target (then `arm` is '' too) */
+  target: string;
+  arm: Arm | '';
+  /** return a failure before the first byte instead of answering it (green: the caller retries on blue) */
+  canFallback: boolean;
+  /** when the router received the request (performance.now()) */
+  started: number;
+}
+
+/** The parts of the router an attempt reports to. */
+type Sink = Pick<RouterContext, 'record' | 'metrics' | 'cost'>;
+
+/** POST the body upstream; resolves once the client has its answer, or with the failure to fall back on. */
+export function attempt(ctx: Sink, req: IncomingMessage, res: ServerResponse, spec: AttemptSpec): Promise<AttemptResult> {
+  return new Promise<AttemptResult>((resolve) => {
+    const handler = new Attempt(ctx, res, spec, resolve);
+    const up = spec.resolved.up;
+    up.pool.dispatch({ origin: up.origin, path: spec.path, method: 'POST', headers: chatRequestHeaders(req, spec.resolved.authorization), body: spec.body }, handler);
+  });
+}
+
+export class Attempt implements Dispatcher.DispatchHandler {
+  private readonly t0 = performance.now();
+  private mode: 'wait' | 'pass' | 'error' | 'done' = 'wait';
+  private status = 0;
+  private headers: Record<string, string | string[] | undefined> = {};
+  private tail = '';
+  private errChunks: Buffer[] | undefined;
+  private errBytes = 0;
+  private controller: Dispatcher.DispatchController | undefined;
+
+  constructor(
+    private readonly ctx: Sink,
+    private readonly res: ServerResponse,
+    private readonly spec: AttemptSpec,
+    private readonly resolve: (r: AttemptResult) => void,
+  ) {
+    res.once('close', this.onClientClose);
+  }
+
+  private readonly onClientClose = (): void => {
+    if (this.mode === 'done' || this.res.writableFinished) return;
+    this.controller?.abort(new ClientGoneError());
+  };
+
+  private readonly onDrain = (): void => this.controller?.resume();
+
+  private finish(result: AttemptResult): void {
+    this.mode = 'done';
+    this.res.off('close', this.onClientClose);
+    this.res.off('drain', this.onDrain);
+    this.resolve(result);
+  }
+
+  private record(status: number | string, outcome: Parameters<Sink['record']>[4]): void {
+    const s = this.spec;
+    this.ctx.record(s.target, s.arm, s.resolved.model, status, outcome, s.started);
+  }
+
+  private fail(errorClass: ErrorClass, status: number | string): void {
+    this.record(status, { ok: false, errorClass, latencyMs: performance.now() - this.t0, inputTokens: 0, outputTokens: 0, costUsd: 0 });
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.res.destroyed) controller.abort(new ClientGoneError());
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
+    this.controller = controller;
+    this.status = status;
+    this.headers = headers;
+    if (status >= 400) {
+      if (this.spec.canFallback && (status >= 500 || FALLBACK_STATUSES.has(status))) {
+        // the status decides: retry on blue now, without waiting for (or reading) green's error body
+        this.finish({ done: false, errorClass: classifyStatus(status), status, latencyMs: performance.now() - this.t0 });
+        controller.abort(new FallbackAbort());
+        return;
+      }
+      this.mode = 'error';
+      this.errChunks = [];
+      return;
+    }
+    if (this.res.destroyed) {
+      controller.abort(new ClientGoneError());
+      return;
+    }
+    this.mode = 'pass';
+    this.res.writeHead(status, responseHeaders(headers, armHeaders(this.spec.arm, this.spec.resolved.model)));
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.mode === 'pass') {
+      const s = chunk.toString('latin1', chunk.length > TAIL_BYTES ? chunk.length - TAIL_BYTES : 0);
+      this.tail = this.tail.length + s.length > TAIL_BYTES ? (this.tail + s).slice(-TAIL_BYTES) : this.tail + s;
+      if (!this.res.write(chunk)) {
+        controller.pause();
+        this.res.once('drain', this.onDrain);
+      }
+    } else if (this.mode === 'error' && this.errBytes < MAX_ERROR_BODY) {
+      this.errChunks!.push(chunk);
+      this.errBytes += chunk.length;
+    }
+  }
+
+  onResponseEnd(): void {
+    const latencyMs = performance.now() - this.t0;
+    if (this.mode === 'pass') {
+      this.res.end();
+      const usage = usageFromTail(this.tail);
+      const inputTokens = usage?.inputTokens ?? 0;
+      const outputTokens = usage?.outputTokens ?? 0;
+      this.record(this.status, { ok: true, latencyMs, inputTokens, outputTokens, costUsd: this.ctx.cost(this.spec.resolved.model, inputTokens, outputTokens) });
+      this.finish({ done: true });
+    } else if (this.mode === 'error') {
+      this.fail(classifyStatus(this.status), this.status);
+      this.sendUpstreamError();
+      this.finish({ done: true });
+    }
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    if (this.mode === 'done') return;
+    const latencyMs = performance.now() - this.t0;
+    if (err instanceof ClientGoneError) {
+      // the user went away (closed the tab): not the arm's fault, so metrics only — never the live
+      // aggregate that feeds the rollout's verdict
+      const s = this.spec;
+      this.ctx.metrics.observe(s.target, s.arm || 'passthrough', s.resolved.model, 'client_closed', (performance.now() - s.started) / 1000);
+      if (this.mode === 'pass') this.res.destroy();
+      this.finish({ done: true });
+      return;
+    }
+    const errorClass = classifyNetworkError(err);
+    if (this.mode === 'pass') {
+      // the client already has part of the answer: all we can do is cut it off
+      this.fail(errorClass, errorClass);
+      this.res.destroy();
+      this.finish({ done: true });
+      return;
+    }
+    if (this.spec.canFallback) {
+      this.finish({ done: false, errorClass, status: errorClass, latencyMs });
+      return;
+    }
+    this.fail(errorClass, errorClass);
+    send(this.res, errorClass === 'timeout' ? errors.upstreamTimeout() : errors.upstreamUnreachable());
+    this.finish({ done: true });
+  }
+
+  private sendUpstreamError(): void {
+    const res = this.res;
+    if (this.status === 401 || this.status === 403) {
+      send(res, errors.upstreamAuth());
+      return;
+    }
+    if (res.destroyed || res.headersSent) return;
+    const text = Buffer.concat(this.errChunks ?? []).toString('utf8');
+    const safe = scrub(text, this.spec.resolved.secret);
+    const headers = responseHeaders(this.headers, armHeaders(this.spec.arm, this.spec.resolved.model));
+    headers['content-length'] = String(Buffer.byteLength(safe));
+    delete headers['content-encoding'];
+    res.writeHead(this.status, headers);
+    res.end(safe);
+  }
+}

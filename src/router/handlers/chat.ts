@@ -1,0 +1,105 @@
+/**
+ * POST /v1/chat/completions. The body is read once and parsed once; `model: auto` is replaced by the
+ * classifier's choice. A rollout target goes to the arm its user is assigned (sticky by `user` or the
+ * x-modelshift-user header); when green fails before its first byte, the request is served by blue and
+ * the failure counts against green. Any other model is passed to the default gateway unchanged.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { attempt } from '../attempt';
+import { BodyTooLargeError, readBody, replaceModel } from '../body';
+import type { RouterContext, TargetArms } from '../context';
+import { errors, send } from '../errors';
+import { ArmProblem } from '../policy';
+import type { Call } from '../routes';
+
+const UPSTREAM_PATH = '/chat/completions';
+
+interface ChatRequest {
+  /** the body as the client sent it */
+  raw: string;
+  body: Record<string, unknown>;
+  /** the model the client asked for */
+  requested: string;
+  /** the model to serve: `requested`, or the classifier's choice for `model: auto` */
+  model: string;
+  user: string | undefined;
+}
+
+export async function chat(ctx: RouterContext, req: IncomingMessage, res: ServerResponse, call: Call): Promise<void> {
+  const c = await readChatRequest(ctx, req, res);
+  if (!c) return;
+  const a = ctx.isTarget(c.model) ? ctx.arms(c.model) : undefined;
+  if (a) await serveTarget(ctx, req, res, c, a, call.started);
+  else await passModel(ctx, req, res, c, call.started);
+}
+
+/** The parsed request, or undefined once the client has been answered with why not. */
+async function readChatRequest(ctx: RouterContext, req: IncomingMessage, res: ServerResponse): Promise<ChatRequest | undefined> {
+  const max = ctx.settings.maxBodyBytes;
+  let raw: string;
+  try {
+    raw = await readBody(req, max);
+  } catch (err) {
+    if (err instanceof BodyTooLargeError) {
+      // answer, then close the connection: the rest of the body is never read
+      send(res, errors.bodyTooLarge(max));
+      res.once('finish', () => req.destroy());
+    } else res.destroy();
+    return undefined;
+  }
+  let body: Record<string, unknown>;
+  try {
+    body = JSON.parse(raw);
+  } catch {
+    return void send(res, errors.badJson());
+  }
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return void send(res, errors.bodyNotObject());
+  const requested = body.model;
+  if (typeof requested !== 'string' || requested === '') return void send(res, errors.missingModel());
+  const model = await chooseModel(ctx, res, requested, body);
+  if (model === undefined) return undefined;
+  const user = typeof body.user === 'string' && body.user !== '' ? body.user : (req.headers['x-modelshift-user'] as string | undefined);
+  return { raw, body, requested, model, user };
+}
+
+/** `model: auto` → the classifier's pick; any other name as it is. Undefined: the classifier failed (answered 500). */
+async function chooseModel(ctx: RouterContext, res: ServerResponse, requested: string, body: Record<string, unknown>): Promise<string | undefined> {
+  const { classify, autoModel } = ctx.settings;
+  if (requested !== autoModel || !classify) return requested;
+  try {
+    return await classify(body.messages);
+  } catch (err) {
+    ctx.log.warn('classifier failed; answering 500', { error: (err as Error).message });
+    send(res, errors.classifierFailed());
+    return undefined;
+  }
+}
+
+/** Not a rollout target: the default gateway, body unchanged (model replaced only when the classifier chose it). */
+async function passModel(ctx: RouterContext, req: IncomingMessage, res: ServerResponse, c: ChatRequest, started: number): Promise<void> {
+  const d = ctx.defaultUpstream();
+  if (!d) return send(res, errors.noUpstreamForModel());
+  const body = c.model === c.requested ? c.raw : replaceModel(c.raw, c.model, c.body);
+  await attempt(ctx, req, res, { resolved: { model: c.model, ...d }, path: d.up.basePath + UPSTREAM_PATH, body, target: '', arm: '', canFallback: false, started });
+}
+
+/** A rollout target: its user's arm; green → blue when green fails before the first byte. */
+async function serveTarget(ctx: RouterContext, req: IncomingMessage, res: ServerResponse, c: ChatRequest, a: TargetArms, started: number): Promise<void> {
+  const target = c.model;
+  if (ctx.assign(target, a, c.user) === 'green') {
+    const green = ctx.resolveArm(a.green!, undefined); // like the worker: no baseURL → the default gateway
+    // never re-sent elsewhere: a green the router may not call fails (and counts against green)
+    if (green instanceof ArmProblem) return ctx.refuseArm(res, green, target, 'green', a.green!.model, started);
+    const body = replaceModel(c.raw, green.model, c.body);
+    const r = await attempt(ctx, req, res, { resolved: green, path: green.up.basePath + UPSTREAM_PATH, body, target, arm: 'green', canFallback: true, started });
+    if (r.done) return;
+    // failed before the first byte: count it against green, serve from blue
+    ctx.record(target, 'green', green.model, r.status, { ok: false, errorClass: r.errorClass, latencyMs: r.latencyMs, inputTokens: 0, outputTokens: 0, costUsd: 0 }, started);
+    ctx.metrics.fallbacks.labels(target).inc();
+    if (res.destroyed) return;
+  }
+  const blue = ctx.resolveArm(a.blue, ctx.configuredBlue(target));
+  if (blue instanceof ArmProblem) return ctx.refuseArm(res, blue, target, 'blue', a.blue.model, started);
+  const body = replaceModel(c.raw, blue.model, c.body);
+  await attempt(ctx, req, res, { resolved: blue, path: blue.up.basePath + UPSTREAM_PATH, body, target, arm: 'blue', canFallback: false, started });
+}

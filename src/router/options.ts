@@ -1,0 +1,139 @@
+/**
+ * What `createRouter` takes and returns, and the defaults it fills in (resolveSettings).
+ */
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { ArmRef } from '../gateway/arm';
+import type { Arm } from './assign';
+import type { RouterMetrics } from './metrics';
+import type { RatioSource, RatioTracker } from './ratio';
+import type { LiveAggregator, LiveReporter } from './reporter';
+
+/** A target's arm as the router's config names it: the shape every arm has (src/gateway/arm.ts). */
+export type ArmConfig = ArmRef;
+
+export interface TargetConfig {
+  blue: ArmConfig;
+}
+
+export interface RouterLogger {
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export type Classifier = (messages: unknown) => string | Promise<string>;
+export type CostFn = (model: string, usage: { inputTokens: number; outputTokens: number }) => number;
+
+export interface RouterOptions {
+  /** rollout targets the router serves, each with the model used when it has no rollout */
+  targets?: Record<string, TargetConfig>;
+  /** default upstream for pass-through models and other /v1 paths */
+  gateway?: { baseURL?: string; apiKeyEnv?: string };
+  /** where ratios come from; absent → every target is 100 % blue */
+  ratioSource?: RatioSource;
+  /** how often each target's ratio is read (default 300 ms) */
+  pollIntervalMs?: number;
+  /** a target is reported stale when its ratio could not be read for longer than this (default 5,000 ms) */
+  staleAfterMs?: number;
+  /** per-read timeout on the ratio source (default 1,000 ms) */
+  sourceTimeoutMs?: number;
+  /** how often to look for rollouts of targets not in the config (default 15,000 ms; 0 = never) */
+  discoverIntervalMs?: number;
+  /** receives one live-metrics batch per target per interval */
+  reporter?: LiveReporter;
+  /** default 5,000 ms */
+  reportIntervalMs?: number;
+  /** accepted client keys; empty/undefined → the router is open (a warning is logged at start) */
+  apiKeys?: readonly string[];
+  /** `model: auto` classifier (e.g. src/catalog/classify) */
+  classify?: Classifier;
+  /** model name that triggers the classifier (default "auto") */
+  autoModel?: string;
+  /** USD cost of one request for the live aggregate (e.g. the catalog's estimateCostUsd; default 0) */
+  cost?: CostFn;
+  /** where `apiKeyEnv` names are looked up (default process.env) */
+  env?: NodeJS.ProcessEnv;
+  /**
+   * Further environment variable names an arm may name as `apiKeyEnv` (ROUTER_KEY_ENVS). Always allowed:
+   * the gateway's key variable, GATEWAY_API_KEY, HOLYSHEEP_API_KEY and the targets' configured ones; never
+   * ROUTER_API_KEYS or TEMPORAL_*.
+   */
+  keyEnvs?: readonly string[];
+  /**
+   * Further origins a rollout's `baseURL` may point at (ROUTER_ALLOWED_ORIGINS). Always allowed: the
+   * gateway's origin and the origins of the targets' configured baseURLs.
+   */
+  allowedOrigins?: readonly string[];
+  logger?: RouterLogger;
+  /** time to the upstream's response headers before the attempt counts as a timeout (default 60,000 ms) */
+  upstreamTimeoutMs?: number;
+  /** idle time between body chunks (default 300,000 ms) */
+  bodyTimeoutMs?: number;
+  /** largest accepted request body (default 16 MiB) */
+  maxBodyBytes?: number;
+  /** keep-alive connections per upstream origin (default 128) */
+  connectionsPerUpstream?: number;
+  /** random source for requests without a user (tests) */
+  random?: () => number;
+  /** add Node process metrics to /metrics (default false) */
+  processMetrics?: boolean;
+}
+
+export interface Router {
+  handler: (req: IncomingMessage, res: ServerResponse) => void;
+  listen(port?: number, host?: string): Promise<{ port: number; url: string; server: Server }>;
+  close(): Promise<void>;
+  /** resolves when every target's ratio has been read (or failed) once */
+  ready: Promise<void>;
+  metrics: RouterMetrics;
+  tracker: RatioTracker;
+  live: LiveAggregator;
+  /** arm assignment as the router does it, for tests and tooling */
+  route(model: string, user: string | undefined): { target: string; arm: Arm; model: string } | undefined;
+}
+
+export const defaultLogger: RouterLogger = {
+  info: (msg, f) => console.error(JSON.stringify({ level: 'info', msg, ...f })),
+  warn: (msg, f) => console.error(JSON.stringify({ level: 'warn', msg, ...f })),
+  error: (msg, f) => console.error(JSON.stringify({ level: 'error', msg, ...f })),
+};
+
+/** The options with their defaults filled in: what the rest of the router reads. */
+export interface Settings {
+  log: RouterLogger;
+  env: NodeJS.ProcessEnv;
+  targets: ReadonlyMap<string, TargetConfig>;
+  gateway: { baseURL?: string; apiKeyEnv: string };
+  /** accepted client keys (trimmed, none empty) */
+  clientKeys: ReadonlySet<string>;
+  /** no client keys: anyone who can reach the router may use it */
+  open: boolean;
+  autoModel: string;
+  classify?: Classifier;
+  cost?: CostFn;
+  maxBodyBytes: number;
+  headersTimeoutMs: number;
+  bodyTimeoutMs: number;
+  connectionsPerUpstream: number;
+  random: () => number;
+}
+
+export function resolveSettings(o: RouterOptions): Settings {
+  const clientKeys = new Set((o.apiKeys ?? []).map((k) => k.trim()).filter(Boolean));
+  return {
+    log: o.logger ?? defaultLogger,
+    env: o.env ?? process.env,
+    targets: new Map(Object.entries(o.targets ?? {})),
+    gateway: { baseURL: o.gateway?.baseURL, apiKeyEnv: o.gateway?.apiKeyEnv ?? 'GATEWAY_API_KEY' },
+    clientKeys,
+    open: clientKeys.size === 0,
+    autoModel: o.autoModel ?? 'auto',
+    classify: o.classify,
+    cost: o.cost,
+    maxBodyBytes: o.maxBodyBytes ?? 16 * 1024 * 1024,
+    headersTimeoutMs: o.upstreamTimeoutMs ?? 60_000,
+    bodyTimeoutMs: o.bodyTimeoutMs ?? 300_000,
+    connectionsPerUpstream: o.connectionsPerUpstream ?? 128,
+    random: o.random ?? Math.random,
+  };
+}
