@@ -12,8 +12,7 @@
  *   by that outcome (a promoted green stays 100 %) instead of reverting to the configured blue
  */
 import { Client, QueryRejectedError, WorkflowNotFoundError, type ConnectionLike, type WorkflowHandle } from '@temporalio/client';
-import { GreenPercent, RolloutPhase } from '../rollout/contract';
-import { CLOSED_PHASES, rolloutWorkflowId, statusQuery, type Phase, type RolloutStatus } from '../rollout/contract';
+import { CLOSED_PHASES, GreenPercent, RolloutPhase, rolloutWorkflowId, statusQuery, type Phase, type RolloutStatus } from '../rollout/contract';
 import type { RatioSnapshot, RatioSource } from './ratio';
 
 export interface TemporalRatioSourceOptions {
