@@ -6,14 +6,14 @@
 import { Metadata, status as grpcStatus } from '@grpc/grpc-js';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import OpenAI from 'openai';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRouter, type Router } from '../src/router';
-import { TemporalLiveReporter } from '../src/router/temporal-reporter';
-import { TemporalRatioSource } from '../src/router/temporal-source';
-import { abortSignal, promoteUpdate, rolloutWorkflowId } from '../src/rollout/contract';
-import { startTestRollout, status, testSpec, uniqueTarget, waitForStatus } from './helpers/rollout';
-import { historyText } from './helpers/temporal';
-import { useHarness } from './helpers/harness';
+import { describe, expect, it } from 'vitest';
+import { createRouter, type Router } from '../../src/router';
+import { TemporalLiveReporter } from '../../src/router/temporal-reporter';
+import { TemporalRatioSource } from '../../src/router/temporal-source';
+import { abortSignal, promoteUpdate, rolloutWorkflowId } from '../../src/rollout/contract';
+import { startTestRollout, status, testSpec, uniqueTarget, waitForStatus } from '../helpers/rollout';
+import { historyText } from '../helpers/temporal';
+import { useHarness } from '../helpers/harness';
 
 const UPSTREAM_KEY = 'sk-router-temporal-SECRET-9e1d';
 const CLIENT_KEY = 'router-client-key';

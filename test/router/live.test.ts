@@ -5,17 +5,17 @@
 import OpenAI from 'openai';
 import pLimit from 'p-limit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRouter, StaticRatioSource, type Router } from '../src/router';
-import { TemporalLiveReporter } from '../src/router/temporal-reporter';
-import { TemporalRatioSource } from '../src/router/temporal-source';
-import { startSimulator, type Simulator } from '../src/sim/index';
-import { result, startTestRollout, testSpec, uniqueTarget, waitForStatus } from './helpers/rollout';
-import { connectTestTemporal, startTestWorker, uniqueTaskQueue, type TestTemporal } from './helpers/temporal';
+import { createRouter, StaticRatioSource, type Router } from '../../src/router';
+import { TemporalLiveReporter } from '../../src/router/temporal-reporter';
+import { TemporalRatioSource } from '../../src/router/temporal-source';
+import { startSimulator, type Simulator } from '../../src/sim/index';
+import { result, startTestRollout, testSpec, uniqueTarget, waitForStatus } from '../helpers/rollout';
+import { connectTestTemporal, startTestWorker, uniqueTaskQueue, type TestTemporal } from '../helpers/temporal';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { inject } from 'vitest';
-import { startDevServer } from '../src/temporal/devserver';
-import { createWorker } from '../src/worker';
+import { startDevServer } from '../../src/temporal/devserver';
+import { createWorker } from '../../src/worker';
 
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 const CLIENT_KEY = 'live-client-key';
@@ -201,7 +201,7 @@ describe('live traffic', () => {
 
 describe('model: auto', () => {
   it('picks a model with the catalog classifier (the seed rule) and passes the request through', async () => {
-    const { classify } = await import('../src/catalog/classify');
+    const { classify } = await import('../../src/catalog/classify');
     const router = createRouter({
       gateway: { baseURL: liveSim.url },
       env: { GATEWAY_API_KEY: liveSim.apiKey },
