@@ -76,7 +76,7 @@ describe('live batches from routed traffic', () => {
       ratioSource: source,
       pollIntervalMs: 40,
       reporter: { report: async (target, batch) => void calls.push({ at: Date.now(), target, batch }) },
-      reportIntervalMs: 300,
+      reportIntervalMs: 1_000,
       logger,
     });
     open.push(router);
@@ -85,8 +85,13 @@ describe('live batches from routed traffic', () => {
     const client = new OpenAI({ apiKey: CLIENT_KEY, baseURL: url, maxRetries: 0 });
     const send = (model: string, n: number) =>
       Promise.all(Array.from({ length: n }, (_, i) => client.chat.completions.create({ model, user: `r${i}`, messages: [{ role: 'user', content: 'x' }] })));
+    // start the traffic right after a tick, so it all falls in one interval even on a busy machine:
+    // one request's batch marks the tick
+    await send('chat-default', 1);
+    await waitFor(() => calls.length >= 1, 3_000);
+    calls.splice(0);
     await Promise.all([send('chat-default', 40), send('second', 25), send('gpt-4.1', 5)]);
-    await waitFor(() => calls.length >= 2, 2_000);
+    await waitFor(() => calls.length >= 2, 3_000);
     await new Promise((r) => setTimeout(r, 100));
     const first = calls.splice(0);
     expect(first.map((c) => c.target).sort()).toEqual(['chat-default', 'second']); // one each; none for idle or pass-through
@@ -94,8 +99,8 @@ describe('live batches from routed traffic', () => {
     expect(cd.blue.requests + cd.green.requests).toBe(40);
     expect(first.find((c) => c.target === 'second')!.batch.green.requests + first.find((c) => c.target === 'second')!.batch.blue.requests).toBe(25);
     await send('chat-default', 10);
-    await waitFor(() => calls.length >= 1, 2_000);
-    await new Promise((r) => setTimeout(r, 400)); // a further interval with no traffic sends nothing
+    await waitFor(() => calls.length >= 1, 3_000);
+    await new Promise((r) => setTimeout(r, 1_200)); // a further interval with no traffic sends nothing
     expect(calls.map((c) => c.target)).toEqual(['chat-default']);
     expect(calls[0].batch.batchId).not.toBe(cd.batchId);
   });
