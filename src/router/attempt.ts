@@ -15,11 +15,22 @@ import type { Arm } from './assign';
 import { usageFromTail } from './body';
 import type { RouterContext } from './context';
 import { errors, send } from './errors';
-import type { ErrorClass } from './live-stats';
+import { failedOutcome, type ErrorClass } from './live-stats';
 import type { ResolvedArm } from './upstreams';
 
 /** Headers that belong to one connection, never forwarded either way (`host` is the upstream's own). */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'trailers', 'transfer-encoding', 'upgrade', 'host']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'trailers',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+]);
 /**
  * Request headers never forwarded on pass-through, besides HOP_BY_HOP: authorization (the client's key
  * is the router's business; the upstream gets the router's), accept-encoding (error bodies are
@@ -60,7 +71,8 @@ export function classifyStatus(status: number): ErrorClass {
 
 export function classifyNetworkError(err: unknown): ErrorClass {
   const code = (err as { code?: string }).code ?? '';
-  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ETIMEDOUT') return 'timeout';
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ETIMEDOUT')
+    return 'timeout';
   return 'connection';
 }
 
@@ -81,7 +93,14 @@ export function forwardedRequestHeaders(req: IncomingMessage, authorization: str
   const headers: Record<string, string | string[]> = {};
   // headers the client's `connection` header names are hop-by-hop too (RFC 9110 §7.6.1)
   const connection = req.headers.connection;
-  const named = connection ? new Set(connection.toLowerCase().split(',').map((t) => t.trim())) : undefined;
+  const named = connection
+    ? new Set(
+        connection
+          .toLowerCase()
+          .split(',')
+          .map((t) => t.trim()),
+      )
+    : undefined;
   for (const k in req.headers) {
     const v = req.headers[k];
     if (v === undefined || HOP_BY_HOP.has(k) || NOT_FORWARDED.has(k) || k.startsWith('x-modelshift-') || named?.has(k)) continue;
@@ -92,7 +111,10 @@ export function forwardedRequestHeaders(req: IncomingMessage, authorization: str
 }
 
 /** The upstream's response headers less HOP_BY_HOP, with `extra` set on top. */
-export function responseHeaders(src: Record<string, string | string[] | undefined>, extra: Record<string, string>): Record<string, string | string[]> {
+export function responseHeaders(
+  src: Record<string, string | string[] | undefined>,
+  extra: Record<string, string>,
+): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const k in src) {
     const v = src[k];
@@ -137,7 +159,16 @@ export function attempt(ctx: Sink, req: IncomingMessage, res: ServerResponse, sp
   return new Promise<AttemptResult>((resolve) => {
     const handler = new Attempt(ctx, res, spec, resolve);
     const up = spec.resolved.up;
-    up.pool.dispatch({ origin: up.origin, path: spec.path, method: 'POST', headers: chatRequestHeaders(req, spec.resolved.authorization), body: spec.body }, handler);
+    up.pool.dispatch(
+      {
+        origin: up.origin,
+        path: spec.path,
+        method: 'POST',
+        headers: chatRequestHeaders(req, spec.resolved.authorization),
+        body: spec.body,
+      },
+      handler,
+    );
   });
 }
 
@@ -180,7 +211,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
   }
 
   private fail(errorClass: ErrorClass, status: number | string): void {
-    this.record(status, { ok: false, errorClass, latencyMs: performance.now() - this.t0, inputTokens: 0, outputTokens: 0, costUsd: 0 });
+    this.record(status, failedOutcome(errorClass, performance.now() - this.t0));
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -232,7 +263,13 @@ export class Attempt implements Dispatcher.DispatchHandler {
       const usage = usageFromTail(this.tail);
       const inputTokens = usage?.inputTokens ?? 0;
       const outputTokens = usage?.outputTokens ?? 0;
-      this.record(this.status, { ok: true, latencyMs, inputTokens, outputTokens, costUsd: this.ctx.cost(this.spec.resolved.model, inputTokens, outputTokens) });
+      this.record(this.status, {
+        ok: true,
+        latencyMs,
+        inputTokens,
+        outputTokens,
+        costUsd: this.ctx.cost(this.spec.resolved.model, inputTokens, outputTokens),
+      });
       this.finish({ done: true });
     } else if (this.mode === 'error') {
       this.fail(classifyStatus(this.status), this.status);

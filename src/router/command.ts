@@ -25,12 +25,12 @@ function collect(v: string, prev: string[] = []): string[] {
 export function registerRouterCommand(program: Command): Command {
   return program
     .command('router')
-    .description('Run the OpenAI-compatible router: rollout targets go to blue or green by the rollout\'s ratio, sticky per user')
+    .description("Run the OpenAI-compatible router: rollout targets go to blue or green by the rollout's ratio, sticky per user")
     .option('--port <n>', 'port to listen on (env ROUTER_PORT; default 4000)')
     .option('--host <host>', 'interface to bind (env ROUTER_HOST; default 0.0.0.0)')
     .option('--config <file>', 'router config, JSON or YAML (env ROUTER_CONFIG)')
     .option('--target <name=model>', 'a rollout target and its blue model, repeatable (env ROUTER_TARGETS="a=m1,b=m2")', collect)
-    .option('--poll-interval <ms>', 'how often each target\'s ratio is read from its rollout (default 300)')
+    .option('--poll-interval <ms>', "how often each target's ratio is read from its rollout (default 300)")
     .option('--stale-after <seconds>', '/healthz reports a target stale after this long without a good read (default 5)')
     .option('--report-interval <seconds>', 'live metrics are sent to each rollout once per interval (default 5)')
     .option('--no-temporal', 'do not read rollouts: every target is served 100% by its configured blue model')

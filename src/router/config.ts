@@ -135,30 +135,47 @@ export function loadRouterSettings(flags: RouterFlags = {}, env: NodeJS.ProcessE
   for (const t of flags.target ?? []) Object.assign(targets, parseTargets(t, '--target'));
 
   const baseURL = env.GATEWAY_BASE_URL?.trim() || file.gateway?.baseURL;
-  if (baseURL && !/^https?:\/\//.test(baseURL)) throw new RouterConfigError(`GATEWAY_BASE_URL: expected an http(s) URL, got ${JSON.stringify(baseURL)}`);
+  if (baseURL && !/^https?:\/\//.test(baseURL))
+    throw new RouterConfigError(`GATEWAY_BASE_URL: expected an http(s) URL, got ${JSON.stringify(baseURL)}`);
   const port = num(flags.port, '--port') ?? num(env.ROUTER_PORT, 'ROUTER_PORT') ?? file.port ?? 4000;
   if (port > 65535 || !Number.isInteger(port)) throw new RouterConfigError(`port: expected 0-65535, got ${port}`);
-  const pollIntervalMs = num(flags.pollInterval, '--poll-interval') ?? num(env.ROUTER_POLL_INTERVAL_MS, 'ROUTER_POLL_INTERVAL_MS') ?? file.pollIntervalMs ?? 300;
-  const staleAfter = num(flags.staleAfter, '--stale-after') ?? num(env.ROUTER_STALE_AFTER_SECONDS, 'ROUTER_STALE_AFTER_SECONDS') ?? file.staleAfterSeconds ?? 5;
-  const report = num(flags.reportInterval, '--report-interval') ?? num(env.ROUTER_REPORT_INTERVAL_SECONDS, 'ROUTER_REPORT_INTERVAL_SECONDS') ?? file.reportIntervalSeconds ?? 5;
+  const pollIntervalMs =
+    num(flags.pollInterval, '--poll-interval') ?? num(env.ROUTER_POLL_INTERVAL_MS, 'ROUTER_POLL_INTERVAL_MS') ?? file.pollIntervalMs ?? 300;
+  const staleAfter =
+    num(flags.staleAfter, '--stale-after') ??
+    num(env.ROUTER_STALE_AFTER_SECONDS, 'ROUTER_STALE_AFTER_SECONDS') ??
+    file.staleAfterSeconds ??
+    5;
+  const report =
+    num(flags.reportInterval, '--report-interval') ??
+    num(env.ROUTER_REPORT_INTERVAL_SECONDS, 'ROUTER_REPORT_INTERVAL_SECONDS') ??
+    file.reportIntervalSeconds ??
+    5;
   if (report <= 0) throw new RouterConfigError('report interval: must be > 0 seconds');
   const keyEnvs = [...(file.keyEnvs ?? []), ...parseList(env.ROUTER_KEY_ENVS)];
-  for (const name of keyEnvs) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new RouterConfigError(`ROUTER_KEY_ENVS: expected environment variable names, got ${JSON.stringify(name)}`);
+  for (const name of keyEnvs)
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+      throw new RouterConfigError(`ROUTER_KEY_ENVS: expected environment variable names, got ${JSON.stringify(name)}`);
   const gatewayKeyEnv = file.gateway?.apiKeyEnv ?? 'GATEWAY_API_KEY';
   for (const [where, name] of [
     ['gateway.apiKeyEnv', gatewayKeyEnv],
     ...Object.entries(targets).map(([t, v]) => [`targets.${t}.blue.apiKeyEnv`, v.blue.apiKeyEnv]),
     ...keyEnvs.map((n) => ['keyEnvs / ROUTER_KEY_ENVS', n]),
   ] as Array<[string, string | undefined]>)
-    if (name && isForbiddenKeyEnv(name)) throw new RouterConfigError(`${where}: ${name} is the router's or Temporal's own secret and is never sent to an upstream`);
+    if (name && isForbiddenKeyEnv(name))
+      throw new RouterConfigError(`${where}: ${name} is the router's or Temporal's own secret and is never sent to an upstream`);
   const allowedOrigins = [...(file.allowedOrigins ?? []), ...parseList(env.ROUTER_ALLOWED_ORIGINS)];
-  for (const o of allowedOrigins) if (!originOf(o)) throw new RouterConfigError(`ROUTER_ALLOWED_ORIGINS: expected http(s) origins, got ${JSON.stringify(o)}`);
+  for (const o of allowedOrigins)
+    if (!originOf(o)) throw new RouterConfigError(`ROUTER_ALLOWED_ORIGINS: expected http(s) origins, got ${JSON.stringify(o)}`);
   return {
     port,
     host: flags.host ?? env.ROUTER_HOST ?? file.host ?? '0.0.0.0',
     gateway: { baseURL, apiKeyEnv: gatewayKeyEnv },
     targets,
-    apiKeys: (env.ROUTER_API_KEYS ?? '').split(',').map((k) => k.trim()).filter(Boolean),
+    apiKeys: (env.ROUTER_API_KEYS ?? '')
+      .split(',')
+      .map((k) => k.trim())
+      .filter(Boolean),
     pollIntervalMs: Math.max(50, pollIntervalMs),
     staleAfterMs: staleAfter * 1000,
     reportIntervalMs: report * 1000,

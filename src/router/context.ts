@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import type { ArmRef } from '../gateway/arm';
 import { assignArm, type Arm } from './assign';
 import { errors, send } from './errors';
-import type { Outcome } from './live-stats';
+import { failedOutcome, type Outcome } from './live-stats';
 import { RouterMetrics } from './metrics';
 import { resolveSettings, type ArmConfig, type RouterLogger, type RouterOptions, type Settings } from './options';
 import { ArmProblem, UpstreamPolicy } from './policy';
@@ -45,13 +45,23 @@ export class RouterContext {
   constructor(options: RouterOptions) {
     const s = (this.settings = resolveSettings(options));
     this.log = s.log;
-    this.policy = new UpstreamPolicy({ gateway: s.gateway, targets: s.targets, keyEnvs: options.keyEnvs, allowedOrigins: options.allowedOrigins, env: s.env });
+    this.policy = new UpstreamPolicy({
+      gateway: s.gateway,
+      targets: s.targets,
+      keyEnvs: options.keyEnvs,
+      allowedOrigins: options.allowedOrigins,
+      env: s.env,
+    });
     this.metrics = new RouterMetrics(() => this.tracker, { defaultMetrics: options.processMetrics });
     for (const t of s.targets.values()) this.metrics.knownModel(t.blue.model);
     this.source = options.ratioSource ?? { get: async () => null };
     this.tracker = this.createTracker(options);
     this.live = this.createLive(options);
-    this.pools = new UpstreamPools({ connections: s.connectionsPerUpstream, headersTimeout: s.headersTimeoutMs, bodyTimeout: s.bodyTimeoutMs });
+    this.pools = new UpstreamPools({
+      connections: s.connectionsPerUpstream,
+      headersTimeout: s.headersTimeoutMs,
+      bodyTimeout: s.bodyTimeoutMs,
+    });
   }
 
   private createTracker(options: RouterOptions): RatioTracker {
@@ -77,7 +87,11 @@ export class RouterContext {
           this.metrics.sourceErrors.labels(target).inc();
           const s = this.tracker.states.get(target);
           if (s && s.consecutiveFailures === 1)
-            this.log.warn('ratio source unreachable; serving the last known ratio', { target, greenPercent: s.percent, error: s.lastError });
+            this.log.warn('ratio source unreachable; serving the last known ratio', {
+              target,
+              greenPercent: s.percent,
+              error: s.lastError,
+            });
         },
       },
       this.settings.targets.keys(),
@@ -164,10 +178,16 @@ export class RouterContext {
     const key = `${target}\u0000${arm}\u0000${p.code}\u0000${p.detail}`;
     if (!this.problemsLogged.has(key) && this.problemsLogged.size < 1_000) {
       this.problemsLogged.add(key);
-      this.log.error('arm refused: requests to it fail with 502 until the rollout or the router config is fixed', { target, arm, model, code: p.code, detail: p.detail });
+      this.log.error('arm refused: requests to it fail with 502 until the rollout or the router config is fixed', {
+        target,
+        arm,
+        model,
+        code: p.code,
+        detail: p.detail,
+      });
     }
     const errorClass = p.code === 'no_upstream' ? 'connection' : 'auth';
-    this.record(target, arm, model, p.code, { ok: false, errorClass, latencyMs: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 }, started);
+    this.record(target, arm, model, p.code, failedOutcome(errorClass, 0), started);
     send(res, errors.armRefused(arm, target, p.code));
   }
 }

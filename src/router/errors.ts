@@ -40,12 +40,15 @@ export const errors = {
   // ---- the client's request ----
   unknownPath: (path: string) => invalidRequest(404, `Unknown path ${path}.`, 'unknown_url'),
   unauthorized: () =>
-    invalidRequest(401, 'Incorrect API key provided. Use a key from ROUTER_API_KEYS as the Bearer token.', 'invalid_api_key', { 'www-authenticate': 'Bearer' }),
+    invalidRequest(401, 'Incorrect API key provided. Use a key from ROUTER_API_KEYS as the Bearer token.', 'invalid_api_key', {
+      'www-authenticate': 'Bearer',
+    }),
   malformedPath: () => invalidRequest(400, 'The request path has a malformed percent-encoding.', 'invalid_path'),
   dotSegmentPath: () => invalidRequest(400, 'The request path may not contain "." or ".." segments.', 'invalid_path'),
   pathOutsideV1: () => invalidRequest(400, 'The request path must stay under /v1/.', 'invalid_path'),
   /** sent with `connection: close`: the rest of the body is never read */
-  bodyTooLarge: (maxBytes: number) => invalidRequest(413, `Request body larger than ${maxBytes} bytes.`, 'request_too_large', { connection: 'close' }),
+  bodyTooLarge: (maxBytes: number) =>
+    invalidRequest(413, `Request body larger than ${maxBytes} bytes.`, 'request_too_large', { connection: 'close' }),
   badJson: () => invalidRequest(400, 'We could not parse the JSON body of your request.', null),
   bodyNotObject: () => invalidRequest(400, 'The request body must be a JSON object.', null),
   missingModel: () => invalidRequest(400, 'You must provide a model parameter.', 'missing_model'),
@@ -62,7 +65,7 @@ export const errors = {
   armRefused: (arm: Arm, target: string, code: ArmProblemCode) =>
     upstream(502, `The router cannot call the ${arm} arm of "${target}": ${refusal(code)}. See the router's log.`, code),
   /** the gateway rejected the ROUTER's credentials: not the client's business, and its message may quote the key */
-  upstreamAuth: () => upstream(502, 'The upstream gateway rejected the router\'s credentials.', 'upstream_auth'),
+  upstreamAuth: () => upstream(502, "The upstream gateway rejected the router's credentials.", 'upstream_auth'),
   upstreamUnreachable: () => upstream(502, 'The upstream gateway could not be reached.', 'upstream_unreachable'),
   upstreamTimeout: () => upstream(504, 'The upstream model did not answer in time.', 'upstream_timeout'),
 };

@@ -13,3 +13,12 @@ export const recordLive = (s: LiveArmStats, o: Outcome): void => void recordOutc
 export const mergeLive = (a: LiveArmStats, b: LiveArmStats): LiveArmStats => mergeArmStats(a, b);
 /** The aggregate in the shape the rollout workflow's `liveMetrics` signal carries. */
 export const toArmStats = (s: LiveArmStats): ArmStats => s;
+/** A request that failed: no tokens, no cost. */
+export const failedOutcome = (errorClass: ErrorClass, latencyMs: number): Outcome => ({
+  ok: false,
+  errorClass,
+  latencyMs,
+  inputTokens: 0,
+  outputTokens: 0,
+  costUsd: 0,
+});

@@ -71,7 +71,11 @@ export class RouterMetrics {
       collect() {
         this.reset();
         const t = tracker();
-        if (t) for (const name of t.states.keys()) { const a = t.ageSeconds(name); this.set({ target: name }, Number.isFinite(a) ? a : -1); }
+        if (t)
+          for (const name of t.states.keys()) {
+            const a = t.ageSeconds(name);
+            this.set({ target: name }, Number.isFinite(a) ? a : -1);
+          }
       },
     });
     new Gauge({

@@ -69,7 +69,8 @@ export class UpstreamPolicy {
     this.keyEnvs = new Set<string>([...BUILTIN_KEY_ENVS, c.gateway.apiKeyEnv, ...(c.keyEnvs ?? [])]);
     for (const t of c.targets.values()) if (t.blue.apiKeyEnv) this.keyEnvs.add(t.blue.apiKeyEnv);
     for (const name of this.keyEnvs)
-      if (isForbiddenKeyEnv(name)) throw new Error(`router: ${name} can never be used as an upstream key (it is the router's or Temporal's own secret)`);
+      if (isForbiddenKeyEnv(name))
+        throw new Error(`router: ${name} can never be used as an upstream key (it is the router's or Temporal's own secret)`);
     for (const [where, url] of [
       ['gateway.baseURL', c.gateway.baseURL],
       ...[...c.targets].map(([name, t]) => [`targets.${name}.blue.baseURL`, t.blue.baseURL]),
@@ -102,14 +103,21 @@ export class UpstreamPolicy {
     const base = ref.baseURL ?? cfg?.baseURL ?? this.c.gateway.baseURL;
     if (!base) return new ArmProblem('no_upstream', 'no baseURL and no gateway configured');
     if (!this.originAllowed(base))
-      return new ArmProblem('upstream_origin_not_allowed', `baseURL ${originOf(base) ?? JSON.stringify(base)} is not the gateway's origin, a configured target's, or in ROUTER_ALLOWED_ORIGINS`);
+      return new ArmProblem(
+        'upstream_origin_not_allowed',
+        `baseURL ${originOf(base) ?? JSON.stringify(base)} is not the gateway's origin, a configured target's, or in ROUTER_ALLOWED_ORIGINS`,
+      );
     const named = ref.baseURL ? ref.apiKeyEnv : (ref.apiKeyEnv ?? cfg?.apiKeyEnv);
     const keyEnv = named ?? this.c.gateway.apiKeyEnv;
     if (!this.keyEnvs.has(keyEnv) || isForbiddenKeyEnv(keyEnv))
-      return new ArmProblem('upstream_key_not_allowed', `apiKeyEnv ${keyEnv} is not the gateway's key variable, a configured target's, or in ROUTER_KEY_ENVS`);
+      return new ArmProblem(
+        'upstream_key_not_allowed',
+        `apiKeyEnv ${keyEnv} is not the gateway's key variable, a configured target's, or in ROUTER_KEY_ENVS`,
+      );
     const secret = this.c.env[keyEnv] ?? '';
     // an unset gateway key is sent as it is (a gateway without keys); an arm's own key variable must be set
-    if (named !== undefined && secret === '') return new ArmProblem('upstream_key_missing', `apiKeyEnv ${keyEnv} is not set in the router's environment`);
+    if (named !== undefined && secret === '')
+      return new ArmProblem('upstream_key_missing', `apiKeyEnv ${keyEnv} is not set in the router's environment`);
     return { baseURL: base, authorization: `Bearer ${secret}`, secret };
   }
 

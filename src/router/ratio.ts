@@ -98,7 +98,10 @@ export class RatioTracker {
   private firstRound: Promise<void> | undefined;
   private closed = false;
 
-  constructor(private readonly o: RatioTrackerOptions, targets: Iterable<string>) {
+  constructor(
+    private readonly o: RatioTrackerOptions,
+    targets: Iterable<string>,
+  ) {
     this.now = o.now ?? Date.now;
     for (const t of targets) this.add(t);
   }
@@ -106,7 +109,16 @@ export class RatioTracker {
   add(target: string): TargetRatioState {
     let s = this.states.get(target);
     if (!s) {
-      s = { snapshot: undefined, percent: 0, lastSuccessAt: undefined, lastAttemptAt: undefined, lastError: undefined, consecutiveFailures: 0, inFlight: false, since: this.now() };
+      s = {
+        snapshot: undefined,
+        percent: 0,
+        lastSuccessAt: undefined,
+        lastAttemptAt: undefined,
+        lastError: undefined,
+        consecutiveFailures: 0,
+        inFlight: false,
+        since: this.now(),
+      };
       this.states.set(target, s);
     }
     return s;
@@ -134,7 +146,11 @@ export class RatioTracker {
   async discover(): Promise<void> {
     try {
       const found = (await this.o.source.discoverTargets?.()) ?? [];
-      for (const t of found) if (!this.states.has(t)) { this.add(t); void this.poll(t); }
+      for (const t of found)
+        if (!this.states.has(t)) {
+          this.add(t);
+          void this.poll(t);
+        }
     } catch {
       // discovery is best effort; configured targets are polled regardless
     }

@@ -100,7 +100,11 @@ export class LiveAggregator {
       const last = q[q.length - 1];
       if (last && last.attempts === 0) {
         // not sent yet: this interval joins it (same id: it has never been seen by the workflow)
-        last.batch = { batchId: last.batch.batchId, blue: mergeLive(last.batch.blue, arms.blue), green: mergeLive(last.batch.green, arms.green) };
+        last.batch = {
+          batchId: last.batch.batchId,
+          blue: mergeLive(last.batch.blue, arms.blue),
+          green: mergeLive(last.batch.green, arms.green),
+        };
       } else {
         this.seq++;
         q.push({ target, attempts: 0, batch: { batchId: `${this.routerId}-${target}-${this.seq}-${Date.now()}`, ...arms } });

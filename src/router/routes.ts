@@ -34,7 +34,12 @@ export interface ForwardedCall extends Call {
   url: URL;
 }
 
-export type Handler<C extends Call = Call> = (ctx: RouterContext, req: IncomingMessage, res: ServerResponse, call: C) => void | Promise<void>;
+export type Handler<C extends Call = Call> = (
+  ctx: RouterContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  call: C,
+) => void | Promise<void>;
 
 interface ForwardedRoute {
   /** any method when absent */
@@ -86,7 +91,9 @@ export function dispatch(ctx: RouterContext, req: IncomingMessage, res: ServerRe
     req.resume();
     return send(res, checked);
   }
-  const route = FORWARDED.find((r) => (!r.method || r.method === req.method) && checked.pathname.startsWith(r.prefix) && (!r.when || r.when(ctx, checked)))!;
+  const route = FORWARDED.find(
+    (r) => (!r.method || r.method === req.method) && checked.pathname.startsWith(r.prefix) && (!r.when || r.when(ctx, checked)),
+  )!;
   settle(ctx, res, path, route.handler(ctx, req, res, { started, path, url: checked }));
 }
 

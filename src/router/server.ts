@@ -17,7 +17,6 @@ import { errors, send } from './errors';
 import type { Router, RouterOptions } from './options';
 import { dispatch } from './routes';
 
-
 export function createRouter(options: RouterOptions = {}): Router {
   const ctx = new RouterContext(options);
   const { log } = ctx;
@@ -25,7 +24,8 @@ export function createRouter(options: RouterOptions = {}): Router {
     ctx.isReady = true;
   });
   ctx.live.start();
-  if (ctx.settings.open) log.warn('ROUTER IS OPEN: no client keys configured (set ROUTER_API_KEYS); anyone who can reach it can use the gateway keys it holds');
+  if (ctx.settings.open)
+    log.warn('ROUTER IS OPEN: no client keys configured (set ROUTER_API_KEYS); anyone who can reach it can use the gateway keys it holds');
 
   /** The request listener: nothing thrown while handling a request may reach the server (and kill the process). */
   function handler(req: IncomingMessage, res: ServerResponse): void {
@@ -33,7 +33,12 @@ export function createRouter(options: RouterOptions = {}): Router {
       dispatch(ctx, req, res);
     } catch (err) {
       try {
-        log.error('request failed', { path: String(req.url ?? '').split('?')[0].slice(0, 200), error: (err as Error)?.message });
+        log.error('request failed', {
+          path: String(req.url ?? '')
+            .split('?')[0]
+            .slice(0, 200),
+          error: (err as Error)?.message,
+        });
       } catch {
         log.error('request failed', { error: String((err as Error)?.message) });
       }

@@ -12,7 +12,15 @@
  *   by that outcome (a promoted green stays 100 %) instead of reverting to the configured blue
  */
 import { Client, QueryRejectedError, WorkflowNotFoundError, type ConnectionLike, type WorkflowHandle } from '@temporalio/client';
-import { CLOSED_PHASES, GreenPercent, RolloutPhase, rolloutWorkflowId, statusQuery, type Phase, type RolloutStatus } from '../rollout/contract';
+import {
+  CLOSED_PHASES,
+  GreenPercent,
+  RolloutPhase,
+  rolloutWorkflowId,
+  statusQuery,
+  type Phase,
+  type RolloutStatus,
+} from '../rollout/contract';
 import type { RatioSnapshot, RatioSource } from './ratio';
 
 export interface TemporalRatioSourceOptions {
@@ -106,7 +114,11 @@ export class TemporalRatioSource implements RatioSource {
    * second). The rollout upserts them in the same workflow task that changes them — an abort included.
    * Returns undefined when the full read is needed (another run, attributes missing, any doubt).
    */
-  private async fromSearchAttributes(target: string, handle: WorkflowHandle, known: { runId: string; snap: RatioSnapshot }): Promise<RatioSnapshot | undefined> {
+  private async fromSearchAttributes(
+    target: string,
+    handle: WorkflowHandle,
+    known: { runId: string; snap: RatioSnapshot },
+  ): Promise<RatioSnapshot | undefined> {
     let d;
     try {
       d = await this.client.withDeadline(Date.now() + this.timeoutMs, () => handle.describe());

@@ -8,7 +8,7 @@ import { chatBody, chatRaw, get, jsonHeaders, rawRequest, recordingUpstream, sta
 useRouterHarness();
 
 describe('upstream attempt', () => {
-  it('turns a gateway that rejects the router\'s key into a 502 without echoing the key', async () => {
+  it("turns a gateway that rejects the router's key into a 502 without echoing the key", async () => {
     const wrongKey = 'sk-router-has-the-WRONG-key-123456';
     const h = await start({ green: 0, gatewayKey: wrongKey });
     const err = await chatRaw(h, {}).catch((e) => e);
@@ -32,7 +32,9 @@ describe('upstream attempt', () => {
         m = (await get(h.url, '/metrics')).text;
         await new Promise((r) => setTimeout(r, 50));
       }
-      expect(m).toMatch(/modelshift_router_requests_total\{target="chat-default",arm="green",model="gpt-4\.1-turbo",status="client_closed"\} 1/);
+      expect(m).toMatch(
+        /modelshift_router_requests_total\{target="chat-default",arm="green",model="gpt-4\.1-turbo",status="client_closed"\} 1/,
+      );
       const agg = h.router.live.peek('chat-default');
       expect(agg?.green.requests ?? 0).toBe(0);
       expect(agg?.green.errors ?? 0).toBe(0);

@@ -6,7 +6,8 @@ import { findTopLevelModelValues, replaceModel, usageFromTail } from '../../src/
 
 describe('raw body rewrite', () => {
   it('replaces only the top-level model value and keeps every other byte', () => {
-    const raw = '{ "messages":[{"role":"user","content":"say \\"model\\": \\"x\\""}],\n "tools":[{"type":"function","function":{"name":"f","parameters":{"properties":{"model":{"type":"string"}}}}}],"metadata":{"model":"keep"},"model" : "chat-default","stream":true}';
+    const raw =
+      '{ "messages":[{"role":"user","content":"say \\"model\\": \\"x\\""}],\n "tools":[{"type":"function","function":{"name":"f","parameters":{"properties":{"model":{"type":"string"}}}}}],"metadata":{"model":"keep"},"model" : "chat-default","stream":true}';
     const out = replaceModel(raw, 'gpt-4.1-turbo', JSON.parse(raw));
     expect(out).toBe(raw.replace('"model" : "chat-default"', '"model" : "gpt-4.1-turbo"'));
     expect(JSON.parse(out).metadata.model).toBe('keep');
@@ -24,8 +25,15 @@ describe('raw body rewrite', () => {
   });
 
   it('reads usage from the tail of a JSON body or SSE stream', () => {
-    expect(usageFromTail('..."usage":{"prompt_tokens":12,"completion_tokens":34,"total_tokens":46,"prompt_tokens_details":{"cached_tokens":0}}}')).toEqual({ inputTokens: 12, outputTokens: 34 });
-    expect(usageFromTail('data: {"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":7}}\n\ndata: [DONE]\n\n')).toEqual({ inputTokens: 5, outputTokens: 7 });
+    expect(
+      usageFromTail(
+        '..."usage":{"prompt_tokens":12,"completion_tokens":34,"total_tokens":46,"prompt_tokens_details":{"cached_tokens":0}}}',
+      ),
+    ).toEqual({ inputTokens: 12, outputTokens: 34 });
+    expect(usageFromTail('data: {"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":7}}\n\ndata: [DONE]\n\n')).toEqual({
+      inputTokens: 5,
+      outputTokens: 7,
+    });
     expect(usageFromTail('data: [DONE]')).toBeUndefined();
   });
 });

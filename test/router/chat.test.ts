@@ -6,7 +6,20 @@
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { CLIENT_KEY, chatBody, chatRaw, get, jsonHeaders, rawRequest, recordingUpstream, seen, sim, start, useRouterHarness, waitFor } from './router-harness';
+import {
+  CLIENT_KEY,
+  chatBody,
+  chatRaw,
+  get,
+  jsonHeaders,
+  rawRequest,
+  recordingUpstream,
+  seen,
+  sim,
+  start,
+  useRouterHarness,
+  waitFor,
+} from './router-harness';
 
 useRouterHarness();
 
@@ -40,7 +53,11 @@ describe('chat completions: routing by ratio', () => {
     const armOf = async (u: string, viaHeader: boolean) => {
       const r = await fetch(`${h.url}/chat/completions`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json', ...(viaHeader ? { 'x-modelshift-user': u } : {}) },
+        headers: {
+          authorization: `Bearer ${CLIENT_KEY}`,
+          'content-type': 'application/json',
+          ...(viaHeader ? { 'x-modelshift-user': u } : {}),
+        },
         body: JSON.stringify({ model: 'chat-default', messages: [{ role: 'user', content: 'hi' }], ...(viaHeader ? {} : { user: u }) }),
       });
       await r.text();
@@ -89,7 +106,8 @@ describe('chat completions: streaming', () => {
       req.resume();
       req.on('end', async () => {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
-        const chunk = (c: object) => res.write(`data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 1, model: 'gpt-4.1-turbo', ...c })}\n\n`);
+        const chunk = (c: object) =>
+          res.write(`data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 1, model: 'gpt-4.1-turbo', ...c })}\n\n`);
         chunk({ choices: [{ index: 0, delta: { role: 'assistant', content: 'Hel' }, finish_reason: null }] });
         await Promise.race([gotFirst, new Promise((r) => setTimeout(r, 5_000))]);
         chunk({ choices: [{ index: 0, delta: { content: 'lo' }, finish_reason: 'stop' }] });
@@ -100,7 +118,12 @@ describe('chat completions: streaming', () => {
     await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
     try {
       const h = await start({ green: 100, baseURL: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/v1` });
-      const stream = await h.client.chat.completions.create({ model: 'chat-default', messages: [{ role: 'user', content: 'hi' }], stream: true, stream_options: { include_usage: true } });
+      const stream = await h.client.chat.completions.create({
+        model: 'chat-default',
+        messages: [{ role: 'user', content: 'hi' }],
+        stream: true,
+        stream_options: { include_usage: true },
+      });
       const parts: string[] = [];
       let usage: unknown;
       let firstAt = 0;
@@ -123,7 +146,13 @@ describe('chat completions: streaming', () => {
 
   it('streams from the simulator with usage', async () => {
     const h = await start({ green: 0 });
-    const stream = await h.client.chat.completions.create({ model: 'chat-default', user: 'streamer', messages: [{ role: 'user', content: 'hi' }], stream: true, stream_options: { include_usage: true } });
+    const stream = await h.client.chat.completions.create({
+      model: 'chat-default',
+      user: 'streamer',
+      messages: [{ role: 'user', content: 'hi' }],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     let chunks = 0;
     let usage: { completion_tokens: number } | undefined;
     for await (const c of stream) {
@@ -161,7 +190,7 @@ describe('chat completions: green → blue fallback', () => {
     }
   });
 
-  it('falls back to blue as soon as green\'s 5xx status arrives, without waiting for its (stalled) error body', async () => {
+  it("falls back to blue as soon as green's 5xx status arrives, without waiting for its (stalled) error body", async () => {
     const up = await recordingUpstream((_req, res, body) => {
       const model = JSON.parse(body).model;
       if (model === 'gpt-4.1-turbo') {
@@ -170,7 +199,15 @@ describe('chat completions: green → blue fallback', () => {
         return;
       }
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ id: 'x', object: 'chat.completion', created: 1, model, choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }] }));
+      res.end(
+        JSON.stringify({
+          id: 'x',
+          object: 'chat.completion',
+          created: 1,
+          model,
+          choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }],
+        }),
+      );
     });
     try {
       const h = await start({ green: 100, baseURL: up.url }); // bodyTimeout: the default 300 s
@@ -198,7 +235,9 @@ describe('chat completions: request body', () => {
     sock.on('error', () => undefined); // EPIPE / ECONNRESET once the router hangs up
     sock.on('close', () => (closedAt = Date.now()));
     await new Promise<void>((r) => sock.once('connect', () => r()));
-    sock.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${CLIENT_KEY}\r\ncontent-type: application/json\r\ncontent-length: 100000000\r\n\r\n`);
+    sock.write(
+      `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${CLIENT_KEY}\r\ncontent-type: application/json\r\ncontent-length: 100000000\r\n\r\n`,
+    );
     const chunk = Buffer.alloc(4096, 0x20);
     const t0 = Date.now();
     while (!closedAt && Date.now() - t0 < 3_000) {

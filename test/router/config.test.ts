@@ -6,23 +6,30 @@ import { loadRouterSettings, parseTargets, RouterConfigError } from '../../src/r
 
 describe('router config', () => {
   it('reads targets from env and flags, keys from ROUTER_API_KEYS', () => {
-    const s = loadRouterSettings({ target: ['b=claude-sonnet-4.5'], port: '0' }, { ROUTER_TARGETS: 'chat-default=gpt-4.1', ROUTER_API_KEYS: 'k1, k2', GATEWAY_BASE_URL: 'http://127.0.0.1:1/v1' });
+    const s = loadRouterSettings(
+      { target: ['b=claude-sonnet-4.5'], port: '0' },
+      { ROUTER_TARGETS: 'chat-default=gpt-4.1', ROUTER_API_KEYS: 'k1, k2', GATEWAY_BASE_URL: 'http://127.0.0.1:1/v1' },
+    );
     expect(s.targets).toEqual({ 'chat-default': { blue: { model: 'gpt-4.1' } }, b: { blue: { model: 'claude-sonnet-4.5' } } });
     expect(s.apiKeys).toEqual(['k1', 'k2']);
     expect(s.port).toBe(0);
     expect(s.reportIntervalMs).toBe(5_000);
-    expect(parseTargets('{"x":{"blue":{"model":"m","apiKeyEnv":"X_KEY"}}}', 'env')).toEqual({ x: { blue: { model: 'm', apiKeyEnv: 'X_KEY' } } });
+    expect(parseTargets('{"x":{"blue":{"model":"m","apiKeyEnv":"X_KEY"}}}', 'env')).toEqual({
+      x: { blue: { model: 'm', apiKeyEnv: 'X_KEY' } },
+    });
     expect(() => parseTargets('nonsense', 'ROUTER_TARGETS')).toThrow(RouterConfigError);
     expect(() => loadRouterSettings({ config: '/nonexistent/router.yaml' }, {})).toThrow(/cannot read/);
   });
 
-  it('reads ROUTER_KEY_ENVS and ROUTER_ALLOWED_ORIGINS, and never allows the router\'s or Temporal\'s own secrets', () => {
+  it("reads ROUTER_KEY_ENVS and ROUTER_ALLOWED_ORIGINS, and never allows the router's or Temporal's own secrets", () => {
     const s = loadRouterSettings({}, { ROUTER_KEY_ENVS: 'PARTNER_API_KEY, OTHER_KEY', ROUTER_ALLOWED_ORIGINS: 'https://partner.example' });
     expect(s.keyEnvs).toEqual(['PARTNER_API_KEY', 'OTHER_KEY']);
     expect(s.allowedOrigins).toEqual(['https://partner.example']);
     expect(() => loadRouterSettings({}, { ROUTER_KEY_ENVS: 'TEMPORAL_API_KEY' })).toThrow(/never sent/);
     expect(() => loadRouterSettings({}, { ROUTER_KEY_ENVS: 'ROUTER_API_KEYS' })).toThrow(/never sent/);
-    expect(() => loadRouterSettings({}, { ROUTER_TARGETS: '{"x":{"blue":{"model":"m","apiKeyEnv":"TEMPORAL_API_KEY"}}}' })).toThrow(/never sent/);
+    expect(() => loadRouterSettings({}, { ROUTER_TARGETS: '{"x":{"blue":{"model":"m","apiKeyEnv":"TEMPORAL_API_KEY"}}}' })).toThrow(
+      /never sent/,
+    );
     expect(() => loadRouterSettings({}, { ROUTER_ALLOWED_ORIGINS: 'ftp://x' })).toThrow(/ROUTER_ALLOWED_ORIGINS/);
   });
 });

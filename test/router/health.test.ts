@@ -15,7 +15,12 @@ describe('health and readiness', () => {
     await new Promise((r) => setTimeout(r, 300));
     const health = JSON.parse((await get(h.url, '/healthz')).text);
     expect(health.status).toBe('degraded');
-    expect(health.targets['chat-default']).toMatchObject({ stale: true, greenPercent: 100, phase: 'ramping', lastError: 'temporal unreachable' });
+    expect(health.targets['chat-default']).toMatchObject({
+      stale: true,
+      greenPercent: 100,
+      phase: 'ramping',
+      lastError: 'temporal unreachable',
+    });
     expect(health.targets['chat-default'].ratioAgeSeconds).toBeGreaterThan(0.15);
     const r = await chatRaw(h, { user: 'anyone' });
     expect(r.response.headers.get('x-modelshift-arm')).toBe('green'); // still at the last known 100 %

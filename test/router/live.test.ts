@@ -61,7 +61,11 @@ async function send(url: string, target: string, n: number, concurrency = 32) {
   const limit = pLimit(concurrency);
   return Promise.all(
     Array.from({ length: n }, (_, i) =>
-      limit(() => client.chat.completions.create({ model: target, user: `user-${i}`, messages: [{ role: 'user', content: 'hi' }], max_tokens: 8 }).withResponse()),
+      limit(() =>
+        client.chat.completions
+          .create({ model: target, user: `user-${i}`, messages: [{ role: 'user', content: 'hi' }], max_tokens: 8 })
+          .withResponse(),
+      ),
     ),
   );
 }
@@ -69,7 +73,15 @@ async function send(url: string, target: string, n: number, concurrency = 32) {
 describe('live traffic', () => {
   it('over 10,000 requests per step, green gets its ratio within ±2 pp and users keep their arm as it rises', async () => {
     const source = new StaticRatioSource({ chat: { greenPercent: 10, phase: 'ramping', green: { model: 'gpt-4.1-turbo' } } });
-    const router = createRouter({ targets: { chat: { blue: { model: 'gpt-4.1' } } }, gateway: { baseURL: liveSim.url }, env: { GATEWAY_API_KEY: liveSim.apiKey }, apiKeys: [CLIENT_KEY], ratioSource: source, pollIntervalMs: 50, logger: quiet });
+    const router = createRouter({
+      targets: { chat: { blue: { model: 'gpt-4.1' } } },
+      gateway: { baseURL: liveSim.url },
+      env: { GATEWAY_API_KEY: liveSim.apiKey },
+      apiKeys: [CLIENT_KEY],
+      ratioSource: source,
+      pollIntervalMs: 50,
+      logger: quiet,
+    });
     const { url } = await router.listen(0, '127.0.0.1');
     try {
       let previousGreen = new Set<string>();
@@ -91,7 +103,11 @@ describe('live traffic', () => {
   it('a green 5xx before the first byte is served by blue and shows as a green error in the rollout status', async () => {
     const target = uniqueTarget('live5xx');
     liveSim.setProfile('gpt-4.1-turbo', { errorRate: 1 });
-    const spec = testSpec({ target, plan: { steps: [50, 100], dwell: '1h', samplesPerStep: 100, concurrency: 25 }, guards: { maxHoldRounds: 1000 } });
+    const spec = testSpec({
+      target,
+      plan: { steps: [50, 100], dwell: '1h', samplesPerStep: 100, concurrency: 25 },
+      guards: { maxHoldRounds: 1000 },
+    });
     const handle = await startTestRollout(t.client, taskQueue, spec);
     await waitForStatus(t.client, target, (s) => s.phase === 'ramping' && s.greenPercent === 50);
     const router = liveRouter([target]);
@@ -149,7 +165,12 @@ describe('live traffic', () => {
     // A server of its own, so this test can stop it.
     const server = await startDevServer({ log: () => undefined });
     const native = await NativeConnection.connect({ address: server.address });
-    const worker = await createWorker({ connection: native, namespace: 'default', taskQueue: 'stop-me', workflowBundle: { codePath: inject('workflowBundlePath') } });
+    const worker = await createWorker({
+      connection: native,
+      namespace: 'default',
+      taskQueue: 'stop-me',
+      workflowBundle: { codePath: inject('workflowBundlePath') },
+    });
     const running = worker.run();
     const client = new Client({ connection: server.env.connection });
     const target = uniqueTarget('static');
@@ -173,7 +194,11 @@ describe('live traffic', () => {
     try {
       const { url } = await router.listen(0, '127.0.0.1');
       await new Promise((r) => setTimeout(r, 500));
-      const healthz = async () => (await (await fetch(url.replace(/\/v1$/, '/healthz'))).json()) as { status: string; targets: Record<string, { greenPercent: number; stale: boolean }> };
+      const healthz = async () =>
+        (await (await fetch(url.replace(/\/v1$/, '/healthz'))).json()) as {
+          status: string;
+          targets: Record<string, { greenPercent: number; stale: boolean }>;
+        };
       expect((await healthz()).targets[target]).toMatchObject({ greenPercent: 25, stale: false });
       const before = (await send(url, target, 400)).map((r) => r.data.model);
 
@@ -214,9 +239,15 @@ describe('model: auto', () => {
       const client = new OpenAI({ apiKey: CLIENT_KEY, baseURL: url, maxRetries: 0 });
       const short = await client.chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: 'Capital of Japan?' }] });
       expect(short.model).toBe('deepseek-v3.2'); // < 500 characters → the cheapest
-      const medium = await client.chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: 'Summarise: ' + 'lorem ipsum '.repeat(60) }] });
+      const medium = await client.chat.completions.create({
+        model: 'auto',
+        messages: [{ role: 'user', content: 'Summarise: ' + 'lorem ipsum '.repeat(60) }],
+      });
       expect(medium.model).toBe('gemini-2.5-flash'); // 500–3000 characters, no reasoning keyword
-      const reasoning = await client.chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: 'Please analyze and compare these two designs in depth. ' + 'detail '.repeat(80) }] });
+      const reasoning = await client.chat.completions.create({
+        model: 'auto',
+        messages: [{ role: 'user', content: 'Please analyze and compare these two designs in depth. ' + 'detail '.repeat(80) }],
+      });
       expect(reasoning.model).toBe('gpt-4.1'); // a reasoning keyword → the strong model
     } finally {
       await router.close();

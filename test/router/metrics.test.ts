@@ -28,7 +28,11 @@ describe('metrics', () => {
   it('gives target and rollout models their own metric label however many junk pass-through names came first', async () => {
     const h = await start({ green: 0 });
     for (let i = 0; i < 230; i += 30)
-      await Promise.all(Array.from({ length: 30 }, (_, j) => rawRequest(h.url, '/v1/chat/completions', { method: 'POST', headers: jsonHeaders, body: chatBody(`junk-${i + j}`) })));
+      await Promise.all(
+        Array.from({ length: 30 }, (_, j) =>
+          rawRequest(h.url, '/v1/chat/completions', { method: 'POST', headers: jsonHeaders, body: chatBody(`junk-${i + j}`) }),
+        ),
+      );
     await chatRaw(h, { user: 'after-junk' });
     await chatRaw(h, { model: 'deepseek-v3.2' }); // a configured target's model, sent through by name
     const m = (await get(h.url, '/metrics')).text;

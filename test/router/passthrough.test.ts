@@ -12,7 +12,16 @@ describe('pass-through', () => {
     const up = await recordingUpstream();
     try {
       const h = await start({ green: 0, baseURL: up.url });
-      for (const p of ['/v1/../admin/models/gpt-4.1', '/v1/%2e%2e/admin/models/gpt-4.1', '/v1/%2E%2e/admin', '/v1/.%2E/admin', '/v1/files/..%2fadmin', '/v1/files/..%5cadmin', '/v1/./models', '/v1/files/%2e%2e/%2e%2e/admin']) {
+      for (const p of [
+        '/v1/../admin/models/gpt-4.1',
+        '/v1/%2e%2e/admin/models/gpt-4.1',
+        '/v1/%2E%2e/admin',
+        '/v1/.%2E/admin',
+        '/v1/files/..%2fadmin',
+        '/v1/files/..%5cadmin',
+        '/v1/./models',
+        '/v1/files/%2e%2e/%2e%2e/admin',
+      ]) {
         const r = await rawRequest(h.url, p);
         expect(r.status, p).toBe(400);
         expect(JSON.parse(r.text).error.code, p).toBe('invalid_path');
@@ -29,12 +38,16 @@ describe('pass-through', () => {
     }
   });
 
-  it('does not forward expect: 100-continue (undici refuses it) or headers the client\'s connection header names', async () => {
+  it("does not forward expect: 100-continue (undici refuses it) or headers the client's connection header names", async () => {
     const up = await recordingUpstream();
     try {
       const h = await start({ green: 0, baseURL: up.url });
       const body = JSON.stringify({ model: 'text-embedding-3-small', input: 'hi' });
-      const r = await rawRequest(h.url, '/v1/embeddings', { method: 'POST', headers: { ...jsonHeaders, expect: '100-continue', connection: 'keep-alive, x-hop', 'x-hop': '1' }, body });
+      const r = await rawRequest(h.url, '/v1/embeddings', {
+        method: 'POST',
+        headers: { ...jsonHeaders, expect: '100-continue', connection: 'keep-alive, x-hop', 'x-hop': '1' },
+        body,
+      });
       expect(r.status).toBe(200);
       expect(up.seen).toHaveLength(1);
       expect(up.seen[0].body).toBe(body);

@@ -5,7 +5,17 @@
 import { describe, expect, it } from 'vitest';
 import { createRouter, type RouterOptions } from '../../src/router';
 import type { ArmRef } from '../../src/rollout/contract';
-import { UPSTREAM_KEY, chatBody, jsonHeaders, logger, logs, rawRequest, recordingUpstream, start, useRouterHarness } from './router-harness';
+import {
+  UPSTREAM_KEY,
+  chatBody,
+  jsonHeaders,
+  logger,
+  logs,
+  rawRequest,
+  recordingUpstream,
+  start,
+  useRouterHarness,
+} from './router-harness';
 
 useRouterHarness();
 
@@ -14,7 +24,12 @@ describe('upstream key and origin policy', () => {
     const attacker = await recordingUpstream();
     const gateway = await recordingUpstream();
     try {
-      const env = { GATEWAY_API_KEY: UPSTREAM_KEY, TEMPORAL_API_KEY: 'temporal-SECRET-key', OTHER_API_KEY: 'other-SECRET-key', PARTNER_API_KEY: 'partner-SECRET-key' };
+      const env = {
+        GATEWAY_API_KEY: UPSTREAM_KEY,
+        TEMPORAL_API_KEY: 'temporal-SECRET-key',
+        OTHER_API_KEY: 'other-SECRET-key',
+        PARTNER_API_KEY: 'partner-SECRET-key',
+      };
       const cases: Array<{ green: ArmRef; extra?: Partial<RouterOptions>; code?: string; auth?: string }> = [
         // the attack from the review: another host, Temporal's key
         { green: { model: 'gpt-4.1-turbo', baseURL: attacker.url, apiKeyEnv: 'TEMPORAL_API_KEY' }, code: 'upstream_origin_not_allowed' },
@@ -23,17 +38,33 @@ describe('upstream key and origin policy', () => {
         // the gateway's host, but a key variable the router was not configured with: no fallback to the gateway key
         { green: { model: 'gpt-4.1-turbo', apiKeyEnv: 'TEMPORAL_API_KEY' }, code: 'upstream_key_not_allowed' },
         { green: { model: 'gpt-4.1-turbo', apiKeyEnv: 'OTHER_API_KEY' }, code: 'upstream_key_not_allowed' },
-        { green: { model: 'gpt-4.1-turbo', apiKeyEnv: 'UNSET_API_KEY' }, extra: { keyEnvs: ['UNSET_API_KEY'] }, code: 'upstream_key_missing' },
+        {
+          green: { model: 'gpt-4.1-turbo', apiKeyEnv: 'UNSET_API_KEY' },
+          extra: { keyEnvs: ['UNSET_API_KEY'] },
+          code: 'upstream_key_missing',
+        },
         // allowed by the router's own settings (ROUTER_KEY_ENVS / ROUTER_ALLOWED_ORIGINS)
-        { green: { model: 'gpt-4.1-turbo', apiKeyEnv: 'OTHER_API_KEY' }, extra: { keyEnvs: ['OTHER_API_KEY'] }, auth: 'Bearer other-SECRET-key' },
-        { green: { model: 'gpt-4.1-turbo', baseURL: attacker.url, apiKeyEnv: 'PARTNER_API_KEY' }, extra: { keyEnvs: ['PARTNER_API_KEY'], allowedOrigins: [new URL(attacker.url).origin] }, auth: 'Bearer partner-SECRET-key' },
+        {
+          green: { model: 'gpt-4.1-turbo', apiKeyEnv: 'OTHER_API_KEY' },
+          extra: { keyEnvs: ['OTHER_API_KEY'] },
+          auth: 'Bearer other-SECRET-key',
+        },
+        {
+          green: { model: 'gpt-4.1-turbo', baseURL: attacker.url, apiKeyEnv: 'PARTNER_API_KEY' },
+          extra: { keyEnvs: ['PARTNER_API_KEY'], allowedOrigins: [new URL(attacker.url).origin] },
+          auth: 'Bearer partner-SECRET-key',
+        },
       ];
       for (const c of cases) {
         attacker.seen.length = 0;
         gateway.seen.length = 0;
         const logStart = logs.length;
         const h = await start({ green: 100, greenArm: c.green, baseURL: gateway.url, extra: { env, ...c.extra } });
-        const rs = await Promise.all([1, 2, 3].map((i) => rawRequest(h.url, '/v1/chat/completions', { method: 'POST', headers: jsonHeaders, body: chatBody('chat-default', `k${i}`) })));
+        const rs = await Promise.all(
+          [1, 2, 3].map((i) =>
+            rawRequest(h.url, '/v1/chat/completions', { method: 'POST', headers: jsonHeaders, body: chatBody('chat-default', `k${i}`) }),
+          ),
+        );
         const all = [...attacker.seen, ...gateway.seen];
         if (c.code) {
           for (const r of rs) {

@@ -16,7 +16,10 @@ describe('ratio tracking', () => {
   it('keeps the last ratio when the source fails and reports stale after N s', async () => {
     let now = 1_000;
     const src = new StaticRatioSource({ t: 25 });
-    const tr = new RatioTracker({ source: src, pollIntervalMs: 60_000, staleAfterMs: 5_000, timeoutMs: 100, discoverIntervalMs: 0, now: () => now }, ['t', 'none']);
+    const tr = new RatioTracker(
+      { source: src, pollIntervalMs: 60_000, staleAfterMs: 5_000, timeoutMs: 100, discoverIntervalMs: 0, now: () => now },
+      ['t', 'none'],
+    );
     await tr.pollAll();
     expect(tr.states.get('t')!.percent).toBe(25);
     expect(tr.states.get('none')!.snapshot).toBeNull();
@@ -40,7 +43,13 @@ describe('ratio tracking', () => {
 
   it('times out a hanging source', async () => {
     const tr = new RatioTracker(
-      { source: { get: () => new Promise(() => undefined) }, pollIntervalMs: 60_000, staleAfterMs: 1, timeoutMs: 30, discoverIntervalMs: 0 },
+      {
+        source: { get: () => new Promise(() => undefined) },
+        pollIntervalMs: 60_000,
+        staleAfterMs: 1,
+        timeoutMs: 30,
+        discoverIntervalMs: 0,
+      },
       ['t'],
     );
     await tr.pollAll();

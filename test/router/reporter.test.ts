@@ -69,7 +69,11 @@ describe('live batches from routed traffic', () => {
     });
     const calls: Array<{ at: number; target: string; batch: LiveBatch }> = [];
     const router = createRouter({
-      targets: { 'chat-default': { blue: { model: 'gpt-4.1' } }, second: { blue: { model: 'gpt-4.1' } }, idle: { blue: { model: 'gpt-4.1' } } },
+      targets: {
+        'chat-default': { blue: { model: 'gpt-4.1' } },
+        second: { blue: { model: 'gpt-4.1' } },
+        idle: { blue: { model: 'gpt-4.1' } },
+      },
       gateway: { baseURL: sim.url },
       env: { GATEWAY_API_KEY: UPSTREAM_KEY },
       apiKeys: [CLIENT_KEY],
@@ -84,7 +88,11 @@ describe('live batches from routed traffic', () => {
     await router.ready;
     const client = new OpenAI({ apiKey: CLIENT_KEY, baseURL: url, maxRetries: 0 });
     const send = (model: string, n: number) =>
-      Promise.all(Array.from({ length: n }, (_, i) => client.chat.completions.create({ model, user: `r${i}`, messages: [{ role: 'user', content: 'x' }] })));
+      Promise.all(
+        Array.from({ length: n }, (_, i) =>
+          client.chat.completions.create({ model, user: `r${i}`, messages: [{ role: 'user', content: 'x' }] }),
+        ),
+      );
     // start the traffic right after a tick, so it all falls in one interval even on a busy machine:
     // one request's batch marks the tick
     await send('chat-default', 1);
@@ -97,7 +105,9 @@ describe('live batches from routed traffic', () => {
     expect(first.map((c) => c.target).sort()).toEqual(['chat-default', 'second']); // one each; none for idle or pass-through
     const cd = first.find((c) => c.target === 'chat-default')!.batch;
     expect(cd.blue.requests + cd.green.requests).toBe(40);
-    expect(first.find((c) => c.target === 'second')!.batch.green.requests + first.find((c) => c.target === 'second')!.batch.blue.requests).toBe(25);
+    expect(
+      first.find((c) => c.target === 'second')!.batch.green.requests + first.find((c) => c.target === 'second')!.batch.blue.requests,
+    ).toBe(25);
     await send('chat-default', 10);
     await waitFor(() => calls.length >= 1, 3_000);
     await new Promise((r) => setTimeout(r, 1_200)); // a further interval with no traffic sends nothing
@@ -105,7 +115,7 @@ describe('live batches from routed traffic', () => {
     expect(calls[0].batch.batchId).not.toBe(cd.batchId);
   });
 
-  it('after an outage sends each target\'s pending live batches one at a time, merged, without losing or repeating counts', async () => {
+  it("after an outage sends each target's pending live batches one at a time, merged, without losing or repeating counts", async () => {
     let down = true;
     let inFlight = 0;
     let maxInFlight = 0;

@@ -36,11 +36,25 @@ export interface Harness {
 export const open: Router[] = [];
 
 export async function start(
-  opts: { green?: number; greenArm?: ArmRef; staleAfterMs?: number; gatewayKey?: string; classify?: (m: unknown) => string; baseURL?: string; reporter?: LiveReporter; extra?: Partial<RouterOptions> } = {},
+  opts: {
+    green?: number;
+    greenArm?: ArmRef;
+    staleAfterMs?: number;
+    gatewayKey?: string;
+    classify?: (m: unknown) => string;
+    baseURL?: string;
+    reporter?: LiveReporter;
+    extra?: Partial<RouterOptions>;
+  } = {},
 ): Promise<Harness> {
   const source = new StaticRatioSource();
   if (opts.green !== undefined)
-    source.set('chat-default', { greenPercent: opts.green, phase: 'ramping', blue: { model: 'gpt-4.1' }, green: opts.greenArm ?? { model: 'gpt-4.1-turbo' } });
+    source.set('chat-default', {
+      greenPercent: opts.green,
+      phase: 'ramping',
+      blue: { model: 'gpt-4.1' },
+      green: opts.greenArm ?? { model: 'gpt-4.1-turbo' },
+    });
   const batches: Array<[string, LiveBatch]> = [];
   const reporter: LiveReporter = opts.reporter ?? { report: async (t, b) => void batches.push([t, b]) };
   const router = createRouter({
@@ -94,7 +108,11 @@ export function useRouterHarness(): void {
       apiKey: UPSTREAM_KEY,
       latencyScale: 0,
       seed: 1,
-      models: { 'gpt-4.1': { errorRate: 0, timeoutRate: 0 }, 'gpt-4.1-turbo': { errorRate: 0, timeoutRate: 0 }, 'deepseek-v3.2': { errorRate: 0 } },
+      models: {
+        'gpt-4.1': { errorRate: 0, timeoutRate: 0 },
+        'gpt-4.1-turbo': { errorRate: 0, timeoutRate: 0 },
+        'deepseek-v3.2': { errorRate: 0 },
+      },
     });
   });
   afterAll(async () => {
@@ -108,8 +126,17 @@ export function useRouterHarness(): void {
   });
 }
 
-export interface Recorded { method: string; url: string; headers: IncomingHttpHeaders; body: string }
-export interface Upstream { url: string; seen: Recorded[]; close(): Promise<void> }
+export interface Recorded {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+export interface Upstream {
+  url: string;
+  seen: Recorded[];
+  close(): Promise<void>;
+}
 
 /** An upstream that records every request; by default it answers a chat completion for the body's model. */
 export async function recordingUpstream(handler?: (req: IncomingMessage, res: ServerResponse, body: string) => void): Promise<Upstream> {
@@ -121,10 +148,23 @@ export async function recordingUpstream(handler?: (req: IncomingMessage, res: Se
       const body = Buffer.concat(chunks).toString('utf8');
       seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
       if (handler) return handler(req, res, body);
-      const model = (() => { try { return JSON.parse(body).model as string | undefined; } catch { return undefined; } })();
+      const model = (() => {
+        try {
+          return JSON.parse(body).model as string | undefined;
+        } catch {
+          return undefined;
+        }
+      })();
       const text = JSON.stringify(
         model
-          ? { id: 'x', object: 'chat.completion', created: 1, model, choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } }
+          ? {
+              id: 'x',
+              object: 'chat.completion',
+              created: 1,
+              model,
+              choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }],
+              usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+            }
           : { object: 'list', data: [] },
       );
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
@@ -135,29 +175,45 @@ export async function recordingUpstream(handler?: (req: IncomingMessage, res: Se
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
     seen,
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
 /** One request with the path sent byte for byte (fetch and URL would normalise it). */
-export function rawRequest(routerUrl: string, path: string, o: { method?: string; headers?: Record<string, string>; body?: string; abortAfterMs?: number } = {}): Promise<{ status: number; text: string }> {
+export function rawRequest(
+  routerUrl: string,
+  path: string,
+  o: { method?: string; headers?: Record<string, string>; body?: string; abortAfterMs?: number } = {},
+): Promise<{ status: number; text: string }> {
   const u = new URL(routerUrl);
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: u.hostname, port: u.port, method: o.method ?? 'GET', path, headers: { authorization: `Bearer ${CLIENT_KEY}`, ...o.headers } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        seen.push(text);
-        resolve({ status: res.statusCode ?? 0, text });
-      });
-    });
+    const req = httpRequest(
+      { host: u.hostname, port: u.port, method: o.method ?? 'GET', path, headers: { authorization: `Bearer ${CLIENT_KEY}`, ...o.headers } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          seen.push(text);
+          resolve({ status: res.statusCode ?? 0, text });
+        });
+      },
+    );
     req.on('error', reject);
     if (o.headers?.expect) req.on('continue', () => req.end(o.body));
     else req.end(o.body);
-    if (o.abortAfterMs !== undefined) setTimeout(() => { req.destroy(); resolve({ status: 0, text: 'aborted' }); }, o.abortAfterMs);
+    if (o.abortAfterMs !== undefined)
+      setTimeout(() => {
+        req.destroy();
+        resolve({ status: 0, text: 'aborted' });
+      }, o.abortAfterMs);
   });
 }
 
-export const chatBody = (model = 'chat-default', user = 'u1') => JSON.stringify({ model, user, messages: [{ role: 'user', content: 'hi' }] });
+export const chatBody = (model = 'chat-default', user = 'u1') =>
+  JSON.stringify({ model, user, messages: [{ role: 'user', content: 'hi' }] });
 export const jsonHeaders = { 'content-type': 'application/json' };

@@ -43,8 +43,20 @@ describe('client key and request path checks', () => {
     expect((await get(h.url, '/healthz')).status).toBe(200); // still alive
     // any synchronous throw in the handler becomes a 500, not an uncaught exception
     let status = 0;
-    const res = { headersSent: false, destroyed: false, writeHead: (s: number) => void (status = s), end: () => undefined, destroy: () => undefined };
-    const req = { get url(): string { throw new Error('boom'); }, headers: {}, resume: () => undefined };
+    const res = {
+      headersSent: false,
+      destroyed: false,
+      writeHead: (s: number) => void (status = s),
+      end: () => undefined,
+      destroy: () => undefined,
+    };
+    const req = {
+      get url(): string {
+        throw new Error('boom');
+      },
+      headers: {},
+      resume: () => undefined,
+    };
     expect(() => h.router.handler(req as never, res as never)).not.toThrow();
     expect(status).toBe(500);
   });

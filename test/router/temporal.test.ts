@@ -18,7 +18,10 @@ import { useHarness } from '../helpers/harness';
 const UPSTREAM_KEY = 'sk-router-temporal-SECRET-9e1d';
 const CLIENT_KEY = 'router-client-key';
 
-const h = useHarness({ sim: { latencyScale: 0, seed: 3, apiKey: UPSTREAM_KEY, models: { 'gpt-4.1': { errorRate: 0 }, 'gpt-4.1-turbo': { errorRate: 0 } } }, queue: 'router' });
+const h = useHarness({
+  sim: { latencyScale: 0, seed: 3, apiKey: UPSTREAM_KEY, models: { 'gpt-4.1': { errorRate: 0 }, 'gpt-4.1-turbo': { errorRate: 0 } } },
+  queue: 'router',
+});
 
 function routerFor(targets: string[], connection = h.t.client.connection): Router {
   return createRouter({
@@ -37,7 +40,7 @@ function routerFor(targets: string[], connection = h.t.client.connection): Route
 }
 
 describe('router with the rollout workflow', () => {
-  it('serves the rollout\'s ratio, reports live batches into it, and follows an abort within a second', async () => {
+  it("serves the rollout's ratio, reports live batches into it, and follows an abort within a second", async () => {
     const target = uniqueTarget('router');
     const spec = testSpec({ target, plan: { steps: [25, 100], dwell: '1h', samplesPerStep: 50, concurrency: 25 } });
     const handle = await startTestRollout(h.t.client, h.taskQueue, spec);
@@ -47,7 +50,11 @@ describe('router with the rollout workflow', () => {
       const { url } = await router.listen(0, '127.0.0.1');
       const end = Date.now() + 5_000;
       while (router.tracker.states.get(target)?.percent !== 25 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-      expect(router.tracker.states.get(target)!.snapshot).toMatchObject({ phase: 'ramping', greenPercent: 25, green: { model: 'gpt-4.1-turbo' } });
+      expect(router.tracker.states.get(target)!.snapshot).toMatchObject({
+        phase: 'ramping',
+        greenPercent: 25,
+        green: { model: 'gpt-4.1-turbo' },
+      });
       expect(router.tracker.states.get('never-rolled-out')!.snapshot).toBeNull(); // no workflow → 100 % blue
       // rollouts of targets the router was not configured with are found through visibility
       const discovered = await new TemporalRatioSource({ connection: h.t.client.connection }).discoverTargets();
@@ -56,7 +63,9 @@ describe('router with the rollout workflow', () => {
       const client = new OpenAI({ apiKey: CLIENT_KEY, baseURL: url, maxRetries: 0 });
       const N = 60;
       const rs = await Promise.all(
-        Array.from({ length: N }, (_, i) => client.chat.completions.create({ model: target, user: `u${i}`, messages: [{ role: 'user', content: 'hi' }] }).withResponse()),
+        Array.from({ length: N }, (_, i) =>
+          client.chat.completions.create({ model: target, user: `u${i}`, messages: [{ role: 'user', content: 'hi' }] }).withResponse(),
+        ),
       );
       const green = rs.filter((r) => r.response.headers.get('x-modelshift-arm') === 'green').length;
       expect(green).toBeGreaterThan(0);
@@ -105,9 +114,18 @@ describe('router with the rollout workflow', () => {
     await handle.result();
     let gone = false;
     const real = h.t.client.connection;
-    const notFound = Object.assign(new Error('5 NOT_FOUND: workflow execution not found'), { code: grpcStatus.NOT_FOUND, details: 'workflow execution not found', metadata: new Metadata() });
+    const notFound = Object.assign(new Error('5 NOT_FOUND: workflow execution not found'), {
+      code: grpcStatus.NOT_FOUND,
+      details: 'workflow execution not found',
+      metadata: new Metadata(),
+    });
     const service = new Proxy(real.workflowService, {
-      get: (t, p) => (p === 'queryWorkflow' && gone ? async () => { throw notFound; } : Reflect.get(t, p)),
+      get: (t, p) =>
+        p === 'queryWorkflow' && gone
+          ? async () => {
+              throw notFound;
+            }
+          : Reflect.get(t, p),
     });
     const retained = new Proxy(real, { get: (t, p) => (p === 'workflowService' ? service : Reflect.get(t, p)) });
     const source = new TemporalRatioSource({ connection: retained, closedRecheckMs: 1_500 });
@@ -132,7 +150,9 @@ describe('router with the rollout workflow', () => {
       // (The dev server does not carry out DeleteWorkflowExecution within a test's time, so the
       // connection answers for it exactly as the server then does: a gRPC NOT_FOUND.)
       gone = true;
-      await expect(new Client({ connection: retained }).workflow.getHandle(rolloutWorkflowId(target)).query('status')).rejects.toThrow(WorkflowNotFoundError);
+      await expect(new Client({ connection: retained }).workflow.getHandle(rolloutWorkflowId(target)).query('status')).rejects.toThrow(
+        WorkflowNotFoundError,
+      );
       const q = source.queries;
       const end = Date.now() + 5_000;
       while (source.queries === q && Date.now() < end) await new Promise((r) => setTimeout(r, 100)); // asked again, got not-found

@@ -5,12 +5,15 @@
  * the failure counts against green. Any other model is passed to the default gateway unchanged.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Arm } from '../assign';
 import { attempt } from '../attempt';
 import { BodyTooLargeError, readBody, replaceModel } from '../body';
 import type { RouterContext, TargetArms } from '../context';
 import { errors, send } from '../errors';
+import { failedOutcome } from '../live-stats';
 import { ArmProblem } from '../policy';
 import type { Call } from '../routes';
+import type { ResolvedArm } from '../upstreams';
 
 const UPSTREAM_PATH = '/chat/completions';
 
@@ -63,7 +66,12 @@ async function readChatRequest(ctx: RouterContext, req: IncomingMessage, res: Se
 }
 
 /** `model: auto` → the classifier's pick; any other name as it is. Undefined: the classifier failed (answered 500). */
-async function chooseModel(ctx: RouterContext, res: ServerResponse, requested: string, body: Record<string, unknown>): Promise<string | undefined> {
+async function chooseModel(
+  ctx: RouterContext,
+  res: ServerResponse,
+  requested: string,
+  body: Record<string, unknown>,
+): Promise<string | undefined> {
   const { classify, autoModel } = ctx.settings;
   if (requested !== autoModel || !classify) return requested;
   try {
@@ -80,26 +88,54 @@ async function passModel(ctx: RouterContext, req: IncomingMessage, res: ServerRe
   const d = ctx.defaultUpstream();
   if (!d) return send(res, errors.noUpstreamForModel());
   const body = c.model === c.requested ? c.raw : replaceModel(c.raw, c.model, c.body);
-  await attempt(ctx, req, res, { resolved: { model: c.model, ...d }, path: d.up.basePath + UPSTREAM_PATH, body, target: '', arm: '', canFallback: false, started });
+  await attempt(ctx, req, res, {
+    resolved: { model: c.model, ...d },
+    path: d.up.basePath + UPSTREAM_PATH,
+    body,
+    target: '',
+    arm: '',
+    canFallback: false,
+    started,
+  });
 }
 
 /** A rollout target: its user's arm; green → blue when green fails before the first byte. */
-async function serveTarget(ctx: RouterContext, req: IncomingMessage, res: ServerResponse, c: ChatRequest, a: TargetArms, started: number): Promise<void> {
+async function serveTarget(
+  ctx: RouterContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  c: ChatRequest,
+  a: TargetArms,
+  started: number,
+): Promise<void> {
   const target = c.model;
   if (ctx.assign(target, a, c.user) === 'green') {
     const green = ctx.resolveArm(a.green!, undefined); // like the worker: no baseURL → the default gateway
     // never re-sent elsewhere: a green the router may not call fails (and counts against green)
     if (green instanceof ArmProblem) return ctx.refuseArm(res, green, target, 'green', a.green!.model, started);
-    const body = replaceModel(c.raw, green.model, c.body);
-    const r = await attempt(ctx, req, res, { resolved: green, path: green.up.basePath + UPSTREAM_PATH, body, target, arm: 'green', canFallback: true, started });
+    const r = await callArm(ctx, req, res, c, green, 'green', started);
     if (r.done) return;
     // failed before the first byte: count it against green, serve from blue
-    ctx.record(target, 'green', green.model, r.status, { ok: false, errorClass: r.errorClass, latencyMs: r.latencyMs, inputTokens: 0, outputTokens: 0, costUsd: 0 }, started);
+    ctx.record(target, 'green', green.model, r.status, failedOutcome(r.errorClass, r.latencyMs), started);
     ctx.metrics.fallbacks.labels(target).inc();
     if (res.destroyed) return;
   }
   const blue = ctx.resolveArm(a.blue, ctx.configuredBlue(target));
   if (blue instanceof ArmProblem) return ctx.refuseArm(res, blue, target, 'blue', a.blue.model, started);
-  const body = replaceModel(c.raw, blue.model, c.body);
-  await attempt(ctx, req, res, { resolved: blue, path: blue.up.basePath + UPSTREAM_PATH, body, target, arm: 'blue', canFallback: false, started });
+  await callArm(ctx, req, res, c, blue, 'blue', started);
+}
+
+/** One arm of the target, the body's model set to the arm's; only green may fall back (to blue). */
+function callArm(
+  ctx: RouterContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  c: ChatRequest,
+  arm: ResolvedArm,
+  which: Arm,
+  started: number,
+) {
+  const body = replaceModel(c.raw, arm.model, c.body);
+  const path = arm.up.basePath + UPSTREAM_PATH;
+  return attempt(ctx, req, res, { resolved: arm, path, body, target: c.model, arm: which, canFallback: which === 'green', started });
 }

@@ -38,7 +38,12 @@ async function upstreamModels(ctx: RouterContext): Promise<unknown[]> {
   const d = ctx.defaultUpstream();
   if (!d) return [];
   try {
-    const r = await d.up.pool.request({ path: `${d.up.basePath}/models`, method: 'GET', headers: { authorization: d.authorization, accept: 'application/json' }, headersTimeout: 5_000 });
+    const r = await d.up.pool.request({
+      path: `${d.up.basePath}/models`,
+      method: 'GET',
+      headers: { authorization: d.authorization, accept: 'application/json' },
+      headersTimeout: 5_000,
+    });
     if (r.statusCode !== 200) {
       await r.body.dump();
       return ctx.modelsCache?.data ?? [];
