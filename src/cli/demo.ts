@@ -14,7 +14,7 @@ import { connectClient, connectionOptions, ensureServer, targetAddress } from '.
 import { createWorker } from '../worker';
 import { rolloutWorkflowId } from '../rollout/contract';
 import { RolloutClient } from '../rollout/client';
-import { action } from './exit';
+import { action, untilStopped } from './exit';
 import { classify, estimateCostUsd, loadCatalog } from '../catalog';
 import { createRouter, type Router } from '../router/index';
 import { TemporalLiveReporter } from '../router/temporal-reporter';
@@ -187,10 +187,7 @@ async function runDemo(opts: { regression: boolean; exit: boolean }): Promise<nu
     if (stack.traffic) stack.traffic.target = 'demo';
     printHints(config, stack);
     if (!opts.exit) {
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', resolve);
-        process.once('SIGTERM', resolve);
-      });
+      await untilStopped();
       say('\nstopping…');
     }
     return ok ? 0 : 1;

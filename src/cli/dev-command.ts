@@ -5,7 +5,7 @@ import { loadConfig, loadDotEnv } from '../config';
 import { startDevServer } from '../temporal/devserver';
 import { runWorker } from '../worker';
 import { loadCatalog } from '../catalog/load';
-import { action } from './exit';
+import { action, untilStopped } from './exit';
 import { parseInteger } from './flags';
 
 export function registerDevCommands(program: Command): void {
@@ -28,10 +28,7 @@ export function registerDevCommands(program: Command): void {
           dbFilename: opts.ephemeral ? undefined : join(config.stateDir, 'temporal.sqlite'),
         });
         process.stdout.write(`Temporal dev server on ${server.address} (namespace ${server.namespace})\nWeb UI: ${server.uiUrl}\nCtrl-C to stop.\n`);
-        await new Promise<void>((resolve) => {
-          process.once('SIGINT', resolve);
-          process.once('SIGTERM', resolve);
-        });
+        await untilStopped();
         await server.stop();
         process.stdout.write('stopped\n');
       }),

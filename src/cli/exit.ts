@@ -15,3 +15,21 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void | n
     }
   };
 }
+
+/**
+ * Resolves on SIGINT or SIGTERM. Holds the event loop open meanwhile: signal listeners alone do not, and a
+ * process whose only pending work is a child (the dev server) would exit at once with Node's code 13.
+ */
+export function untilStopped(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const keepAlive = setInterval(() => undefined, 1 << 30);
+    const stop = (signal: NodeJS.Signals) => {
+      clearInterval(keepAlive);
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve(signal);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}

@@ -8,6 +8,7 @@ import {
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
   type Client,
+  type WorkflowExecutionDescription,
   type WorkflowHandle,
   type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
@@ -50,6 +51,11 @@ export interface RolloutRow {
   startTime: string;
   workflowId: string;
 }
+
+/** The identity the server uses when a reset terminates the run it replaces. */
+const RESETTER = 'history-resetter';
+
+const isDeadline = (err: unknown) => (err as { code?: number }).code === 4 /* DEADLINE_EXCEEDED */ || /deadline/i.test(firstLine(err));
 
 /** How an operator intent landed: acknowledged (with the new status), or queued as a signal (no worker answered). */
 export interface IntentResult {
@@ -108,20 +114,62 @@ export class RolloutClient {
       throw err;
     }
     if (desc.status.name === 'COMPLETED') return ((await handle.result()) as RolloutResult).status;
-    if (desc.status.name !== 'RUNNING') {
-      throw new Failure(`rollout ${target} ended ${desc.status.name.toLowerCase()} without a result (see the Web UI for its history)`);
-    }
+    if (desc.status.name !== 'RUNNING') return this.endedUncleanly(target, desc);
     const timeoutMs = opts.queryTimeoutMs ?? 10_000;
     try {
       return await this.client.withDeadline(Date.now() + timeoutMs, () => handle.query(statusQuery));
     } catch (err) {
-      if ((err as { code?: number }).code === 4 /* DEADLINE_EXCEEDED */ || /deadline/i.test(firstLine(err))) {
+      if (isDeadline(err)) {
         throw new Failure(
           `no worker answered for ${target} within ${Math.round(timeoutMs / 1000)}s; is \`modelshift worker\` running on task queue ${desc.taskQueue}?`,
         );
       }
       throw new Failure(`cannot read the status of ${target}: ${firstLine(err)}`);
     }
+  }
+
+  /**
+   * A rollout that ended without completing (terminated, timed out, failed, cancelled): routers serve it
+   * 0 % green. Its last numbers come from a query (a worker replays its history), or, with no worker, its
+   * search attributes; the phase reads `failed` at 0 % with the reason and what it last showed.
+   */
+  private async endedUncleanly(target: string, desc: WorkflowExecutionDescription): Promise<RolloutStatus> {
+    const how = desc.status.name.toLowerCase();
+    const lastPhase = desc.typedSearchAttributes.get(RolloutPhase);
+    const lastPercent = desc.typedSearchAttributes.get(GreenPercent);
+    const why = await this.closeReason(desc).catch(() => undefined);
+    const reason = `${how}${why ? `: ${why}` : ''} (last seen ${lastPhase ?? '?'} at ${lastPercent ?? '?'}%); routers serve 0% green`;
+    const last = await this.client
+      .withDeadline(Date.now() + 5_000, () => this.handle(target).query(statusQuery))
+      .catch(() => undefined);
+    const empty = { requests: 0, errors: 0, errorRate: 0, rateLimited: 0, p50LatencyMs: 0, p99LatencyMs: 0, avgLatencyMs: 0, costPerSuccessUsd: 0, checkFailRate: 0 };
+    const blue = { model: desc.typedSearchAttributes.get(BlueModel) ?? '' };
+    const green = { model: desc.typedSearchAttributes.get(GreenModel) ?? '' };
+    const base: RolloutStatus = last ?? {
+      target,
+      phase: 'failed',
+      step: 0,
+      totalSteps: 0,
+      greenPercent: 0,
+      blue,
+      green,
+      arms: { blue: { ...blue, ...empty }, green: { ...green, ...empty } },
+      live: { blue: { ...blue, ...empty }, green: { ...green, ...empty }, batches: 0, dropped: 0 },
+      verdicts: [],
+      updatedAt: (desc.closeTime ?? desc.startTime).toISOString(),
+    };
+    return { ...base, phase: 'failed', greenPercent: 0, reason, execution: how };
+  }
+
+  /** The reason an operator gave when terminating (the last history event), if any. */
+  private async closeReason(desc: WorkflowExecutionDescription): Promise<string | undefined> {
+    const res = await this.client.workflowService.getWorkflowExecutionHistoryReverse({
+      namespace: this.client.options.namespace,
+      execution: { workflowId: desc.workflowId, runId: desc.runId },
+      maximumPageSize: 1,
+    });
+    const e = res.history?.events?.[0];
+    return e?.workflowExecutionTerminatedEventAttributes?.reason || e?.workflowExecutionFailedEventAttributes?.failure?.message || undefined;
   }
 
   private async isRunning(target: string): Promise<boolean> {
@@ -218,26 +266,44 @@ export class RolloutClient {
     }
   }
 
-  /** One row per rollout (not per continue-as-new run), newest first. */
+  /**
+   * One row per rollout, newest first: a continue-as-new chain or a reset is one rollout (the run that
+   * continues); a rollout that ended without completing shows how (terminated…) at 0 %, as routers serve it.
+   */
   async list(limit = 20): Promise<RolloutRow[]> {
-    const rows: RolloutRow[] = [];
+    const byRollout = new Map<string, RolloutRow>();
     const query = `WorkflowType = '${ROLLOUT_WORKFLOW_TYPE}' AND ExecutionStatus != 'ContinuedAsNew'`;
+    let seen = 0;
     for await (const wf of this.client.workflow.list({ query })) {
       const sa = wf.typedSearchAttributes;
-      rows.push({
+      const status = wf.status.name;
+      const clean = status === 'RUNNING' || status === 'COMPLETED';
+      const row = {
         target: sa.get(RolloutTarget) ?? targetOfWorkflowId(wf.workflowId),
-        phase: sa.get(RolloutPhase) ?? '?',
-        greenPercent: sa.get(GreenPercent) ?? 0,
+        phase: clean ? (sa.get(RolloutPhase) ?? '?') : status.toLowerCase(),
+        greenPercent: clean ? (sa.get(GreenPercent) ?? 0) : 0,
         blue: sa.get(BlueModel) ?? '',
         green: sa.get(GreenModel) ?? '',
-        status: wf.status.name,
+        status,
         startTime: wf.startTime.toISOString(),
         workflowId: wf.workflowId,
-      });
-      if (rows.length >= 1000) break;
+      };
+      if (++seen > 1000) break;
+      // A reset ends the old run (terminated by the history resetter) and continues in a new one: one rollout.
+      if (status === 'TERMINATED' && (await this.terminatedBy(wf.workflowId, wf.runId)) === RESETTER) continue;
+      byRollout.set(`${wf.workflowId}\u0000${wf.runId}`, row);
     }
     // Sorted here because the server lists running workflows first.
-    rows.sort((a, b) => b.startTime.localeCompare(a.startTime));
-    return rows.slice(0, limit);
+    return [...byRollout.values()]
+      .sort((a, b) => b.startTime.localeCompare(a.startTime))
+      .slice(0, limit);
+  }
+
+  /** Who terminated a run (the identity on its last event), if it was terminated. */
+  private async terminatedBy(workflowId: string, runId: string): Promise<string | undefined> {
+    const res = await this.client.workflowService
+      .getWorkflowExecutionHistoryReverse({ namespace: this.client.options.namespace, execution: { workflowId, runId }, maximumPageSize: 1 })
+      .catch(() => undefined);
+    return res?.history?.events?.[0]?.workflowExecutionTerminatedEventAttributes?.identity ?? undefined;
   }
 }

@@ -67,6 +67,10 @@ export interface RolloutStatus {
   live: { blue: ArmSummary; green: ArmSummary; batches: number; dropped: number };
   verdicts: VerdictRecord[];
   updatedAt: string;
+  /** Set when the workflow ended without completing (terminated, timed_out, failed, canceled): how. */
+  execution?: string;
+  /** The last signal of an unknown name this rollout received (ignored), and how many times in a row. */
+  ignoredSignal?: { name: string; count: number };
 }
 
 export interface ReasonArgs {

@@ -50,6 +50,8 @@ export interface RolloutState {
   pause?: { reason: string };
   /** Set once the rollout ended; nothing changes it afterwards. */
   outcome?: Outcome;
+  /** The last signal of an unknown name (a typo such as `abrot`): ignored, but said in the status. */
+  ignoredSignal?: { name: string; count: number };
   startedAt: string;
   updatedAt?: string;
   /** Workflow runs so far (1 + continue-as-new count). */
@@ -140,6 +142,7 @@ export function toStatus(spec: RolloutSpec, s: RolloutState): RolloutStatus {
     },
     verdicts: s.verdicts,
     updatedAt: s.updatedAt ?? s.startedAt,
+    ...(s.ignoredSignal ? { ignoredSignal: s.ignoredSignal } : {}),
   };
 }
 
@@ -234,6 +237,12 @@ export function parseLiveBatch(b: unknown): { batchId: string; blue: ArmStats; g
 }
 
 export const isLiveBatch = (b: unknown): boolean => parseLiveBatch(b) !== undefined;
+
+/** A signal no handler knows: nothing changes but the note in the status (a typo must not pass unseen). */
+export function signalIgnored(s: RolloutState, name: string): RolloutState {
+  const n = name.slice(0, 100);
+  return { ...s, ignoredSignal: { name: n, count: s.ignoredSignal?.name === n ? s.ignoredSignal.count + 1 : 1 } };
+}
 
 /** Batches refused because too many arrived at once: counted, shown in the status. */
 export function liveDropped(s: RolloutState, n: number): RolloutState {

@@ -17,6 +17,8 @@ export function statusJson(s: RolloutStatus): Record<string, unknown> {
     lastVerdict: s.verdicts.at(-1) ?? null,
     verdicts: s.verdicts,
     updatedAt: s.updatedAt,
+    ...(s.execution ? { execution: s.execution } : {}),
+    ...(s.ignoredSignal ? { ignoredSignal: s.ignoredSignal } : {}),
   };
 }
 
@@ -34,6 +36,8 @@ export function statusText(s: RolloutStatus): string {
   const lines = [head, ...rows];
   if (v) lines.push(`  verdict (step ${v.step}, round ${v.round}): ${v.evaluation.verdict} — ${v.evaluation.reason}`);
   if (s.reason) lines.push(`  reason: ${s.reason}`);
+  if (s.live.dropped) lines.push(`  live batches dropped: ${s.live.dropped} (too many arrived at once)`);
+  if (s.ignoredSignal) lines.push(`  ignored signal "${s.ignoredSignal.name}" ×${s.ignoredSignal.count} (known: pause, resume, abort, liveMetrics)`);
   return lines.join('\n');
 }
 

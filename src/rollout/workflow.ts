@@ -16,6 +16,7 @@ import {
   patched,
   proxyActivities,
   setCurrentDetails,
+  setDefaultSignalHandler,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -137,6 +138,7 @@ class RolloutRun {
     setHandler(resumeSignal, () => this.apply(m.resume(this.state)), { description: DESCRIBE.resume });
     setHandler(abortSignal, (a) => this.apply(m.abort(this.state, reasonFrom(a))), { description: DESCRIBE.abort });
     setHandler(liveMetricsSignal, (batch) => this.receiveLive(batch), { description: DESCRIBE.liveMetrics });
+    setDefaultSignalHandler((name) => this.ignoreSignal(name));
     // The same intents as updates: acknowledged with the new status, refused (with the reason) when they cannot apply.
     const checked = (intent: 'pause' | 'resume' | 'abort' | 'promote') => ({
       validator: (..._args: any[]) => this.refuse(m.intentRefusal(this.spec, this.state, intent)),
@@ -170,6 +172,11 @@ class RolloutRun {
     this.state = next;
     this.publish();
     if (!wasClosed && next.outcome) log.info(`rollout ${this.spec.target} ${next.outcome.phase}: ${next.outcome.reason}`);
+  }
+
+  private ignoreSignal(name: string): void {
+    log.warn(`ignoring signal "${name.slice(0, 100)}": this rollout knows pause, resume, abort and liveMetrics`);
+    this.state = m.signalIgnored(this.state, name);
   }
 
   private receiveLive(batch: unknown): void {
