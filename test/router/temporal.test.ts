@@ -32,7 +32,7 @@ function routerFor(targets: string[], connection = h.t.client.connection): Route
     ratioSource: new TemporalRatioSource({ connection, namespace: 'default' }),
     reporter: new TemporalLiveReporter({ connection, namespace: 'default' }),
     pollIntervalMs: 250,
-    reportIntervalMs: 60_000, // flushed by hand below, so the batch count is deterministic (the timer is tested in router.test.ts)
+    reportIntervalMs: 60_000, // flushed by hand below, so the batch count is deterministic (the timer is tested in reporter.test.ts)
     staleAfterMs: 1_000,
     discoverIntervalMs: 0,
     logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
