@@ -18,9 +18,17 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 // autocannon ships no types; the little used here (loaded lazily: the child processes must not pay for it)
-interface AutocannonResult { requests: { total: number }; errors: number; non2xx: number; duration: number }
-type AutocannonInstance = Promise<AutocannonResult> & { on(ev: 'response', fn: (client: unknown, status: number, bytes: number, ms: number) => void): void };
-const autocannon = (o: Record<string, unknown>): AutocannonInstance => (createRequire(import.meta.url)('autocannon') as (o: Record<string, unknown>) => AutocannonInstance)(o);
+interface AutocannonResult {
+  requests: { total: number };
+  errors: number;
+  non2xx: number;
+  duration: number;
+}
+type AutocannonInstance = Promise<AutocannonResult> & {
+  on(ev: 'response', fn: (client: unknown, status: number, bytes: number, ms: number) => void): void;
+};
+const autocannon = (o: Record<string, unknown>): AutocannonInstance =>
+  (createRequire(import.meta.url)('autocannon') as (o: Record<string, unknown>) => AutocannonInstance)(o);
 
 const ROUTER_KEY = 'bench-client-key';
 const SIM_KEY = 'bench-sim-key';
@@ -52,7 +60,9 @@ async function childRouter(simUrl: string): Promise<void> {
     gateway: { baseURL: simUrl },
     env: { GATEWAY_API_KEY: SIM_KEY },
     apiKeys: [ROUTER_KEY],
-    ratioSource: new StaticRatioSource({ 'chat-default': { greenPercent: 50, phase: 'ramping', blue: { model: 'gpt-4.1' }, green: { model: 'gpt-4.1-turbo' } } }),
+    ratioSource: new StaticRatioSource({
+      'chat-default': { greenPercent: 50, phase: 'ramping', blue: { model: 'gpt-4.1' }, green: { model: 'gpt-4.1-turbo' } },
+    }),
     reporter: { report: async () => undefined },
     reportIntervalMs: 5_000,
     logger: { info: () => undefined, warn: () => undefined, error: (m) => console.error(m) },
@@ -60,13 +70,19 @@ async function childRouter(simUrl: string): Promise<void> {
   const { url, server } = await router.listen(0, '127.0.0.1');
   server.on('request', () => requests++);
   await router.ready;
-  childControl(() => requests, () => router.close());
+  childControl(
+    () => requests,
+    () => router.close(),
+  );
   process.send!({ type: 'ready', url });
 }
 
 // ---------------------------------------------------------------- driver
 function start(mode: string, extra: string[] = [], execArgv: string[] = []): Promise<{ child: ChildProcess; url: string }> {
-  const child = fork(fileURLToPath(import.meta.url), [mode, ...extra], { execArgv: ['--import', 'tsx', ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(fileURLToPath(import.meta.url), [mode, ...extra], {
+    execArgv: ['--import', 'tsx', ...execArgv],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   return new Promise((resolve, reject) => {
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`${mode} exited with ${code}`)));
@@ -103,7 +119,12 @@ interface RunResult {
   seconds: number;
 }
 
-async function load(url: string, key: string, model: string, o: { rate: number; duration: number; connections: number; stream: boolean }): Promise<RunResult> {
+async function load(
+  url: string,
+  key: string,
+  model: string,
+  o: { rate: number; duration: number; connections: number; stream: boolean },
+): Promise<RunResult> {
   const latencies: number[] = [];
   let n = 0;
   const inst = autocannon({
@@ -150,7 +171,12 @@ interface Cpu {
 }
 
 async function main(): Promise<void> {
-  const o = { rate: arg('rate', 1000), duration: arg('duration', 10), connections: arg('connections', 32), stream: process.argv.includes('--stream') };
+  const o = {
+    rate: arg('rate', 1000),
+    duration: arg('duration', 10),
+    connections: arg('connections', 32),
+    stream: process.argv.includes('--stream'),
+  };
   const rounds = arg('rounds', 3);
   const withFloor = !process.argv.includes('--no-floor');
   const sim = await start('sim');
@@ -160,9 +186,37 @@ async function main(): Promise<void> {
   const router = await start('router', [sim.url], prof);
   const floor = withFloor ? await start('floor', [sim.url], prof) : undefined;
   const paths = [
-    { name: 'client → simulator', url: sim.url, key: SIM_KEY, model: 'gpt-4.1', runs: [] as RunResult[], cpu: undefined as ChildProcess | undefined, used: { us: 0, n: 0 } },
-    ...(floor ? [{ name: 'client → minimal proxy → simulator (floor)', url: floor.url, key: ROUTER_KEY, model: 'chat-default', runs: [] as RunResult[], cpu: floor.child as ChildProcess | undefined, used: { us: 0, n: 0 } }] : []),
-    { name: 'client → router → simulator', url: router.url, key: ROUTER_KEY, model: 'chat-default', runs: [] as RunResult[], cpu: router.child as ChildProcess | undefined, used: { us: 0, n: 0 } },
+    {
+      name: 'client → simulator',
+      url: sim.url,
+      key: SIM_KEY,
+      model: 'gpt-4.1',
+      runs: [] as RunResult[],
+      cpu: undefined as ChildProcess | undefined,
+      used: { us: 0, n: 0 },
+    },
+    ...(floor
+      ? [
+          {
+            name: 'client → minimal proxy → simulator (floor)',
+            url: floor.url,
+            key: ROUTER_KEY,
+            model: 'chat-default',
+            runs: [] as RunResult[],
+            cpu: floor.child as ChildProcess | undefined,
+            used: { us: 0, n: 0 },
+          },
+        ]
+      : []),
+    {
+      name: 'client → router → simulator',
+      url: router.url,
+      key: ROUTER_KEY,
+      model: 'chat-default',
+      runs: [] as RunResult[],
+      cpu: router.child as ChildProcess | undefined,
+      used: { us: 0, n: 0 },
+    },
   ];
   try {
     for (const p of paths) await load(p.url, p.key, p.model, { ...o, duration: 2 }); // warm-up: JIT, keep-alive pools
@@ -186,7 +240,11 @@ async function main(): Promise<void> {
     const stats = paths.map((p) => ({ ...p, s: sum(p.runs) }));
     const d = stats[0].s;
     const r = stats[stats.length - 1];
-    const added = (s: ReturnType<typeof sum>) => ({ p50: pct(s.l, 50) - pct(d.l, 50), p99: pct(s.l, 99) - pct(d.l, 99), max: s.l[s.l.length - 1] - d.l[d.l.length - 1] });
+    const added = (s: ReturnType<typeof sum>) => ({
+      p50: pct(s.l, 50) - pct(d.l, 50),
+      p99: pct(s.l, 99) - pct(d.l, 99),
+      max: s.l[s.l.length - 1] - d.l[d.l.length - 1],
+    });
     const cpu = (p: (typeof stats)[number]) => (p.used.n ? `${(p.used.us / p.used.n).toFixed(1)}` : '');
     const lines = [
       `### Router overhead — ${o.rate} req/s offered, ${o.duration} s × ${rounds} rounds, ${o.connections} connections, ${o.stream ? 'SSE streaming' : 'JSON'} (node ${process.version}, ${os.cpus().length} cores, load avg ${os.loadavg()[0].toFixed(2)} at end)`,
@@ -220,16 +278,27 @@ async function childFloor(simUrl: string): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const body = Buffer.concat(chunks).toString().replace('"chat-default"', '"gpt-4.1"');
-    const r = await pool.request({ path: `${u.pathname}/chat/completions`, method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${SIM_KEY}` }, body });
-    res.writeHead(r.statusCode, { 'content-type': String(r.headers['content-type']), ...(r.headers['content-length'] ? { 'content-length': String(r.headers['content-length']) } : {}) });
+    const r = await pool.request({
+      path: `${u.pathname}/chat/completions`,
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${SIM_KEY}` },
+      body,
+    });
+    res.writeHead(r.statusCode, {
+      'content-type': String(r.headers['content-type']),
+      ...(r.headers['content-length'] ? { 'content-length': String(r.headers['content-length']) } : {}),
+    });
     for await (const c of r.body) res.write(c);
     res.end();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  childControl(() => requests, async () => {
-    server.close();
-    await pool.close();
-  });
+  childControl(
+    () => requests,
+    async () => {
+      server.close();
+      await pool.close();
+    },
+  );
   process.send!({ type: 'ready', url: `http://127.0.0.1:${(server.address() as { port: number }).port}/v1` });
 }
 

@@ -112,7 +112,17 @@ export function handleChat(ctx: ChatContext, res: ServerResponse, raw: unknown, 
   const headers = { ...rlHeaders, 'x-request-id': `req_${id}`, 'openai-processing-ms': String(Math.round(latency)) };
 
   if (body.stream) {
-    streamAnswer(ctx, res, { id, created, model: body.model, gen, promptTokens, latency, malformed, headers, includeUsage: body.stream_options?.include_usage === true });
+    streamAnswer(ctx, res, {
+      id,
+      created,
+      model: body.model,
+      gen,
+      promptTokens,
+      latency,
+      malformed,
+      headers,
+      includeUsage: body.stream_options?.include_usage === true,
+    });
     return malformed ? 'malformed' : 'ok';
   }
   ctx.later(res, latency, () => {
@@ -137,7 +147,9 @@ function completionBody(id: string, created: number, body: ChatRequest, gen: Gen
     object: 'chat.completion',
     created,
     model: body.model,
-    choices: [{ index: 0, message: { role: 'assistant', content: gen.content, refusal: null }, logprobs: null, finish_reason: gen.finishReason }],
+    choices: [
+      { index: 0, message: { role: 'assistant', content: gen.content, refusal: null }, logprobs: null, finish_reason: gen.finishReason },
+    ],
     usage: usage(promptTokens, gen),
     system_fingerprint: 'fp_modelshift_sim',
   };
@@ -157,7 +169,13 @@ interface StreamPlan {
 
 /** SSE: role chunk at ~25% of the latency (time to first token), content chunks spread until the full latency. */
 function streamAnswer(ctx: ChatContext, res: ServerResponse, p: StreamPlan): void {
-  const base = { id: `chatcmpl-${p.id}`, object: 'chat.completion.chunk', created: p.created, model: p.model, system_fingerprint: 'fp_modelshift_sim' };
+  const base = {
+    id: `chatcmpl-${p.id}`,
+    object: 'chat.completion.chunk',
+    created: p.created,
+    model: p.model,
+    system_fingerprint: 'fp_modelshift_sim',
+  };
   const extra = p.includeUsage ? { usage: null } : {};
   const chunk = (delta: object, finish: string | null) =>
     `data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...extra })}\n\n`;
@@ -177,7 +195,12 @@ function streamAnswer(ctx: ChatContext, res: ServerResponse, p: StreamPlan): voi
 
   const start = () => {
     if (res.writableEnded || res.destroyed) return;
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', ...p.headers });
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      ...p.headers,
+    });
   };
   if (p.latency <= 0) {
     start();

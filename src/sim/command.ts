@@ -21,12 +21,14 @@ interface SimCliOptions {
 export function registerSimCommand(program: Command): Command {
   return program
     .command('sim')
-    .description('Run a simulated OpenAI-compatible gateway with per-model fault injection (errors, latency, rate limits, timeouts, malformed bodies)')
+    .description(
+      'Run a simulated OpenAI-compatible gateway with per-model fault injection (errors, latency, rate limits, timeouts, malformed bodies)',
+    )
     .option('--port <n>', 'port to listen on (0 = any free port)', int('--port', 0, 65535), 8787)
     .option('--host <host>', 'interface to bind', '127.0.0.1')
     .option('--profile <file>', 'JSON/YAML file: { seed?, latencyScale?, onlyModels?, models: { <model>: <profile patch> } }')
-    .option('--seed <n>', 'PRNG seed for reproducible faults (default 42, or the profile file\'s)', int('--seed', 0, 2 ** 32 - 1))
-    .option('--latency-scale <x>', 'multiply every sampled latency (0 = instant; default 1, or the profile file\'s)', nonNegative)
+    .option('--seed <n>', "PRNG seed for reproducible faults (default 42, or the profile file's)", int('--seed', 0, 2 ** 32 - 1))
+    .option('--latency-scale <x>', "multiply every sampled latency (0 = instant; default 1, or the profile file's)", nonNegative)
     .option('--api-key <key>', 'bearer key clients must send', 'sim-key')
     .option('--admin-key <key>', 'extra bearer key accepted on /admin/* (the api key always works there)')
     .option('-v, --verbose', 'log one line per request')

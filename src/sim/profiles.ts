@@ -11,15 +11,7 @@ const rate = z.number({ error: RATE_MSG }).min(0, { error: RATE_MSG }).max(1, { 
 function distribution(what: string, int: boolean) {
   const msg = `expected a ${int ? 'whole ' : ''}number of ${what} >= 0, or { p50, p99 } with 0 <= p50 <= p99`;
   const n = (int ? z.number().int() : z.number()).min(0);
-  return z.union(
-    [
-      n,
-      z
-        .strictObject({ p50: n, p99: n })
-        .refine((d) => d.p50 <= d.p99, { error: 'p50 must be <= p99' }),
-    ],
-    { error: msg },
-  );
+  return z.union([n, z.strictObject({ p50: n, p99: n }).refine((d) => d.p50 <= d.p99, { error: 'p50 must be <= p99' })], { error: msg });
 }
 
 export const DistributionSchema = distribution('units', false);
@@ -50,12 +42,10 @@ const fields = {
 
 const SUM_MSG = 'errorRate + timeoutRate + malformedRate must be <= 1';
 
-export const FaultProfileSchema = z
-  .strictObject(fields)
-  .refine((p) => p.errorRate + p.timeoutRate + p.malformedRate <= 1 + 1e-9, {
-    error: SUM_MSG,
-    path: ['errorRate'],
-  });
+export const FaultProfileSchema = z.strictObject(fields).refine((p) => p.errorRate + p.timeoutRate + p.malformedRate <= 1 + 1e-9, {
+  error: SUM_MSG,
+  path: ['errorRate'],
+});
 export type FaultProfile = z.output<typeof FaultProfileSchema>;
 
 /** Partial patch merged (shallowly) over a model's current profile. */
