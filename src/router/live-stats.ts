@@ -1,7 +1,7 @@
 /**
  * Per-arm live aggregate: the shared `ArmStats` of src/decision/arm-stats (compact, mergeable, the
- * same shape the rollout's `liveMetrics` signal carries). The router only uses these four names, so
- * the aggregate's shape lives in one place.
+ * shape the rollout's `liveMetrics` signal carries, its histogram sparse on the wire). The router uses
+ * these names only, so the aggregate's shape lives in one place.
  */
 import { emptyArmStats, mergeArmStats, recordOutcome, type ArmStats, type ErrorClass, type Outcome } from '../decision/arm-stats';
 
@@ -11,8 +11,6 @@ export type LiveArmStats = ArmStats;
 export const emptyLive = (): LiveArmStats => emptyArmStats();
 export const recordLive = (s: LiveArmStats, o: Outcome): void => void recordOutcome(s, o);
 export const mergeLive = (a: LiveArmStats, b: LiveArmStats): LiveArmStats => mergeArmStats(a, b);
-/** The aggregate in the shape the rollout workflow's `liveMetrics` signal carries. */
-export const toArmStats = (s: LiveArmStats): ArmStats => s;
 /** A request that failed: no tokens, no cost. */
 export const failedOutcome = (errorClass: ErrorClass, latencyMs: number): Outcome => ({
   ok: false,

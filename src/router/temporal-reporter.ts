@@ -1,10 +1,12 @@
 /**
  * LiveReporter backed by the rollout workflows: one `liveMetrics` signal per target per batch.
  * The batch holds counts, latencies and tokens only — never keys or prompts — so history stays clean.
+ * On the wire each arm's latency histogram is sparse ([bucket, count] pairs: toWireArmStats), about a
+ * third of the dense form; the workflow accepts both.
  */
 import { Client, type ConnectionLike } from '@temporalio/client';
 import { liveMetricsSignal, rolloutWorkflowId, type LiveMetricsBatch } from '../rollout/contract';
-import { toArmStats } from './live-stats';
+import { toWireArmStats } from '../decision/arm-stats';
 import type { LiveBatch, LiveReporter } from './reporter';
 
 export class TemporalLiveReporter implements LiveReporter {
@@ -21,7 +23,7 @@ export class TemporalLiveReporter implements LiveReporter {
   }
 
   async report(target: string, batch: LiveBatch): Promise<void> {
-    const payload: LiveMetricsBatch = { batchId: batch.batchId, blue: toArmStats(batch.blue), green: toArmStats(batch.green) };
+    const payload: LiveMetricsBatch = { batchId: batch.batchId, blue: toWireArmStats(batch.blue), green: toWireArmStats(batch.green) };
     const handle = this.client.workflow.getHandle(rolloutWorkflowId(target));
     await this.client.withDeadline(Date.now() + this.timeoutMs, () => handle.signal(liveMetricsSignal, payload));
   }
