@@ -71,7 +71,7 @@ export class RouterContext {
         pollIntervalMs: options.pollIntervalMs ?? 300,
         staleAfterMs: options.staleAfterMs ?? 5_000,
         timeoutMs: options.sourceTimeoutMs ?? 1_000,
-        discoverIntervalMs: options.ratioSource ? (options.discoverIntervalMs ?? 15_000) : 0,
+        discoverIntervalMs: options.ratioSource ? (options.discoverIntervalMs ?? 0) : 0,
         onChange: (target, s) => {
           if (s.snapshot?.blue) this.metrics.knownModel(s.snapshot.blue.model);
           if (s.snapshot?.green) this.metrics.knownModel(s.snapshot.green.model);

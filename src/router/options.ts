@@ -37,7 +37,11 @@ export interface RouterOptions {
   staleAfterMs?: number;
   /** per-read timeout on the ratio source (default 1,000 ms) */
   sourceTimeoutMs?: number;
-  /** how often to look for rollouts of targets not in the config (default 15,000 ms; 0 = never) */
+  /**
+   * How often to look for rollouts of targets not in the config and serve them too (default 0 = never:
+   * the router tracks its configured targets only; a listing of every rollout in the namespace is a
+   * visibility query, and every target found is then read on every poll).
+   */
   discoverIntervalMs?: number;
   /** receives one live-metrics batch per target per interval */
   reporter?: LiveReporter;
