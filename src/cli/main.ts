@@ -4,6 +4,7 @@ import { registerAbCommand } from '../experiment/command';
 import { registerRolloutCommands } from '../rollout/command';
 import { registerRouterCommand } from '../router/command';
 import { registerSimCommand } from '../sim/command';
+import { registerStackCommand } from '../stack/command';
 import { installQuietRuntime } from '../temporal/runtime';
 import { registerDemoCommand } from './demo';
 import { registerDevCommands } from './dev-command';
@@ -25,5 +26,6 @@ registerSimCommand(program);
 registerRouterCommand(program);
 registerAbCommand(program);
 registerDemoCommand(program);
+registerStackCommand(program);
 
 await program.parseAsync(process.argv);
