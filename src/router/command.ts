@@ -3,12 +3,14 @@
  * Ratios come from the rollout workflows (Temporal); live outcomes go back to them in batches.
  */
 import { Connection } from '@temporalio/client';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { classify, estimateCostUsd, loadCatalog } from '../catalog';
 import { loadConfig } from '../config';
 import { connectionOptions, targetAddress } from '../temporal/connect';
-import { loadRouterSettings, type RouterFlags } from './config';
-import { defaultLogger } from './options';
+import { action } from '../cli/exit';
+import { Failure, firstLine } from '../errors';
+import { loadRouterSettings, RouterConfigError, type RouterFlags, type RouterSettings } from './config';
+import { defaultLogger, type Router, type RouterOptions } from './options';
 import { createRouter } from './server';
 import { TemporalLiveReporter } from './temporal-reporter';
 import { TemporalRatioSource } from './temporal-source';
@@ -17,8 +19,8 @@ interface RouterCliOptions extends RouterFlags {
   temporal: boolean;
 }
 
+/** Repeated --target values, checked with the rest of the settings (config.ts: one line, exit 2). */
 function collect(v: string, prev: string[] = []): string[] {
-  if (!/=/.test(v) && !v.trim().startsWith('{')) throw new InvalidArgumentError('expected target=model');
   return [...prev, v];
 }
 
@@ -33,6 +35,10 @@ export function registerRouterCommand(program: Command): Command {
     .option('--poll-interval <ms>', "how often each target's ratio is read from its rollout (default 300)")
     .option('--stale-after <seconds>', '/healthz reports a target stale after this long without a good read (default 5)')
     .option('--report-interval <seconds>', 'live metrics are sent to each rollout once per interval (default 5)')
+    .option(
+      '--max-body-bytes <n>',
+      'largest request body, chat and pass-through; larger → 413 (env ROUTER_MAX_BODY_BYTES; default 16777216)',
+    )
     .option('--no-temporal', 'do not read rollouts: every target is served 100% by its configured blue model')
     .addHelpText(
       'after',
@@ -47,53 +53,65 @@ Endpoints:
   POST /v1/chat/completions  GET /v1/models  other /v1/* → blue gateway unchanged
   GET /healthz  GET /readyz  GET /metrics`,
     )
-    .action(async (o: RouterCliOptions) => {
-      const s = loadRouterSettings(o);
-      const log = defaultLogger;
-      let connection: Connection | undefined;
-      let ratioSource;
-      let reporter;
-      if (o.temporal) {
-        const cfg = loadConfig();
-        connection = Connection.lazy(connectionOptions(cfg.temporal, targetAddress(cfg.temporal)));
-        ratioSource = new TemporalRatioSource({ connection, namespace: cfg.temporal.namespace });
-        reporter = new TemporalLiveReporter({ connection, namespace: cfg.temporal.namespace });
-        log.info('reading rollout ratios from Temporal', { address: targetAddress(cfg.temporal), namespace: cfg.temporal.namespace });
-      } else {
-        log.warn('--no-temporal: every target is served 100% blue; no live metrics are reported');
-      }
-      if (!s.gateway.baseURL && Object.values(s.targets).every((t) => !t.blue.baseURL))
-        log.warn('no GATEWAY_BASE_URL and no target baseURL: requests will fail with 502 until one is configured');
-      // Prices and `model: auto` rules: the built-in catalog, or MODELSHIFT_CATALOG's overrides.
-      const catalog = loadCatalog(process.env.MODELSHIFT_CATALOG || undefined);
-      const router = createRouter({
-        targets: s.targets,
-        gateway: s.gateway,
-        ratioSource,
-        reporter,
-        pollIntervalMs: s.pollIntervalMs,
-        staleAfterMs: s.staleAfterMs,
-        reportIntervalMs: s.reportIntervalMs,
-        upstreamTimeoutMs: s.upstreamTimeoutMs,
-        apiKeys: s.apiKeys,
-        keyEnvs: s.keyEnvs,
-        allowedOrigins: s.allowedOrigins,
-        autoModel: s.autoModel,
-        classify: (messages) => classify(Array.isArray(messages) ? messages : [], catalog.routing),
-        cost: (model, usage) => estimateCostUsd(catalog, model, usage),
-        processMetrics: true,
-        logger: log,
-      });
-      await router.listen(s.port, s.host);
-      const stop = async (signal: string) => {
-        log.info('router stopping', { signal });
-        const force = setTimeout(() => process.exit(1), 30_000);
-        force.unref();
-        await router.close();
-        await connection?.close().catch(() => undefined);
-        process.exit(0);
-      };
-      process.once('SIGTERM', () => void stop('SIGTERM'));
-      process.once('SIGINT', () => void stop('SIGINT'));
-    });
+    .action(action((o: RouterCliOptions) => runRouter(o)));
+}
+
+/** Settings first (bad input: one line, exit 2, nothing started), then Temporal, then the server. */
+async function runRouter(o: RouterCliOptions): Promise<void> {
+  const s = loadRouterSettings(o);
+  const cfg = o.temporal ? loadConfig() : undefined;
+  const log = defaultLogger;
+  const connection = cfg && Connection.lazy(connectionOptions(cfg.temporal, targetAddress(cfg.temporal)));
+  let router: Router;
+  try {
+    router = createRouter(routerOptions(s, connection, cfg?.temporal.namespace));
+  } catch (err) {
+    await connection?.close().catch(() => undefined);
+    throw new RouterConfigError(firstLine(err));
+  }
+  if (cfg) log.info('reading rollout ratios from Temporal', { address: targetAddress(cfg.temporal), namespace: cfg.temporal.namespace });
+  else log.warn('--no-temporal: every target is served 100% blue; no live metrics are reported');
+  if (!s.gateway.baseURL && Object.values(s.targets).every((t) => !t.blue.baseURL))
+    log.warn('no GATEWAY_BASE_URL and no target baseURL: requests will fail with 502 until one is configured');
+  try {
+    await router.listen(s.port, s.host);
+  } catch (err) {
+    await router.close();
+    await connection?.close().catch(() => undefined);
+    throw new Failure(`cannot listen on ${s.host}:${s.port}: ${firstLine(err)}`);
+  }
+  const stop = async (signal: string) => {
+    log.info('router stopping', { signal });
+    const force = setTimeout(() => process.exit(1), 30_000);
+    force.unref();
+    await router.close();
+    await connection?.close().catch(() => undefined);
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+}
+
+function routerOptions(s: RouterSettings, connection: Connection | undefined, namespace: string | undefined): RouterOptions {
+  // Prices and `model: auto` rules: the built-in catalog, or MODELSHIFT_CATALOG's overrides.
+  const catalog = loadCatalog(process.env.MODELSHIFT_CATALOG || undefined);
+  return {
+    targets: s.targets,
+    gateway: s.gateway,
+    ratioSource: connection && new TemporalRatioSource({ connection, namespace }),
+    reporter: connection && new TemporalLiveReporter({ connection, namespace }),
+    pollIntervalMs: s.pollIntervalMs,
+    staleAfterMs: s.staleAfterMs,
+    reportIntervalMs: s.reportIntervalMs,
+    upstreamTimeoutMs: s.upstreamTimeoutMs,
+    maxBodyBytes: s.maxBodyBytes,
+    apiKeys: s.apiKeys,
+    keyEnvs: s.keyEnvs,
+    allowedOrigins: s.allowedOrigins,
+    autoModel: s.autoModel,
+    classify: (messages) => classify(Array.isArray(messages) ? messages : [], catalog.routing),
+    cost: (model, usage) => estimateCostUsd(catalog, model, usage),
+    processMetrics: true,
+    logger: defaultLogger,
+  };
 }

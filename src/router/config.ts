@@ -14,18 +14,22 @@
  *   staleAfterSeconds: 5         # /healthz says stale after this long without a good read
  *   reportIntervalSeconds: 5     # one liveMetrics signal per target per interval
  *   upstreamTimeoutMs: 60000     # time to response headers before a timeout (green → retried on blue)
+ *   maxBodyBytes: 16777216       # largest request body (chat and pass-through); larger → 413, connection closed
  *   keyEnvs: [PARTNER_API_KEY]   # further key variables a rollout's arm may name as apiKeyEnv
  *   allowedOrigins: [https://partner.example]   # further hosts a rollout's arm baseURL may point at
  *
  * Environment: ROUTER_CONFIG (file path), ROUTER_PORT, ROUTER_HOST, ROUTER_TARGETS
  * ("chat-default=gpt-4.1,support=claude-sonnet-4.5" or JSON of `targets`), ROUTER_API_KEYS,
  * GATEWAY_BASE_URL / GATEWAY_API_KEY, ROUTER_REPORT_INTERVAL_SECONDS, ROUTER_STALE_AFTER_SECONDS,
- * ROUTER_POLL_INTERVAL_MS, ROUTER_KEY_ENVS and ROUTER_ALLOWED_ORIGINS (comma-separated; added to the
- * file's keyEnvs / allowedOrigins).
+ * ROUTER_POLL_INTERVAL_MS, ROUTER_MAX_BODY_BYTES, ROUTER_KEY_ENVS and ROUTER_ALLOWED_ORIGINS
+ * (comma-separated; added to the file's keyEnvs / allowedOrigins).
+ *
+ * Every bad value is a RouterConfigError (a BadInput: one line naming the field and what it expects,
+ * exit 2, nothing started).
  */
 import { readStructuredFile } from '../files/structured';
 import { z } from 'zod';
-import { parseList, parseNumber } from '../cli/flags';
+import { parseList, parseNumber, type NumberRange } from '../cli/flags';
 import { BadInput } from '../errors';
 import type { ArmRef } from '../gateway/arm';
 import { isForbiddenKeyEnv, originOf } from './policy';
@@ -33,6 +37,10 @@ import { isForbiddenKeyEnv, originOf } from './policy';
 export class RouterConfigError extends BadInput {
   override name = 'RouterConfigError';
 }
+
+/** The largest body limit one may configure (1 GiB): the body is held in memory. */
+export const MAX_BODY_LIMIT = 1024 * 1024 * 1024;
+export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable NAME (the key itself never goes in config)');
 const ArmSchema = z.strictObject({
@@ -50,6 +58,7 @@ export const RouterFileSchema = z.strictObject({
   staleAfterSeconds: z.number().positive().optional(),
   reportIntervalSeconds: z.number().positive().optional(),
   upstreamTimeoutMs: z.number().int().positive().optional(),
+  maxBodyBytes: z.number().int().min(1).max(MAX_BODY_LIMIT).optional(),
   autoModel: z.string().min(1).optional(),
   keyEnvs: z.array(envName).optional(),
   allowedOrigins: z.array(z.url({ protocol: /^https?$/ })).optional(),
@@ -66,6 +75,8 @@ export interface RouterSettings {
   staleAfterMs: number;
   reportIntervalMs: number;
   upstreamTimeoutMs: number;
+  /** largest request body in bytes (chat and pass-through) */
+  maxBodyBytes: number;
   autoModel: string;
   /** further key variables an arm may name (file keyEnvs + ROUTER_KEY_ENVS) */
   keyEnvs: string[];
@@ -81,6 +92,7 @@ export interface RouterFlags {
   pollInterval?: string;
   staleAfter?: string;
   reportInterval?: string;
+  maxBodyBytes?: string;
 }
 
 function issueLine(prefix: string, err: z.ZodError): string {
@@ -112,46 +124,36 @@ export function parseTargets(text: string, where: string): RouterSettings['targe
   return out;
 }
 
-function num(v: string | number | undefined, where: string): number | undefined {
+function num(v: string | number | undefined, where: string, range: NumberRange = { min: 0 }): number | undefined {
   if (v === undefined || v === '') return undefined;
   try {
-    return parseNumber(where, v, { min: 0 });
+    return parseNumber(where, v, range);
   } catch (err) {
     throw new RouterConfigError((err as Error).message);
   }
 }
 
-export function loadRouterSettings(flags: RouterFlags = {}, env: NodeJS.ProcessEnv = process.env): RouterSettings {
-  let file: RouterFile = {};
-  const path = flags.config ?? env.ROUTER_CONFIG;
-  if (path) {
-    const raw = readStructuredFile(path, 'router config', (m) => new RouterConfigError(m));
-    const r = RouterFileSchema.safeParse(raw ?? {});
-    if (!r.success) throw new RouterConfigError(issueLine(`${path}: `, r.error));
-    file = r.data;
-  }
-  const targets = { ...(file.targets ?? {}) };
-  if (env.ROUTER_TARGETS) Object.assign(targets, parseTargets(env.ROUTER_TARGETS, 'ROUTER_TARGETS'));
-  for (const t of flags.target ?? []) Object.assign(targets, parseTargets(t, '--target'));
+/** A number from the flag, else the environment variable, else the file, else the default. */
+function setting(
+  flag: [name: string, value: string | number | undefined],
+  envVar: [name: string, value: string | undefined],
+  fromFile: number | undefined,
+  fallback: number,
+  range: NumberRange,
+): number {
+  return num(flag[1], flag[0], range) ?? num(envVar[1], envVar[0], range) ?? fromFile ?? fallback;
+}
 
-  const baseURL = env.GATEWAY_BASE_URL?.trim() || file.gateway?.baseURL;
-  if (baseURL && !/^https?:\/\//.test(baseURL))
-    throw new RouterConfigError(`GATEWAY_BASE_URL: expected an http(s) URL, got ${JSON.stringify(baseURL)}`);
-  const port = num(flags.port, '--port') ?? num(env.ROUTER_PORT, 'ROUTER_PORT') ?? file.port ?? 4000;
-  if (port > 65535 || !Number.isInteger(port)) throw new RouterConfigError(`port: expected 0-65535, got ${port}`);
-  const pollIntervalMs =
-    num(flags.pollInterval, '--poll-interval') ?? num(env.ROUTER_POLL_INTERVAL_MS, 'ROUTER_POLL_INTERVAL_MS') ?? file.pollIntervalMs ?? 300;
-  const staleAfter =
-    num(flags.staleAfter, '--stale-after') ??
-    num(env.ROUTER_STALE_AFTER_SECONDS, 'ROUTER_STALE_AFTER_SECONDS') ??
-    file.staleAfterSeconds ??
-    5;
-  const report =
-    num(flags.reportInterval, '--report-interval') ??
-    num(env.ROUTER_REPORT_INTERVAL_SECONDS, 'ROUTER_REPORT_INTERVAL_SECONDS') ??
-    file.reportIntervalSeconds ??
-    5;
-  if (report <= 0) throw new RouterConfigError('report interval: must be > 0 seconds');
+function readFile(path: string | undefined): RouterFile {
+  if (!path) return {};
+  const raw = readStructuredFile(path, 'the router config (--config / ROUTER_CONFIG)', (m) => new RouterConfigError(m));
+  const r = RouterFileSchema.safeParse(raw ?? {});
+  if (!r.success) throw new RouterConfigError(issueLine(`${path}: `, r.error));
+  return r.data;
+}
+
+/** Key variables and origins: never the router's or Temporal's own secrets, only http(s) origins. */
+function checkedPolicy(file: RouterFile, env: NodeJS.ProcessEnv, targets: RouterSettings['targets']) {
   const keyEnvs = [...(file.keyEnvs ?? []), ...parseList(env.ROUTER_KEY_ENVS)];
   for (const name of keyEnvs)
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
@@ -167,19 +169,59 @@ export function loadRouterSettings(flags: RouterFlags = {}, env: NodeJS.ProcessE
   const allowedOrigins = [...(file.allowedOrigins ?? []), ...parseList(env.ROUTER_ALLOWED_ORIGINS)];
   for (const o of allowedOrigins)
     if (!originOf(o)) throw new RouterConfigError(`ROUTER_ALLOWED_ORIGINS: expected http(s) origins, got ${JSON.stringify(o)}`);
+  return { keyEnvs, gatewayKeyEnv, allowedOrigins };
+}
+
+export function loadRouterSettings(flags: RouterFlags = {}, env: NodeJS.ProcessEnv = process.env): RouterSettings {
+  const file = readFile(flags.config ?? env.ROUTER_CONFIG);
+  const targets = { ...(file.targets ?? {}) };
+  if (env.ROUTER_TARGETS) Object.assign(targets, parseTargets(env.ROUTER_TARGETS, 'ROUTER_TARGETS'));
+  for (const t of flags.target ?? []) Object.assign(targets, parseTargets(t, '--target'));
+
+  const baseURL = env.GATEWAY_BASE_URL?.trim() || file.gateway?.baseURL;
+  if (baseURL && !originOf(baseURL))
+    throw new RouterConfigError(`GATEWAY_BASE_URL: expected an http(s) URL, got ${JSON.stringify(baseURL)}`);
+  const port = setting(['--port', flags.port], ['ROUTER_PORT', env.ROUTER_PORT], file.port, 4000, { integer: true, min: 0, max: 65535 });
+  const maxBodyBytes = setting(
+    ['--max-body-bytes', flags.maxBodyBytes],
+    ['ROUTER_MAX_BODY_BYTES', env.ROUTER_MAX_BODY_BYTES],
+    file.maxBodyBytes,
+    DEFAULT_MAX_BODY_BYTES,
+    { integer: true, min: 1, max: MAX_BODY_LIMIT },
+  );
+  const pollIntervalMs = setting(
+    ['--poll-interval', flags.pollInterval],
+    ['ROUTER_POLL_INTERVAL_MS', env.ROUTER_POLL_INTERVAL_MS],
+    file.pollIntervalMs,
+    300,
+    { min: 50, max: 60_000 },
+  );
+  const staleAfter = setting(
+    ['--stale-after', flags.staleAfter],
+    ['ROUTER_STALE_AFTER_SECONDS', env.ROUTER_STALE_AFTER_SECONDS],
+    file.staleAfterSeconds,
+    5,
+    { min: 0.05, max: 86_400 },
+  );
+  const report = setting(
+    ['--report-interval', flags.reportInterval],
+    ['ROUTER_REPORT_INTERVAL_SECONDS', env.ROUTER_REPORT_INTERVAL_SECONDS],
+    file.reportIntervalSeconds,
+    5,
+    { min: 0.05, max: 3_600 },
+  );
+  const { keyEnvs, gatewayKeyEnv, allowedOrigins } = checkedPolicy(file, env, targets);
   return {
     port,
     host: flags.host ?? env.ROUTER_HOST ?? file.host ?? '0.0.0.0',
     gateway: { baseURL, apiKeyEnv: gatewayKeyEnv },
     targets,
-    apiKeys: (env.ROUTER_API_KEYS ?? '')
-      .split(',')
-      .map((k) => k.trim())
-      .filter(Boolean),
-    pollIntervalMs: Math.max(50, pollIntervalMs),
+    apiKeys: parseList(env.ROUTER_API_KEYS),
+    pollIntervalMs,
     staleAfterMs: staleAfter * 1000,
     reportIntervalMs: report * 1000,
     upstreamTimeoutMs: file.upstreamTimeoutMs ?? 60_000,
+    maxBodyBytes,
     autoModel: file.autoModel ?? 'auto',
     keyEnvs,
     allowedOrigins,

@@ -1,6 +1,9 @@
 /**
  * Router settings (src/router/config.ts): file, environment and flags.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadRouterSettings, parseTargets, RouterConfigError } from '../../src/router/config';
 
@@ -31,5 +34,16 @@ describe('router config', () => {
       /never sent/,
     );
     expect(() => loadRouterSettings({}, { ROUTER_ALLOWED_ORIGINS: 'ftp://x' })).toThrow(/ROUTER_ALLOWED_ORIGINS/);
+  });
+
+  it('reads the body limit from --max-body-bytes, ROUTER_MAX_BODY_BYTES and maxBodyBytes (flag over env over file; 16 MiB default)', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'router-config-')), 'router.yaml');
+    writeFileSync(file, 'maxBodyBytes: 3000\n');
+    expect(loadRouterSettings({}, {}).maxBodyBytes).toBe(16 * 1024 * 1024);
+    expect(loadRouterSettings({ config: file }, {}).maxBodyBytes).toBe(3000);
+    expect(loadRouterSettings({ config: file }, { ROUTER_MAX_BODY_BYTES: '2000' }).maxBodyBytes).toBe(2000);
+    expect(loadRouterSettings({ config: file, maxBodyBytes: '1000' }, { ROUTER_MAX_BODY_BYTES: '2000' }).maxBodyBytes).toBe(1000);
+    expect(() => loadRouterSettings({ maxBodyBytes: '1.5' }, {})).toThrow(RouterConfigError);
+    expect(() => loadRouterSettings({}, { ROUTER_MAX_BODY_BYTES: '-1' })).toThrow(/ROUTER_MAX_BODY_BYTES/);
   });
 });
