@@ -5,7 +5,7 @@
  * Superuser `temporal` with a password, as compose's POSTGRES_USER / POSTGRES_PASSWORD set it up.
  */
 import { spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ServiceDef } from './supervisor';
 import type { StackSettings } from './settings';
@@ -66,6 +66,9 @@ function asOwner(pg: PgLayout, cmd: string, args: string[], env: NodeJS.ProcessE
 /** Create the cluster once (initdb), owned by the user PostgreSQL runs as. */
 export function initPostgres(s: StackSettings, log: (l: string) => void): PgLayout {
   const pg = pgLayout(s);
+  mkdirSync(s.stateDir, { recursive: true });
+  // The stack's own folder: the postgres user must be able to pass through it to its data.
+  if (pg.uid !== undefined) chmodSync(s.stateDir, statSync(s.stateDir).mode | 0o711);
   for (const d of [pg.dir, pg.socketDir]) {
     mkdirSync(d, { recursive: true, mode: 0o700 });
     if (pg.uid !== undefined) chownSync(d, pg.uid, pg.gid!);
