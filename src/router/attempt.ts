@@ -3,13 +3,15 @@
  *
  * Attempt is an undici dispatch handler: response bytes go straight from the upstream socket to the
  * client (no intermediate stream objects), JSON or SSE alike, and the last TAIL_BYTES are kept to read
- * the usage from. An upstream error body is collected (up to 64 KiB), scrubbed of the router's key and
- * passed on — except 401/403, which say the ROUTER's key is wrong and become a 502 of our own. With
+ * the usage from. An upstream error body is collected (up to 64 KiB, decoded if compressed), scrubbed of
+ * the router's key and passed on — except 401/403, which say the ROUTER's key is wrong and become a 502
+ * of our own. With
  * `canFallback` (green), a failure before anything reached the client is returned instead of answered,
  * so the caller can serve the request from blue.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { brotliDecompressSync, constants as zlib, gunzipSync, inflateSync } from 'node:zlib';
 import type { Dispatcher } from 'undici';
 import type { Arm } from './assign';
 import { usageFromTail } from './body';
@@ -41,7 +43,8 @@ const NOT_FORWARDED = new Set(['authorization', 'accept-encoding', 'expect']);
 /** Green statuses below 500 that still send the request to blue. */
 const FALLBACK_STATUSES = new Set([401, 403, 404, 408, 409, 429]);
 const TAIL_BYTES = 2048;
-const MAX_ERROR_BODY = 65_536;
+/** An upstream error body is read up to this many bytes (and decoded up to as many), the rest never. */
+export const MAX_ERROR_BODY = 65_536;
 
 class ClientGoneError extends Error {
   override name = 'ClientGoneError';
@@ -128,6 +131,51 @@ export function responseHeaders(
 export function scrub(text: string, secret: string): string {
   if (secret.length >= 4 && text.includes(secret)) text = text.split(secret).join('[redacted]');
   return text;
+}
+
+/**
+ * An upstream error body as text, so it can be scrubbed of the key: decoded when the upstream compressed
+ * it (gzip, deflate, br — a cut-off body as far as it goes), at most MAX_ERROR_BODY bytes either way.
+ * Undefined when it cannot be read (another encoding, broken data): then it must not be passed on.
+ */
+export function errorBodyText(chunks: Buffer[], encoding: string | string[] | undefined): string | undefined {
+  const raw = Buffer.concat(chunks).subarray(0, MAX_ERROR_BODY);
+  const enc = (Array.isArray(encoding) ? encoding.join(',') : (encoding ?? '')).trim().toLowerCase();
+  const opts = { maxOutputLength: MAX_ERROR_BODY, finishFlush: zlib.Z_SYNC_FLUSH };
+  try {
+    if (enc === '' || enc === 'identity') return raw.toString('utf8');
+    if (enc === 'gzip' || enc === 'x-gzip') return gunzipSync(raw, opts).toString('utf8');
+    if (enc === 'deflate') return inflateSync(raw, opts).toString('utf8');
+    if (enc === 'br')
+      return brotliDecompressSync(raw, { maxOutputLength: MAX_ERROR_BODY, finishFlush: zlib.BROTLI_OPERATION_FLUSH }).toString('utf8');
+  } catch {
+    // too large once decoded, or not what it says it is
+  }
+  return undefined;
+}
+
+/**
+ * Answer an upstream error: its status, its headers (less hop-by-hop, content-encoding and -length, plus
+ * `extra`) and its body decoded, capped and scrubbed of `secret` — or, when the body cannot be read, an
+ * error of the router's own with the same status.
+ */
+export function sendUpstreamError(
+  res: ServerResponse,
+  status: number,
+  upstreamHeaders: Record<string, string | string[] | undefined>,
+  chunks: Buffer[],
+  secret: string,
+  extra: Record<string, string>,
+): void {
+  if (res.destroyed || res.headersSent) return void res.destroy();
+  const text = errorBodyText(chunks, upstreamHeaders['content-encoding']);
+  if (text === undefined) return send(res, errors.upstreamUnreadable(status));
+  const safe = scrub(text, secret);
+  const headers = responseHeaders(upstreamHeaders, extra);
+  delete headers['content-encoding'];
+  headers['content-length'] = String(Buffer.byteLength(safe));
+  res.writeHead(status, headers);
+  res.end(safe);
 }
 
 function armHeaders(arm: Arm | '', model: string): Record<string, string> {
@@ -250,9 +298,14 @@ export class Attempt implements Dispatcher.DispatchHandler {
         controller.pause();
         this.res.once('drain', this.onDrain);
       }
-    } else if (this.mode === 'error' && this.errBytes < MAX_ERROR_BODY) {
+    } else if (this.mode === 'error') {
       this.errChunks!.push(chunk);
       this.errBytes += chunk.length;
+      if (this.errBytes >= MAX_ERROR_BODY) {
+        // enough to answer with: the rest is never read
+        this.onResponseEnd();
+        controller.abort(new FallbackAbort());
+      }
     }
   }
 
@@ -308,18 +361,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
   }
 
   private sendUpstreamError(): void {
-    const res = this.res;
-    if (this.status === 401 || this.status === 403) {
-      send(res, errors.upstreamAuth());
-      return;
-    }
-    if (res.destroyed || res.headersSent) return;
-    const text = Buffer.concat(this.errChunks ?? []).toString('utf8');
-    const safe = scrub(text, this.spec.resolved.secret);
-    const headers = responseHeaders(this.headers, armHeaders(this.spec.arm, this.spec.resolved.model));
-    headers['content-length'] = String(Buffer.byteLength(safe));
-    delete headers['content-encoding'];
-    res.writeHead(this.status, headers);
-    res.end(safe);
+    if (this.status === 401 || this.status === 403) return send(this.res, errors.upstreamAuth());
+    const extra = armHeaders(this.spec.arm, this.spec.resolved.model);
+    sendUpstreamError(this.res, this.status, this.headers, this.errChunks ?? [], this.spec.resolved.secret, extra);
   }
 }

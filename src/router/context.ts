@@ -4,11 +4,11 @@
  * back to the rollouts), the upstream pools, the key/origin policy, and the arm resolution on top of
  * them: which arms a target has right now, which one a user gets, and where and with which key to call it.
  */
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { ArmRef } from '../gateway/arm';
 import { assignArm, type Arm } from './assign';
-import { errors, send } from './errors';
+import { errors, send, type ApiError } from './errors';
 import { failedOutcome, type Outcome } from './live-stats';
 import { RouterMetrics } from './metrics';
 import { resolveSettings, type ArmConfig, type RouterLogger, type RouterOptions, type Settings } from './options';
@@ -16,6 +16,9 @@ import { ArmProblem, UpstreamPolicy } from './policy';
 import { RatioTracker, type RatioSource } from './ratio';
 import { LiveAggregator } from './reporter';
 import { UpstreamPools, type ResolvedArm } from './upstreams';
+
+/** How long a connection refused with a 413 still takes (and discards) the client's bytes before it is closed. */
+const LINGER_MS = 1_000;
 
 /** A target's arms right now: green undefined when it has no rollout (then percent is 0). */
 export interface TargetArms {
@@ -171,6 +174,32 @@ export class RouterContext {
   record(target: string, arm: Arm | '', model: string, status: number | string, outcome: Outcome, started: number): void {
     this.metrics.observe(target, arm || 'passthrough', model, status, (performance.now() - started) / 1000);
     if (target && arm) this.live.record(target, arm, outcome);
+  }
+
+  /**
+   * Answer with the router's own error, no upstream called (a 400, 401, 404, 405 or 413 before routing,
+   * a classifier failure, no upstream configured): counted in /metrics as target "", arm "router".
+   */
+  answer(res: ServerResponse, err: ApiError, started: number): void {
+    this.metrics.observe('', 'router', '', err.status, (performance.now() - started) / 1000);
+    send(res, err);
+  }
+
+  /**
+   * 413 with `connection: close`, then the connection is closed; the rest of the body is never used.
+   * A lingering close: node:http would destroy the socket right after the response while the client is
+   * still sending, and a socket closed with unread data sends a reset, which makes the client drop the
+   * 413 it has not read yet. So the router half-closes (FIN after the response), throws away what still
+   * arrives, and destroys the socket LINGER_MS later.
+   */
+  tooLarge(req: IncomingMessage, res: ServerResponse, started: number): void {
+    const socket = req.socket;
+    socket.destroySoon = () => {
+      socket.end();
+      setTimeout(() => socket.destroy(), LINGER_MS).unref();
+    };
+    req.resume();
+    this.answer(res, errors.bodyTooLarge(this.settings.maxBodyBytes), started);
   }
 
   /** Fail a request whose arm cannot be called: 502, counted as an `auth` error of that arm, logged once. */

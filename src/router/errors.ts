@@ -46,6 +46,9 @@ export const errors = {
   malformedPath: () => invalidRequest(400, 'The request path has a malformed percent-encoding.', 'invalid_path'),
   dotSegmentPath: () => invalidRequest(400, 'The request path may not contain "." or ".." segments.', 'invalid_path'),
   pathOutsideV1: () => invalidRequest(400, 'The request path must stay under /v1/.', 'invalid_path'),
+  /** a chat completion is created by POST only; any other method on its path is refused, never passed through */
+  methodNotAllowed: (method: string, path: string) =>
+    invalidRequest(405, `${method} is not allowed on ${path}; use POST.`, 'method_not_allowed', { allow: 'POST' }),
   /** sent with `connection: close`: the rest of the body is never read */
   bodyTooLarge: (maxBytes: number) =>
     invalidRequest(413, `Request body larger than ${maxBytes} bytes.`, 'request_too_large', { connection: 'close' }),
@@ -68,6 +71,9 @@ export const errors = {
   upstreamAuth: () => upstream(502, "The upstream gateway rejected the router's credentials.", 'upstream_auth'),
   upstreamUnreachable: () => upstream(502, 'The upstream gateway could not be reached.', 'upstream_unreachable'),
   upstreamTimeout: () => upstream(504, 'The upstream model did not answer in time.', 'upstream_timeout'),
+  /** an upstream error whose body the router cannot check for its key (an unknown or broken content-encoding) */
+  upstreamUnreadable: (status: number) =>
+    new ApiError(status, `The upstream gateway answered ${status}; its body could not be read.`, 'upstream_error', 'upstream_error'),
 };
 
 /** Answer with `err`; when a response is already under way (or the client is gone) all that is left is to cut it off. */

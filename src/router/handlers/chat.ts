@@ -9,7 +9,7 @@ import type { Arm } from '../assign';
 import { attempt } from '../attempt';
 import { BodyTooLargeError, readBody, replaceModel } from '../body';
 import type { RouterContext, TargetArms } from '../context';
-import { errors, send } from '../errors';
+import { errors } from '../errors';
 import { failedOutcome } from '../live-stats';
 import { ArmProblem } from '../policy';
 import type { Call } from '../routes';
@@ -29,7 +29,7 @@ interface ChatRequest {
 }
 
 export async function chat(ctx: RouterContext, req: IncomingMessage, res: ServerResponse, call: Call): Promise<void> {
-  const c = await readChatRequest(ctx, req, res);
+  const c = await readChatRequest(ctx, req, res, call.started);
   if (!c) return;
   const a = ctx.isTarget(c.model) ? ctx.arms(c.model) : undefined;
   if (a) await serveTarget(ctx, req, res, c, a, call.started);
@@ -37,29 +37,30 @@ export async function chat(ctx: RouterContext, req: IncomingMessage, res: Server
 }
 
 /** The parsed request, or undefined once the client has been answered with why not. */
-async function readChatRequest(ctx: RouterContext, req: IncomingMessage, res: ServerResponse): Promise<ChatRequest | undefined> {
-  const max = ctx.settings.maxBodyBytes;
+async function readChatRequest(
+  ctx: RouterContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  started: number,
+): Promise<ChatRequest | undefined> {
   let raw: string;
   try {
-    raw = await readBody(req, max);
+    raw = await readBody(req, ctx.settings.maxBodyBytes);
   } catch (err) {
-    if (err instanceof BodyTooLargeError) {
-      // answer, then close the connection: the rest of the body is never read
-      send(res, errors.bodyTooLarge(max));
-      res.once('finish', () => req.destroy());
-    } else res.destroy();
+    if (err instanceof BodyTooLargeError) ctx.tooLarge(req, res, started);
+    else res.destroy();
     return undefined;
   }
   let body: Record<string, unknown>;
   try {
     body = JSON.parse(raw);
   } catch {
-    return void send(res, errors.badJson());
+    return void ctx.answer(res, errors.badJson(), started);
   }
-  if (!body || typeof body !== 'object' || Array.isArray(body)) return void send(res, errors.bodyNotObject());
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return void ctx.answer(res, errors.bodyNotObject(), started);
   const requested = body.model;
-  if (typeof requested !== 'string' || requested === '') return void send(res, errors.missingModel());
-  const model = await chooseModel(ctx, res, requested, body);
+  if (typeof requested !== 'string' || requested === '') return void ctx.answer(res, errors.missingModel(), started);
+  const model = await chooseModel(ctx, res, requested, body, started);
   if (model === undefined) return undefined;
   const user = typeof body.user === 'string' && body.user !== '' ? body.user : (req.headers['x-modelshift-user'] as string | undefined);
   return { raw, body, requested, model, user };
@@ -71,6 +72,7 @@ async function chooseModel(
   res: ServerResponse,
   requested: string,
   body: Record<string, unknown>,
+  started: number,
 ): Promise<string | undefined> {
   const { classify, autoModel } = ctx.settings;
   if (requested !== autoModel || !classify) return requested;
@@ -78,7 +80,7 @@ async function chooseModel(
     return await classify(body.messages);
   } catch (err) {
     ctx.log.warn('classifier failed; answering 500', { error: (err as Error).message });
-    send(res, errors.classifierFailed());
+    ctx.answer(res, errors.classifierFailed(), started);
     return undefined;
   }
 }
@@ -86,7 +88,7 @@ async function chooseModel(
 /** Not a rollout target: the default gateway, body unchanged (model replaced only when the classifier chose it). */
 async function passModel(ctx: RouterContext, req: IncomingMessage, res: ServerResponse, c: ChatRequest, started: number): Promise<void> {
   const d = ctx.defaultUpstream();
-  if (!d) return send(res, errors.noUpstreamForModel());
+  if (!d) return ctx.answer(res, errors.noUpstreamForModel(), started);
   const body = c.model === c.requested ? c.raw : replaceModel(c.raw, c.model, c.body);
   await attempt(ctx, req, res, {
     resolved: { model: c.model, ...d },
