@@ -5,6 +5,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { ArmRef } from '../gateway/arm';
 import type { Arm } from './assign';
 import type { RouterMetrics } from './metrics';
+import { ClientKeys } from './policy';
 import type { RatioSource, RatioTracker } from './ratio';
 import type { LiveAggregator, LiveReporter } from './reporter';
 
@@ -108,8 +109,8 @@ export interface Settings {
   env: NodeJS.ProcessEnv;
   targets: ReadonlyMap<string, TargetConfig>;
   gateway: { baseURL?: string; apiKeyEnv: string };
-  /** accepted client keys (trimmed, none empty) */
-  clientKeys: ReadonlySet<string>;
+  /** accepted client keys (hashed; compared in constant time) */
+  clientKeys: ClientKeys;
   /** no client keys: anyone who can reach the router may use it */
   open: boolean;
   autoModel: string;
@@ -123,7 +124,7 @@ export interface Settings {
 }
 
 export function resolveSettings(o: RouterOptions): Settings {
-  const clientKeys = new Set((o.apiKeys ?? []).map((k) => k.trim()).filter(Boolean));
+  const clientKeys = new ClientKeys(o.apiKeys ?? []);
   return {
     log: o.logger ?? defaultLogger,
     env: o.env ?? process.env,

@@ -9,6 +9,7 @@
  * configured baseURLs' and `allowedOrigins` (ROUTER_ALLOWED_ORIGINS). An arm outside them is refused
  * (an ArmProblem), never quietly served with the gateway's key or host instead.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { ArmRef } from '../gateway/arm';
 
 /** The router's own secrets and Temporal's: never sent to an upstream, whatever the config says. */
@@ -122,13 +123,42 @@ export class UpstreamPolicy {
   }
 
   /**
-   * The default upstream (pass-through models and paths): the gateway, or else the first target's
-   * configured baseURL, with the gateway's key. Undefined when neither is configured.
+   * The default upstream (pass-through models and paths): the gateway with its key, or else the first
+   * target's configured baseURL with THAT target's key variable (the gateway's when it names none) —
+   * never the gateway's key to a host configured with a key of its own. Undefined when neither is configured.
    */
   gateway(): Grant | undefined {
-    const base = this.c.gateway.baseURL ?? [...this.c.targets.values()][0]?.blue.baseURL;
+    const first = [...this.c.targets.values()][0]?.blue;
+    const base = this.c.gateway.baseURL ?? first?.baseURL;
     if (!base) return undefined;
-    const secret = this.c.env[this.c.gateway.apiKeyEnv] ?? '';
+    const keyEnv = this.c.gateway.baseURL ? this.c.gateway.apiKeyEnv : (first?.apiKeyEnv ?? this.c.gateway.apiKeyEnv);
+    const secret = this.c.env[keyEnv] ?? '';
     return { baseURL: base, authorization: `Bearer ${secret}`, secret };
+  }
+}
+
+const sha256 = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
+
+/**
+ * The client keys (ROUTER_API_KEYS), kept only as SHA-256 hashes and compared in constant time: the hash
+ * of the presented token against every key's with crypto.timingSafeEqual, all of them every time, so
+ * neither a key's bytes nor which key matched shows in the response time.
+ */
+export class ClientKeys {
+  private readonly hashes: Buffer[];
+
+  constructor(keys: readonly string[]) {
+    this.hashes = [...new Set(keys.map((k) => k.trim()).filter(Boolean))].map(sha256);
+  }
+
+  get size(): number {
+    return this.hashes.length;
+  }
+
+  accepts(token: string): boolean {
+    const h = sha256(token);
+    let ok = 0;
+    for (const k of this.hashes) ok |= timingSafeEqual(h, k) ? 1 : 0;
+    return ok === 1;
   }
 }

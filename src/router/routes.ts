@@ -6,12 +6,16 @@
  *   (anything else outside /v1/ → 404 unknown_url)
  *   ── from here on the client key (ROUTER_API_KEYS as Bearer) is required → 401 invalid_api_key
  *   POST   /v1/chat/completions          blue/green by the rollout's ratio handlers/chat.ts
+ *          (also spelled /v1/chat/completions/, /v1//chat/completions, %2F, any case: every request
+ *          a gateway might read as a chat completion is routed; any other method on it → 405)
  *   GET    /v1/models                    targets + the gateway's list     handlers/models.ts
  *   ── from here on the path is forwarded, so it must stay under /v1/ → 400 invalid_path
  *   GET    /v1/models/:id (a target)     the target's entry               handlers/models.ts
  *   any    /v1/*                         the blue gateway, unchanged      handlers/passthrough.ts
  *
  * Exact routes match the path as sent (before `?`); forwarded ones match the normalised path.
+ * Requests answered here without reaching an upstream (400, 401, 404, 405) are counted in /metrics
+ * (arm "router").
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
@@ -58,10 +62,9 @@ const PROBES = new Map<string, Handler>([
 ]);
 
 /** "METHOD path" → handler */
-const API = new Map<string, Handler>([
-  ['POST /v1/chat/completions', chat],
-  ['GET /v1/models', listModels],
-]);
+const API = new Map<string, Handler>([['GET /v1/models', listModels]]);
+
+const CHAT_PATH = '/v1/chat/completions';
 
 const FORWARDED: ForwardedRoute[] = [
   { method: 'GET', prefix: '/v1/models/', when: isTargetModelPath, handler: retrieveModel },
@@ -79,30 +82,55 @@ export function dispatch(ctx: RouterContext, req: IncomingMessage, res: ServerRe
   const path = q < 0 ? url : url.slice(0, q);
   const probe = PROBES.get(path);
   if (probe) return void probe(ctx, req, res, { started, path });
-  if (!path.startsWith('/v1/')) return send(res, errors.unknownPath(path));
-  if (!authorized(ctx, req)) {
-    req.resume();
-    return send(res, errors.unauthorized());
+  if (!path.startsWith('/v1/')) return refuse(ctx, req, res, errors.unknownPath(path), started);
+  if (!authorized(ctx, req)) return refuse(ctx, req, res, errors.unauthorized(), started);
+  if (isChatPath(path)) {
+    if (req.method !== 'POST') return refuse(ctx, req, res, errors.methodNotAllowed(String(req.method), CHAT_PATH), started);
+    return settle(ctx, res, path, chat(ctx, req, res, { started, path }));
   }
   const api = API.get(`${req.method} ${path}`);
   if (api) return settle(ctx, res, path, api(ctx, req, res, { started, path }));
   const checked = checkForwardedPath(url, path);
-  if (checked instanceof ApiError) {
-    req.resume();
-    return send(res, checked);
-  }
+  if (checked instanceof ApiError) return refuse(ctx, req, res, checked, started);
   const route = FORWARDED.find(
     (r) => (!r.method || r.method === req.method) && checked.pathname.startsWith(r.prefix) && (!r.when || r.when(ctx, checked)),
   )!;
   settle(ctx, res, path, route.handler(ctx, req, res, { started, path, url: checked }));
 }
 
-/** Open router (no keys configured): everyone. Else a Bearer token that is one of the client keys. */
+/** Answered here, the body unread: counted in /metrics, never forwarded. */
+function refuse(ctx: RouterContext, req: IncomingMessage, res: ServerResponse, err: ApiError, started: number): void {
+  req.resume();
+  ctx.answer(res, err, started);
+}
+
+/**
+ * Whether a gateway might take the path for a chat completion: decoded (%2F too), repeated and trailing
+ * slashes collapsed, any case. Such a request must never reach the gateway as a pass-through: it would
+ * skip the ratio (and reach green, or blue, whatever the rollout says).
+ */
+export function isChatPath(path: string): boolean {
+  if (path === CHAT_PATH) return true;
+  let p = path;
+  try {
+    p = decodeURIComponent(path);
+  } catch {
+    // a malformed encoding: checked (400) as a forwarded path
+  }
+  return (
+    p
+      .replace(/[/\\]+/g, '/')
+      .replace(/\/+$/, '')
+      .toLowerCase() === CHAT_PATH
+  );
+}
+
+/** Open router (no keys configured): everyone. Else a Bearer token that is one of the client keys (constant time). */
 function authorized(ctx: RouterContext, req: IncomingMessage): boolean {
   if (ctx.settings.open) return true;
   const h = req.headers.authorization;
   if (!h || h.length < 8 || h.slice(0, 7).toLowerCase() !== 'bearer ') return false;
-  return ctx.settings.clientKeys.has(h.slice(7).trim());
+  return ctx.settings.clientKeys.accepts(h.slice(7).trim());
 }
 
 /**

@@ -4,8 +4,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createRouter, type RouterOptions } from '../../src/router';
+import { ClientKeys } from '../../src/router/policy';
 import type { ArmRef } from '../../src/rollout/contract';
 import {
+  CLIENT_KEY,
   UPSTREAM_KEY,
   chatBody,
   jsonHeaders,
@@ -89,5 +91,40 @@ describe('upstream key and origin policy', () => {
       await attacker.close();
       await gateway.close();
     }
+  });
+
+  it("without a gateway URL, sends the first target's own key variable to its baseURL (never the gateway key)", async () => {
+    const own = await recordingUpstream();
+    try {
+      const router = createRouter({
+        targets: { support: { blue: { model: 'deepseek-v3.2', baseURL: own.url, apiKeyEnv: 'SUPPORT_API_KEY' } } },
+        env: { GATEWAY_API_KEY: UPSTREAM_KEY, SUPPORT_API_KEY: 'support-SECRET-key' },
+        apiKeys: [CLIENT_KEY],
+        logger,
+      });
+      const { url } = await router.listen(0, '127.0.0.1');
+      try {
+        await rawRequest(url, '/v1/embeddings', { method: 'POST', headers: jsonHeaders, body: '{"input":"x"}' }); // a pass-through path
+        await rawRequest(url, '/v1/chat/completions', { method: 'POST', headers: jsonHeaders, body: chatBody('some-other-model') }); // a model that is no target
+        await rawRequest(url, '/v1/chat/completions', { method: 'POST', headers: jsonHeaders, body: chatBody('support') }); // the target itself
+        expect(own.seen.map((r) => r.headers.authorization)).toEqual(Array(3).fill('Bearer support-SECRET-key'));
+      } finally {
+        await router.close();
+      }
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('keeps client keys only as hashes and checks a token against every one (constant time)', () => {
+    const keys = new ClientKeys(['team-key-1', ' team-key-2 ', '', 'team-key-1']);
+    expect(keys.size).toBe(2);
+    expect(keys.accepts('team-key-1')).toBe(true);
+    expect(keys.accepts('team-key-2')).toBe(true);
+    expect(keys.accepts('team-key-')).toBe(false); // a prefix
+    expect(keys.accepts('team-key-1x')).toBe(false);
+    expect(keys.accepts('')).toBe(false);
+    // only hashes are kept: no Set lookup or string comparison can short-circuit on a key's bytes
+    expect(JSON.stringify(Object.entries(keys))).not.toContain('team-key');
   });
 });

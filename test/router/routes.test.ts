@@ -4,7 +4,8 @@
  */
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
-import { chatRaw, get, rawRequest, seen, start, useRouterHarness } from './router-harness';
+import { isChatPath } from '../../src/router/routes';
+import { chatBody, chatRaw, get, jsonHeaders, rawRequest, recordingUpstream, seen, start, useRouterHarness } from './router-harness';
 
 useRouterHarness();
 
@@ -59,5 +60,43 @@ describe('client key and request path checks', () => {
     };
     expect(() => h.router.handler(req as never, res as never)).not.toThrow();
     expect(status).toBe(500);
+  });
+
+  it('routes every spelling of the chat-completions path by the ratio, and refuses other methods on it with 405', async () => {
+    const up = await recordingUpstream();
+    try {
+      const h = await start({ green: 100, baseURL: up.url });
+      for (const p of [
+        '/v1/chat/completions/',
+        '/v1//chat/completions',
+        '/v1/chat//completions//',
+        '/v1/chat%2Fcompletions',
+        '/v1/Chat/Completions',
+        '/v1/chat/completions?x=1',
+      ]) {
+        const r = await rawRequest(h.url, p, { method: 'POST', headers: jsonHeaders, body: chatBody('chat-default', 'spell') });
+        expect(r.status, p).toBe(200);
+        expect(JSON.parse(r.text).model, p).toBe('gpt-4.1-turbo'); // green, as the ratio says: not passed through as "chat-default"
+      }
+      expect(up.seen.map((s) => s.url)).toEqual(Array(6).fill('/v1/chat/completions'));
+      expect(up.seen.every((s) => JSON.parse(s.body).model === 'gpt-4.1-turbo')).toBe(true);
+      up.seen.length = 0;
+      for (const [method, p] of [
+        ['GET', '/v1/chat/completions'],
+        ['PUT', '/v1/chat/completions/'],
+        ['DELETE', '/v1/Chat/Completions'],
+      ]) {
+        const r = await rawRequest(h.url, p, { method, headers: jsonHeaders, body: method === 'PUT' ? chatBody() : undefined });
+        expect(r.status, `${method} ${p}`).toBe(405);
+        expect(JSON.parse(r.text).error.code).toBe('method_not_allowed');
+      }
+      expect(up.seen).toHaveLength(0); // none reached the gateway
+      expect(isChatPath('/v1/chat/completions/abc')).toBe(false); // a stored completion's id: the gateway's path
+      const stored = await rawRequest(h.url, '/v1/chat/completions/abc');
+      expect(stored.status).toBe(200);
+      expect(up.seen.map((s) => s.url)).toEqual(['/v1/chat/completions/abc']);
+    } finally {
+      await up.close();
+    }
   });
 });
