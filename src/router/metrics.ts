@@ -23,7 +23,7 @@ export class RouterMetrics {
     const registers = [this.registry];
     this.requests = new Counter({
       name: 'modelshift_router_requests_total',
-      help: 'Requests answered by the router, by target (empty for pass-through), arm, upstream model and HTTP status',
+      help: 'Requests answered, by target (empty for pass-through), arm (blue, green, passthrough; router: answered by the router itself, e.g. a 401), upstream model and status',
       labelNames: ['target', 'arm', 'model', 'status'],
       registers,
     });
@@ -89,7 +89,13 @@ export class RouterMetrics {
         if (t) for (const name of t.states.keys()) this.set({ target: name }, t.isStale(name) ? 1 : 0);
       },
     });
-    if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'modelshift_router_' });
+    if (opts.defaultMetrics) {
+      collectDefaultMetrics({ register: this.registry, prefix: 'modelshift_router_' });
+      // prom-client's three totals are gauges named `…_total`, which `promtool check metrics` refuses (a
+      // name for counters only); the per-type gauges they sum (nodejs_active_handles{type} …) stay.
+      for (const name of ['handles', 'requests', 'resources'])
+        this.registry.removeSingleMetric(`modelshift_router_nodejs_active_${name}_total`);
+    }
   }
 
   /** A target's or rollout arm's model: labelled by name however many pass-through names came first. */

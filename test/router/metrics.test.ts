@@ -1,8 +1,26 @@
 /**
  * The router's Prometheus series (src/router/metrics.ts) as /metrics serves them.
  */
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { chatRaw, get, jsonHeaders, rawRequest, chatBody, start, useRouterHarness } from './router-harness';
+
+const promtool = spawnSync('promtool', ['--version'], { encoding: 'utf8' });
+const noPromtool = promtool.error ? `promtool not found (${promtool.error.message}): install Debian's prometheus package` : undefined;
+if (noPromtool) console.warn(`SKIP promtool check of /metrics: ${noPromtool}`);
+
+/** Some of everything: routed, passed through, fallen back, and refused before routing (401, 404, 400, 405, 413). */
+async function traffic(h: Awaited<ReturnType<typeof start>>): Promise<void> {
+  await chatRaw(h, { user: 'm1' });
+  await chatRaw(h, { model: 'deepseek-v3.2' });
+  await rawRequest(h.url, '/v1/chat/completions', { method: 'POST', headers: jsonHeaders, body: chatBody() });
+  await rawRequest(h.url, '/v1/models', { headers: { authorization: 'Bearer wrong' } });
+  await rawRequest(h.url, '/v2/nothing');
+  await rawRequest(h.url, '/v1/%2e%2e/admin');
+  await rawRequest(h.url, '/v1/chat/completions', { method: 'POST', headers: jsonHeaders, body: '{"model": ' });
+  await rawRequest(h.url, '/v1/chat/completions', { method: 'GET' });
+  await rawRequest(h.url, '/v1/chat/completions', { method: 'POST', headers: jsonHeaders, body: chatBody().padEnd(5_000, ' ') });
+}
 
 useRouterHarness();
 
@@ -40,5 +58,23 @@ describe('metrics', () => {
     expect(m).toMatch(/modelshift_router_requests_total\{target="",arm="passthrough",model="deepseek-v3\.2",status="200"\} 1/);
     expect(m).toMatch(/model="_other"/); // the junk beyond the cap is still capped
     expect(m).not.toMatch(/model="junk-239"/);
+  });
+
+  it('counts requests the router refuses before routing (401, 404, 400, 405, 413) in modelshift_router_requests_total', async () => {
+    const h = await start({ green: 50, extra: { maxBodyBytes: 4_096 } });
+    await traffic(h);
+    const m = (await get(h.url, '/metrics')).text;
+    for (const status of [401, 404, 400, 405, 413])
+      expect(m).toMatch(new RegExp(`modelshift_router_requests_total\\{target="",arm="router",model="",status="${status}"\\} [12]`));
+  });
+
+  it.skipIf(noPromtool !== undefined)('passes `promtool check metrics`, Node process metrics included', async () => {
+    const h = await start({ green: 50, extra: { processMetrics: true, maxBodyBytes: 4_096 } });
+    await traffic(h);
+    const m = await get(h.url, '/metrics');
+    expect(m.text).toMatch(/modelshift_router_process_cpu_seconds_total/);
+    const r = spawnSync('promtool', ['check', 'metrics'], { input: m.text, encoding: 'utf8' });
+    expect(r.stdout + r.stderr).toBe('');
+    expect(r.status).toBe(0);
   });
 });
