@@ -14,6 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { brotliDecompressSync, constants as zlib, gunzipSync, inflateSync } from 'node:zlib';
 import type { Dispatcher } from 'undici';
 import type { Arm } from './assign';
+import { headerLookup, modelInText, substitution } from '../gateway/substitution';
 import { usageFromTail } from './body';
 import type { RouterContext } from './context';
 import { errors, send } from './errors';
@@ -43,6 +44,8 @@ const NOT_FORWARDED = new Set(['authorization', 'accept-encoding', 'expect']);
 /** Green statuses below 500 that still send the request to blue. */
 const FALLBACK_STATUSES = new Set([401, 403, 404, 408, 409, 429]);
 const TAIL_BYTES = 2048;
+/** Of a green answer, the first bytes are kept too: its `model` (JSON body or first SSE chunk) is there. */
+const HEAD_BYTES = 2048;
 /** An upstream error body is read up to this many bytes (and decoded up to as many), the rest never. */
 export const MAX_ERROR_BODY = 65_536;
 
@@ -200,7 +203,7 @@ export interface AttemptSpec {
 }
 
 /** The parts of the router an attempt reports to. */
-type Sink = Pick<RouterContext, 'record' | 'metrics' | 'cost'>;
+type Sink = Pick<RouterContext, 'record' | 'metrics' | 'cost' | 'substituted'>;
 
 /** POST the body upstream; resolves once the client has its answer, or with the failure to fall back on. */
 export function attempt(ctx: Sink, req: IncomingMessage, res: ServerResponse, spec: AttemptSpec): Promise<AttemptResult> {
@@ -226,6 +229,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
   private status = 0;
   private headers: Record<string, string | string[] | undefined> = {};
   private tail = '';
+  private head: Buffer[] | undefined;
+  private headBytes = 0;
   private errChunks: Buffer[] | undefined;
   private errBytes = 0;
   private controller: Dispatcher.DispatchController | undefined;
@@ -287,6 +292,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
       return;
     }
     this.mode = 'pass';
+    if (this.spec.arm === 'green') this.head = [];
     this.res.writeHead(status, responseHeaders(headers, armHeaders(this.spec.arm, this.spec.resolved.model)));
   }
 
@@ -294,6 +300,10 @@ export class Attempt implements Dispatcher.DispatchHandler {
     if (this.mode === 'pass') {
       const s = chunk.toString('latin1', chunk.length > TAIL_BYTES ? chunk.length - TAIL_BYTES : 0);
       this.tail = this.tail.length + s.length > TAIL_BYTES ? (this.tail + s).slice(-TAIL_BYTES) : this.tail + s;
+      if (this.head && this.headBytes < HEAD_BYTES) {
+        this.head.push(chunk.subarray(0, HEAD_BYTES - this.headBytes));
+        this.headBytes += Math.min(chunk.length, HEAD_BYTES - this.headBytes);
+      }
       if (!this.res.write(chunk)) {
         controller.pause();
         this.res.once('drain', this.onDrain);
@@ -316,13 +326,12 @@ export class Attempt implements Dispatcher.DispatchHandler {
       const usage = usageFromTail(this.tail);
       const inputTokens = usage?.inputTokens ?? 0;
       const outputTokens = usage?.outputTokens ?? 0;
-      this.record(this.status, {
-        ok: true,
-        latencyMs,
-        inputTokens,
-        outputTokens,
-        costUsd: this.ctx.cost(this.spec.resolved.model, inputTokens, outputTokens),
-      });
+      const costUsd = this.ctx.cost(this.spec.resolved.model, inputTokens, outputTokens);
+      // Another model answered for green (a gateway fallback): the user keeps the answer, green the failure.
+      const swapped = this.head && this.substitution();
+      if (swapped) this.ctx.substituted(this.spec.target, this.spec.resolved.model, swapped);
+      const ok = swapped === undefined;
+      this.record(this.status, { ok, errorClass: ok ? undefined : 'substituted', latencyMs, inputTokens, outputTokens, costUsd });
       this.finish({ done: true });
     } else if (this.mode === 'error') {
       this.fail(classifyStatus(this.status), this.status);
@@ -358,6 +367,12 @@ export class Attempt implements Dispatcher.DispatchHandler {
     this.fail(errorClass, errorClass);
     send(this.res, errorClass === 'timeout' ? errors.upstreamTimeout() : errors.upstreamUnreachable());
     this.finish({ done: true });
+  }
+
+  /** Why the answer came from another model than the arm's, if anything says so (src/gateway/substitution.ts). */
+  private substitution(): string | undefined {
+    const answered = modelInText(Buffer.concat(this.head ?? []).toString('utf8')) ?? modelInText(this.tail);
+    return substitution(this.spec.resolved.model, answered, headerLookup(this.headers));
   }
 
   private sendUpstreamError(): void {

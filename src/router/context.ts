@@ -202,6 +202,20 @@ export class RouterContext {
     this.answer(res, errors.bodyTooLarge(this.settings.maxBodyBytes), started);
   }
 
+  /** A green answer another model wrote (counted as a `substituted` failure by the caller): /metrics, and a log line once per target and reason. */
+  substituted(target: string, model: string, reason: string): void {
+    this.metrics.substitutions.labels(target).inc();
+    const key = `${target}\u0000substituted\u0000${reason}`;
+    if (!this.problemsLogged.has(key) && this.problemsLogged.size < 1_000) {
+      this.problemsLogged.add(key);
+      this.log.warn('green answered by another model: counted as a green failure (substituted); the user got the answer', {
+        target,
+        model,
+        reason,
+      });
+    }
+  }
+
   /** Fail a request whose arm cannot be called: 502, counted as an `auth` error of that arm, logged once. */
   refuseArm(res: ServerResponse, p: ArmProblem, target: string, arm: Arm, model: string, started: number): void {
     const key = `${target}\u0000${arm}\u0000${p.code}\u0000${p.detail}`;

@@ -10,6 +10,7 @@ export class RouterMetrics {
   readonly requests: Counter<'target' | 'arm' | 'model' | 'status'>;
   readonly duration: Histogram<'target' | 'arm'>;
   readonly fallbacks: Counter<'target'>;
+  readonly substitutions: Counter<'target'>;
   readonly sourceErrors: Counter<'target'>;
   readonly batches: Counter<'target' | 'result'>;
   /** models of targets and rollout arms: always their own label (the operator's and rollouts' choice, bounded) */
@@ -37,6 +38,12 @@ export class RouterMetrics {
     this.fallbacks = new Counter({
       name: 'modelshift_router_green_fallbacks_total',
       help: 'Green requests that failed before the first byte and were served by blue',
+      labelNames: ['target'],
+      registers,
+    });
+    this.substitutions = new Counter({
+      name: 'modelshift_router_green_substitutions_total',
+      help: 'Green answers written by another model (the gateway fell back): passed to the user, counted as green failures (substituted)',
       labelNames: ['target'],
       registers,
     });

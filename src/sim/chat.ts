@@ -109,13 +109,20 @@ export function handleChat(ctx: ChatContext, res: ServerResponse, raw: unknown, 
   const promptTokens = countPromptTokens(body.messages);
   const id = ctx.nextId();
   const created = Math.floor(Date.now() / 1000);
-  const headers = { ...rlHeaders, 'x-request-id': `req_${id}`, 'openai-processing-ms': String(Math.round(latency)) };
+  const headers: Record<string, string> = {
+    ...rlHeaders,
+    'x-request-id': `req_${id}`,
+    'openai-processing-ms': String(Math.round(latency)),
+  };
+  // A gateway that answered with another model (a fallback), saying so in LiteLLM's header or not at all.
+  if (profile.fallbackHeader) headers['x-litellm-attempted-fallbacks'] = '1';
+  const answeredModel = profile.substituteModel ?? body.model;
 
   if (body.stream) {
     streamAnswer(ctx, res, {
       id,
       created,
-      model: body.model,
+      model: answeredModel,
       gen,
       promptTokens,
       latency,
@@ -132,7 +139,7 @@ export function handleChat(ctx: ChatContext, res: ServerResponse, raw: unknown, 
       res.end(text);
       return;
     }
-    sendJson(res, 200, completionBody(id, created, body, gen, promptTokens), headers);
+    sendJson(res, 200, completionBody(id, created, answeredModel, gen, promptTokens), headers);
   });
   return malformed ? 'malformed' : 'ok';
 }
@@ -141,12 +148,12 @@ function usage(promptTokens: number, gen: GeneratedContent) {
   return { prompt_tokens: promptTokens, completion_tokens: gen.completionTokens, total_tokens: promptTokens + gen.completionTokens };
 }
 
-function completionBody(id: string, created: number, body: ChatRequest, gen: GeneratedContent, promptTokens: number) {
+function completionBody(id: string, created: number, model: string, gen: GeneratedContent, promptTokens: number) {
   return {
     id: `chatcmpl-${id}`,
     object: 'chat.completion',
     created,
-    model: body.model,
+    model,
     choices: [
       { index: 0, message: { role: 'assistant', content: gen.content, refusal: null }, logprobs: null, finish_reason: gen.finishReason },
     ],

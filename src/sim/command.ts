@@ -41,7 +41,8 @@ Endpoints:
   GET  /admin/stats                     POST /admin/reset
 
 Profile fields (per model): errorRate, timeoutRate, malformedRate (0..1), latencyMs (ms or {p50,p99}),
-  completionTokens (tokens or {p50,p99}), rpm (number or null), outputOverride (string or null).
+  completionTokens (tokens or {p50,p99}), rpm (number or null), outputOverride (string or null),
+  substituteModel (answer as this model, or null), fallbackHeader (send x-litellm-attempted-fallbacks: 1).
 
 Example:
   modelshift sim --latency-scale 0.1

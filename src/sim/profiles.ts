@@ -38,6 +38,10 @@ const fields = {
   outputOverride: z.string({ error: 'expected a string or null' }).nullable(),
   /** 5xx error messages quote the caller's Authorization header (a badly behaved gateway). */
   quotesKeyInErrors: z.boolean({ error: 'expected true or false' }),
+  /** Answer with this `model` name instead of the one asked for (a gateway that fell back silently). null = the model asked for. */
+  substituteModel: z.string({ error: 'expected a model name or null' }).min(1, { error: 'expected a model name or null' }).nullable(),
+  /** Send `x-litellm-attempted-fallbacks: 1` with every answer (a LiteLLM gateway that fell back). */
+  fallbackHeader: z.boolean({ error: 'expected true or false' }),
 };
 
 const SUM_MSG = 'errorRate + timeoutRate + malformedRate must be <= 1';
@@ -62,6 +66,8 @@ export const DEFAULT_PROFILE: FaultProfile = Object.freeze({
   rpm: null,
   outputOverride: null,
   quotesKeyInErrors: false,
+  substituteModel: null,
+  fallbackHeader: false,
 }) as FaultProfile;
 
 function model(patch: Partial<FaultProfile>): FaultProfile {

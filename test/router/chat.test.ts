@@ -253,3 +253,45 @@ describe('chat completions: request body', () => {
     expect(written).toBeLessThan(100_000_000);
   });
 });
+
+describe('chat completions: a green answer written by another model', () => {
+  const answer = async (h: Awaited<ReturnType<typeof start>>, stream: boolean) => {
+    if (!stream) return (await chatRaw(h, { user: 'sub' })).data.model;
+    const s = await h.client.chat.completions.create({
+      model: 'chat-default',
+      user: 'sub',
+      messages: [{ role: 'user', content: 'hi' }],
+      stream: true,
+    });
+    let model = '';
+    for await (const c of s) model ||= c.model;
+    return model;
+  };
+
+  it('passes it to the user and counts it as a green failure of class substituted (JSON and SSE, model or LiteLLM header)', async () => {
+    const h = await start({ green: 100 });
+    try {
+      sim.setProfile('gpt-4.1-turbo', { substituteModel: 'gpt-4.1-mini' }); // a gateway that fell back silently
+      expect(await answer(h, false)).toBe('gpt-4.1-mini'); // the user gets the answer as it came
+      expect(await answer(h, true)).toBe('gpt-4.1-mini');
+      sim.setProfile('gpt-4.1-turbo', { substituteModel: null, fallbackHeader: true }); // one that says so
+      expect(await answer(h, false)).toBe('gpt-4.1-turbo');
+      await waitFor(() => (h.router.live.peek('chat-default')?.green.requests ?? 0) === 3);
+      const g = h.router.live.peek('chat-default')!;
+      expect(g.green).toMatchObject({ requests: 3, errors: 3, errorsByClass: { substituted: 3 } });
+      expect(g.green.outputTokens).toBeGreaterThan(0); // what the answers cost is still counted
+      expect(g.blue.requests).toBe(0); // nothing re-sent: the user already had the answer
+      expect((await get(h.url, '/metrics')).text).toMatch(/modelshift_router_green_substitutions_total\{target="chat-default"\} 3/);
+
+      // a dated snapshot or a provider prefix of the green model is green itself
+      sim.setProfile('gpt-4.1-turbo', { fallbackHeader: false, substituteModel: 'gpt-4.1-turbo-2025-04-14' });
+      await answer(h, false);
+      sim.setProfile('gpt-4.1-turbo', { substituteModel: 'openai/gpt-4.1-turbo' });
+      await answer(h, true);
+      await waitFor(() => h.router.live.peek('chat-default')!.green.requests === 5);
+      expect(h.router.live.peek('chat-default')!.green).toMatchObject({ requests: 5, errors: 3, successes: 2 });
+    } finally {
+      sim.setProfile('gpt-4.1-turbo', { substituteModel: null, fallbackHeader: false });
+    }
+  });
+});
