@@ -12,7 +12,8 @@
  *    rollouts start, ramp, and roll back (10, whose green turns bad at step 2) or promote (10); totals:
  *    requests sent / answered / errors, rollouts started / ended right, router and worker memory over time.
  *
- * All traffic is on 127.0.0.1; every loop is bounded in count and time.
+ * The soak runs first, then the sizes; each row is printed as soon as it is measured. All traffic is on
+ * 127.0.0.1; every loop is bounded in count and time.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -117,21 +118,27 @@ async function roundTimes(
   return { overhead, gateway, events: events.length, steps: 2 };
 }
 
-async function measureAbort(stack: Stack, sc: StackClient, target: string): Promise<number[]> {
+/** Abort `target` and time it to 0 % at both routers (NaN when a router did not follow within 180 s). */
+async function measureAbort(stack: Stack, sc: StackClient, target: string): Promise<{ routers: number[]; ackMs: number; queued: boolean }> {
   const t0 = performance.now();
-  const abort = sc.rollouts.abort(target, 'scale bench');
-  const out = await Promise.all(
+  let ackMs = NaN;
+  let queued = false;
+  const abort = sc.rollouts.abort(target, 'scale bench').then((r) => {
+    ackMs = performance.now() - t0;
+    queued = r.queued;
+  });
+  const routers = await Promise.all(
     [1, 2].map((k) =>
       until(
         `router-${k} at 0%`,
         async () => ((await routerTarget(stack, k, target))?.greenPercent === 0 ? performance.now() - t0 : undefined),
-        30_000,
-        10,
-      ),
+        180_000,
+        20,
+      ).catch(() => NaN),
     ),
   );
-  await abort;
-  return out;
+  await abort.catch(() => undefined);
+  return { routers, ackMs, queued };
 }
 
 interface SizeRow {
@@ -145,6 +152,8 @@ interface SizeRow {
   cpuMsPerRollout: number;
   memKbPerRollout: number;
   abortMs: number[];
+  abortAckMs: number;
+  abortQueued: boolean;
 }
 
 async function runSize(stack: Stack, sc: StackClient, n: number): Promise<SizeRow> {
@@ -182,7 +191,7 @@ async function runSize(stack: Stack, sc: StackClient, n: number): Promise<SizeRo
     600_000,
     500,
   );
-  const abortMs = await measureAbort(stack, sc, abortTarget);
+  const abort = await measureAbort(stack, sc, abortTarget);
   const results = [];
   for (const t of targets) results.push(await closedResult(sc, t, 900_000));
   const wallS = (Date.now() - t0) / 1000;
@@ -208,7 +217,9 @@ async function runSize(stack: Stack, sc: StackClient, n: number): Promise<SizeRo
     eventsPerStep: events / sample.length,
     cpuMsPerRollout: ((sum(after.map((a) => a.cpuS)) - sum(before.map((b) => b.cpuS))) * 1000) / n,
     memKbPerRollout: ((peakRss - sum(before.map((b) => b.rssMb))) * 1024) / n,
-    abortMs,
+    abortMs: abort.routers,
+    abortAckMs: abort.ackMs,
+    abortQueued: abort.queued,
   };
 }
 
@@ -319,21 +330,7 @@ async function main(): Promise<void> {
   await stack.up(err);
   const sc = await connectStack(stack);
   try {
-    const rows: SizeRow[] = [];
-    for (const n of SIZES) {
-      err(`scale: ${n} concurrent rollouts…`);
-      rows.push(await runSize(stack, sc, n));
-      err(JSON.stringify(rows.at(-1)));
-    }
-    console.log(
-      '\n| concurrent rollouts | promoted | wall s | overhead/round p50 ms | p95 ms | gateway/round p50 ms | history events/step | worker CPU ms/rollout | worker memory KiB/rollout | abort → 0% at router-1 / router-2 ms |',
-    );
-    console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-    for (const r of rows) {
-      console.log(
-        `| ${r.n} | ${r.promoted}/${r.n} | ${fmt(r.wallS, 1)} | ${fmt(r.overheadP50)} | ${fmt(r.overheadP95)} | ${fmt(r.gatewayP50)} | ${fmt(r.eventsPerStep, 1)} | ${fmt(r.cpuMsPerRollout, 1)} | ${fmt(r.memKbPerRollout)} | ${r.abortMs.map((x) => fmt(x)).join(' / ')} |`,
-      );
-    }
+    // The soak first, then the sizes, each row printed as soon as it is measured.
     if (SOAK_S > 0) {
       err(`scale: soak, ${RATE} requests/s for ${SOAK_S} s with ${SOAK_ROLLOUTS} rollouts…`);
       const s = await soak(stack, sc);
@@ -352,6 +349,19 @@ async function main(): Promise<void> {
       );
       console.log(
         `  memory every 10 s (s: routers/workers MiB): ${s.mem.map((m) => `${m.t}:${fmt(m.routerMb)}/${fmt(m.workerMb)}`).join(' ')}`,
+      );
+    }
+    if (SIZES.length) {
+      console.log(
+        '\n| concurrent rollouts | promoted | wall s | overhead/round p50 ms | p95 ms | gateway/round p50 ms | history events/step | worker CPU ms/rollout | worker memory KiB/rollout | abort → 0% at router-1 / router-2 ms | abort acknowledged ms |',
+      );
+      console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    }
+    for (const n of SIZES) {
+      err(`scale: ${n} concurrent rollouts…`);
+      const r = await runSize(stack, sc, n);
+      console.log(
+        `| ${r.n} | ${r.promoted}/${r.n} | ${fmt(r.wallS, 1)} | ${fmt(r.overheadP50)} | ${fmt(r.overheadP95)} | ${fmt(r.gatewayP50)} | ${fmt(r.eventsPerStep, 1)} | ${fmt(r.cpuMsPerRollout, 1)} | ${fmt(r.memKbPerRollout)} | ${r.abortMs.map((x) => fmt(x)).join(' / ')} | ${fmt(r.abortAckMs)}${r.abortQueued ? ' (queued as a signal)' : ''} |`,
       );
     }
   } finally {
