@@ -34,7 +34,6 @@ const ChatRequestSchema = z.looseObject({
   max_completion_tokens: positiveInt,
   response_format: z.looseObject({ type: z.string() }).nullish(),
 });
-type ChatRequest = z.output<typeof ChatRequestSchema>;
 
 export type Outcome = 'ok' | 'serverError' | 'rateLimited' | 'timeout' | 'malformed';
 
