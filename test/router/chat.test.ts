@@ -78,13 +78,20 @@ describe('chat completions: routing by ratio', () => {
     expect(greenBefore.size).toBeGreaterThan(30);
   });
 
-  it('follows abort/failed verdicts within a poll: rolled back → all blue', async () => {
+  it('follows an abort or failed verdict at the next read of the ratio: rolled back → all blue', async () => {
     const h = await start({ green: 100 });
+    let reads = 0;
+    const get = h.source.get.bind(h.source);
+    h.source.get = (target) => {
+      if (target === 'chat-default') reads++;
+      return get(target);
+    };
     h.source.set('chat-default', { greenPercent: 25, phase: 'rolled_back', blue: { model: 'gpt-4.1' }, green: { model: 'gpt-4.1-turbo' } });
-    const t0 = Date.now();
+    reads = 0;
     await waitFor(() => h.router.route('chat-default', 'x')!.arm === 'blue');
-    expect(Date.now() - t0).toBeLessThan(1_000);
-    expect(h.router.route('chat-default', 'x')!.model).toBe('gpt-4.1');
+    // a read already in flight may have had the old ratio; the one after it has the new
+    expect(reads).toBeLessThanOrEqual(2);
+    for (let i = 0; i < 50; i++) expect(h.router.route('chat-default', `u${i}`)).toMatchObject({ arm: 'blue', model: 'gpt-4.1' });
   });
 
   it('model: auto uses the injected classifier; the classifier may pick a target', async () => {
@@ -109,7 +116,7 @@ describe('chat completions: streaming', () => {
         const chunk = (c: object) =>
           res.write(`data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 1, model: 'gpt-4.1-turbo', ...c })}\n\n`);
         chunk({ choices: [{ index: 0, delta: { role: 'assistant', content: 'Hel' }, finish_reason: null }] });
-        await Promise.race([gotFirst, new Promise((r) => setTimeout(r, 5_000))]);
+        await gotFirst; // never before the client has the first chunk: a buffering router would hang here
         chunk({ choices: [{ index: 0, delta: { content: 'lo' }, finish_reason: 'stop' }] });
         chunk({ choices: [], usage: { prompt_tokens: 9, completion_tokens: 2, total_tokens: 11 } });
         res.end('data: [DONE]\n\n');
@@ -191,11 +198,13 @@ describe('chat completions: green → blue fallback', () => {
   });
 
   it("falls back to blue as soon as green's 5xx status arrives, without waiting for its (stalled) error body", async () => {
+    let greenEnded = true;
     const up = await recordingUpstream((_req, res, body) => {
       const model = JSON.parse(body).model;
       if (model === 'gpt-4.1-turbo') {
         res.writeHead(500, { 'content-type': 'application/json' });
         res.write('{"error":{"message":"upstream broke, and this body never ends'); // stalls: no end
+        greenEnded = false;
         return;
       }
       res.writeHead(200, { 'content-type': 'application/json' });
@@ -210,10 +219,9 @@ describe('chat completions: green → blue fallback', () => {
       );
     });
     try {
-      const h = await start({ green: 100, baseURL: up.url }); // bodyTimeout: the default 300 s
-      const t0 = Date.now();
+      const h = await start({ green: 100, baseURL: up.url }); // bodyTimeout: the default 300 s, far past this test's timeout
       const r = await rawRequest(h.url, '/v1/chat/completions', { method: 'POST', headers: jsonHeaders, body: chatBody() });
-      expect(Date.now() - t0).toBeLessThan(2_000);
+      expect(greenEnded, "answered while green's error body was still unfinished").toBe(false);
       expect(r.status).toBe(200);
       expect(JSON.parse(r.text).model).toBe('gpt-4.1');
       expect(h.router.live.peek('chat-default')!.green).toMatchObject({ requests: 1, errors: 1, errorsByClass: { server: 1 } });
@@ -240,7 +248,7 @@ describe('chat completions: request body', () => {
     );
     const chunk = Buffer.alloc(4096, 0x20);
     const t0 = Date.now();
-    while (!closedAt && Date.now() - t0 < 3_000) {
+    while (!closedAt && Date.now() - t0 < 20_000) {
       if (!sock.destroyed) {
         sock.write(chunk);
         written += chunk.length;

@@ -12,7 +12,7 @@ describe('health and readiness', () => {
     const h = await start({ green: 100, staleAfterMs: 150 });
     expect(JSON.parse((await get(h.url, '/healthz')).text).targets['chat-default']).toMatchObject({ stale: false, greenPercent: 100 });
     h.source.fail(new Error('temporal unreachable'));
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor(() => h.router.tracker.isStale('chat-default') && h.router.tracker.states.get('chat-default')!.lastError !== undefined);
     const health = JSON.parse((await get(h.url, '/healthz')).text);
     expect(health.status).toBe('degraded');
     expect(health.targets['chat-default']).toMatchObject({

@@ -18,6 +18,14 @@ import { startDevServer } from '../../src/temporal/devserver';
 import { createWorker } from '../../src/worker';
 
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+/** Wait until `cond` holds (the bound only stops a test that would hang; no speed is asserted). */
+const until = async (cond: () => boolean, ms = 30_000) => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
 const CLIENT_KEY = 'live-client-key';
 let t: TestTemporal;
 let samplesSim: Simulator; // what the worker's samples hit
@@ -56,14 +64,15 @@ function liveRouter(targets: string[]): Router {
   });
 }
 
-async function send(url: string, target: string, n: number, concurrency = 32) {
+/** Requests for users user-0, user-(every), … below user-n. */
+async function send(url: string, target: string, n: number, concurrency = 32, every = 1) {
   const client = new OpenAI({ apiKey: CLIENT_KEY, baseURL: url, maxRetries: 0 });
   const limit = pLimit(concurrency);
   return Promise.all(
-    Array.from({ length: n }, (_, i) =>
+    Array.from({ length: Math.ceil(n / every) }, (_, k) =>
       limit(() =>
         client.chat.completions
-          .create({ model: target, user: `user-${i}`, messages: [{ role: 'user', content: 'hi' }], max_tokens: 8 })
+          .create({ model: target, user: `user-${k * every}`, messages: [{ role: 'user', content: 'hi' }], max_tokens: 8 })
           .withResponse(),
       ),
     ),
@@ -71,7 +80,7 @@ async function send(url: string, target: string, n: number, concurrency = 32) {
 }
 
 describe('live traffic', () => {
-  it('over 10,000 requests per step, green gets its ratio within ±2 pp and users keep their arm as it rises', async () => {
+  it("over 10,000 users per step, green gets its ratio within ±2 pp, users keep their arm as it rises, and HTTP serves each user's arm", async () => {
     const source = new StaticRatioSource({ chat: { greenPercent: 10, phase: 'ramping', green: { model: 'gpt-4.1-turbo' } } });
     const router = createRouter({
       targets: { chat: { blue: { model: 'gpt-4.1' } } },
@@ -83,22 +92,29 @@ describe('live traffic', () => {
       logger: quiet,
     });
     const { url } = await router.listen(0, '127.0.0.1');
+    const users = Array.from({ length: 10_000 }, (_, i) => `user-${i}`);
     try {
       let previousGreen = new Set<string>();
       for (const percent of [10, 25, 50]) {
         source.set('chat', { greenPercent: percent, phase: 'ramping', green: { model: 'gpt-4.1-turbo' } });
-        await new Promise((r) => setTimeout(r, 200));
-        const rs = await send(url, 'chat', 10_000, 64);
-        const greenUsers = new Set(rs.map((r, i) => (r.data.model === 'gpt-4.1-turbo' ? `user-${i}` : '')).filter(Boolean));
-        const share = (greenUsers.size / rs.length) * 100;
+        await until(() => router.tracker.states.get('chat')!.percent === percent);
+        // the router's own assignment for every user…
+        const greenUsers = new Set(users.filter((u) => router.route('chat', u)!.arm === 'green'));
+        const share = (greenUsers.size / users.length) * 100;
         expect(Math.abs(share - percent), `green share at ${percent}%: ${share.toFixed(2)}%`).toBeLessThanOrEqual(2);
         for (const u of previousGreen) expect(greenUsers.has(u), `${u} stayed on green`).toBe(true);
         previousGreen = greenUsers;
+        // …is what real requests get: every 10th user over HTTP (user-0, user-10, …)
+        const rs = await send(url, 'chat', 10_000, 64, 10);
+        rs.forEach((r, k) => {
+          const u = `user-${k * 10}`;
+          expect(r.data.model, u).toBe(greenUsers.has(u) ? 'gpt-4.1-turbo' : 'gpt-4.1');
+        });
       }
     } finally {
       await router.close();
     }
-  }, 180_000);
+  }, 300_000);
 
   it('a green 5xx before the first byte is served by blue and shows as a green error in the rollout status', async () => {
     const target = uniqueTarget('live5xx');
@@ -109,11 +125,11 @@ describe('live traffic', () => {
       guards: { maxHoldRounds: 1000 },
     });
     const handle = await startTestRollout(t.client, taskQueue, spec);
-    await waitForStatus(t.client, target, (s) => s.phase === 'ramping' && s.greenPercent === 50);
+    await waitForStatus(t.client, target, (s) => s.phase === 'ramping' && s.greenPercent === 50, 120_000);
     const router = liveRouter([target]);
     try {
       const { url } = await router.listen(0, '127.0.0.1');
-      await new Promise((r) => setTimeout(r, 600)); // first ratio poll
+      await until(() => router.tracker.states.get(target)!.percent === 50); // the first ratio read
       const rs = await send(url, target, 40, 8);
       // Every user got an answer — green's failures were re-sent to blue before any byte went out.
       expect(rs.every((r) => r.response.status === 200)).toBe(true);
@@ -129,19 +145,19 @@ describe('live traffic', () => {
       await router.close();
       liveSim.setProfile('gpt-4.1-turbo', { errorRate: 0 });
     }
-  }, 60_000);
+  }, 240_000);
 
   it('live-traffic errors alone (no sample errors) roll a rollout back', async () => {
     const target = uniqueTarget('liveonly');
     const spec = testSpec({ target, plan: { steps: [50, 100], dwell: '1h', samplesPerStep: 100, concurrency: 25 } });
     await startTestRollout(t.client, taskQueue, spec);
     // Samples pass at 50% and the rollout dwells; then green goes bad for users only.
-    await waitForStatus(t.client, target, (s) => s.verdicts.at(-1)?.evaluation.verdict === 'Pass');
+    await waitForStatus(t.client, target, (s) => s.verdicts.at(-1)?.evaluation.verdict === 'Pass', 120_000);
     liveSim.setProfile('gpt-4.1-turbo', { errorRate: 0.3 });
     const router = liveRouter([target]);
     try {
       const { url } = await router.listen(0, '127.0.0.1');
-      await new Promise((r) => setTimeout(r, 600));
+      await until(() => router.tracker.states.get(target)!.percent === 50);
       let r = await t.client.workflow.getHandle(`rollout-${target}`).describe();
       for (let round = 0; round < 20 && r.status.name === 'RUNNING'; round++) {
         await send(url, target, 200, 32);
@@ -159,7 +175,7 @@ describe('live traffic', () => {
       await router.close();
       liveSim.setProfile('gpt-4.1-turbo', { errorRate: 0 });
     }
-  }, 90_000);
+  }, 240_000);
 
   it('Temporal stopped mid-run: the router keeps serving at the last ratio and /healthz says it is stale', async () => {
     // A server of its own, so this test can stop it.
@@ -193,7 +209,7 @@ describe('live traffic', () => {
     });
     try {
       const { url } = await router.listen(0, '127.0.0.1');
-      await new Promise((r) => setTimeout(r, 500));
+      await until(() => router.tracker.states.get(target)!.percent === 25);
       const healthz = async () =>
         (await (await fetch(url.replace(/\/v1$/, '/healthz'))).json()) as {
           status: string;
@@ -207,7 +223,7 @@ describe('live traffic', () => {
       await native.close();
       await server.stop(); // Temporal is gone
 
-      await new Promise((r) => setTimeout(r, 1800));
+      await until(() => router.tracker.isStale(target));
       const h = await healthz();
       expect(h.status).toBe('degraded');
       expect(h.targets[target]).toMatchObject({ greenPercent: 25, stale: true });
@@ -221,7 +237,7 @@ describe('live traffic', () => {
       await new Promise((r) => setTimeout(r, 1000)); // let the client's pending retries run out first
       await routerConnection.close().catch(() => undefined);
     }
-  }, 90_000);
+  }, 240_000);
 });
 
 describe('model: auto', () => {

@@ -4,7 +4,7 @@
  * outage a target's pending batches go one at a time, merged.
  */
 import OpenAI from 'openai';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createRouter } from '../../src/router';
 import { emptyLive, recordLive } from '../../src/router/live-stats';
 import { StaticRatioSource } from '../../src/router/ratio';
@@ -62,12 +62,14 @@ describe('live batches', () => {
 });
 
 describe('live batches from routed traffic', () => {
-  it('reports one liveMetrics batch per target per interval, on a timer', async () => {
+  it('reports on its timer: at most one batch per target per tick, adding up to exactly the requests; none for idle or pass-through', async () => {
     const source = new StaticRatioSource({
       'chat-default': { greenPercent: 50, phase: 'ramping', blue: { model: 'gpt-4.1' }, green: { model: 'gpt-4.1-turbo' } },
       second: { greenPercent: 50, phase: 'ramping', blue: { model: 'gpt-4.1' }, green: { model: 'deepseek-v3.2' } },
     });
-    const calls: Array<{ at: number; target: string; batch: LiveBatch }> = [];
+    // Ticks are counted, not timed: however busy the machine, each batch is tagged with the tick that sent it.
+    let tick = 0;
+    const calls: Array<{ tick: number; target: string; batch: LiveBatch }> = [];
     const router = createRouter({
       targets: {
         'chat-default': { blue: { model: 'gpt-4.1' } },
@@ -79,11 +81,16 @@ describe('live batches from routed traffic', () => {
       apiKeys: [CLIENT_KEY],
       ratioSource: source,
       pollIntervalMs: 40,
-      reporter: { report: async (target, batch) => void calls.push({ at: Date.now(), target, batch }) },
-      reportIntervalMs: 1_000,
+      reporter: { report: async (target, batch) => void calls.push({ tick, target, batch }) },
+      reportIntervalMs: 100,
       logger,
     });
     open.push(router);
+    const flush = router.live.flush.bind(router.live);
+    vi.spyOn(router.live, 'flush').mockImplementation(() => {
+      tick++;
+      return flush();
+    });
     const { url } = await router.listen(0, '127.0.0.1');
     await router.ready;
     const client = new OpenAI({ apiKey: CLIENT_KEY, baseURL: url, maxRetries: 0 });
@@ -93,26 +100,23 @@ describe('live batches from routed traffic', () => {
           client.chat.completions.create({ model, user: `r${i}`, messages: [{ role: 'user', content: 'x' }] }),
         ),
       );
-    // start the traffic right after a tick, so it all falls in one interval even on a busy machine:
-    // one request's batch marks the tick
-    await send('chat-default', 1);
-    await waitFor(() => calls.length >= 1, 3_000);
-    calls.splice(0);
+    const reported = (target: string) =>
+      calls.filter((c) => c.target === target).reduce((n, c) => n + c.batch.blue.requests + c.batch.green.requests, 0);
     await Promise.all([send('chat-default', 40), send('second', 25), send('gpt-4.1', 5)]);
-    await waitFor(() => calls.length >= 2, 3_000);
-    await new Promise((r) => setTimeout(r, 100));
-    const first = calls.splice(0);
-    expect(first.map((c) => c.target).sort()).toEqual(['chat-default', 'second']); // one each; none for idle or pass-through
-    const cd = first.find((c) => c.target === 'chat-default')!.batch;
-    expect(cd.blue.requests + cd.green.requests).toBe(40);
-    expect(
-      first.find((c) => c.target === 'second')!.batch.green.requests + first.find((c) => c.target === 'second')!.batch.blue.requests,
-    ).toBe(25);
+    await waitFor(() => reported('chat-default') === 40 && reported('second') === 25, 30_000); // sent by the timer alone
+    const seenTicks = new Set(calls.map((c) => `${c.target}@${c.tick}`));
+    expect(seenTicks.size, 'never two batches of one target in one tick').toBe(calls.length);
+    expect(new Set(calls.map((c) => c.target))).toEqual(new Set(['chat-default', 'second'])); // none for idle or pass-through
+    expect(new Set(calls.map((c) => c.batch.batchId)).size).toBe(calls.length);
+
+    // ticks without traffic send nothing
+    const sent = calls.length;
+    const quietFrom = tick;
+    await waitFor(() => tick >= quietFrom + 3, 30_000);
+    expect(calls).toHaveLength(sent);
     await send('chat-default', 10);
-    await waitFor(() => calls.length >= 1, 3_000);
-    await new Promise((r) => setTimeout(r, 1_200)); // a further interval with no traffic sends nothing
-    expect(calls.map((c) => c.target)).toEqual(['chat-default']);
-    expect(calls[0].batch.batchId).not.toBe(cd.batchId);
+    await waitFor(() => reported('chat-default') === 50, 30_000);
+    expect(calls.slice(sent).every((c) => c.target === 'chat-default')).toBe(true);
   });
 
   it("after an outage sends each target's pending live batches one at a time, merged, without losing or repeating counts", async () => {

@@ -93,7 +93,8 @@ export async function chatRaw(h: Harness, body: Record<string, unknown>, headers
   return r;
 }
 
-export const waitFor = async (cond: () => boolean, ms = 3_000) => {
+/** Wait until `cond` holds; `ms` only bounds a test that would otherwise hang (it asserts no speed). */
+export const waitFor = async (cond: () => boolean, ms = 20_000) => {
   const end = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > end) throw new Error('timed out waiting');
