@@ -35,6 +35,7 @@ describe('ratio tracking', () => {
     expect(tr.states.get('t')!.lastError).toMatch(/unavailable/);
     src.recover();
     src.set('t', 50);
+    now += 70_000; // past the backoff after two failures (never below the 60 s poll interval)
     await tr.pollAll();
     expect(tr.isStale('t')).toBe(false);
     expect(tr.states.get('t')!.percent).toBe(50);
@@ -55,5 +56,80 @@ describe('ratio tracking', () => {
     await tr.pollAll();
     expect(tr.states.get('t')!.lastError).toMatch(/timed out/);
     tr.stop();
+  });
+
+  it('backs off a failing source: the wait doubles from the poll interval up to maxBackoffMs, and a good read resets it', async () => {
+    let now = 0;
+    const src = new StaticRatioSource({ t: 25 });
+    const tr = new RatioTracker(
+      {
+        source: src,
+        pollIntervalMs: 300,
+        staleAfterMs: 5_000,
+        timeoutMs: 100,
+        discoverIntervalMs: 0,
+        maxBackoffMs: 5_000,
+        now: () => now,
+        random: () => 0.5,
+      },
+      ['t'],
+    );
+    src.fail();
+    const readsAt: number[] = [];
+    for (now = 0; now <= 30_000; now += 100) {
+      const before = src.calls;
+      await tr.pollAll(); // what the 300 ms timer would do, on a 100 ms clock
+      if (src.calls > before) readsAt.push(now);
+    }
+    const gaps = readsAt.slice(1).map((t, i) => t - readsAt[i]);
+    expect(gaps.slice(0, 5)).toEqual([300, 600, 1_200, 2_400, 4_800]);
+    expect(gaps.slice(5).every((g) => g === 5_000)).toBe(true); // capped
+    expect(readsAt.length).toBeLessThan(12); // 30 s of an unreachable source: 11 reads, not 100
+    src.recover();
+    await tr.poll('t'); // a read outside the schedule (e.g. at start) succeeds…
+    expect(tr.states.get('t')!.nextPollAt).toBe(0); // …and the next round reads again on time
+  });
+
+  it('shares its states with followers: ages instead of timestamps, a version that moves on each change, waiters woken', async () => {
+    let now = 10_000;
+    const src = new StaticRatioSource({ t: 25 });
+    const leader = new RatioTracker(
+      { source: src, pollIntervalMs: 300, staleAfterMs: 5_000, timeoutMs: 100, discoverIntervalMs: 0, now: () => now },
+      ['t'],
+    );
+    let followerNow = 999_999; // another clock
+    const follower = new RatioTracker(
+      {
+        source: new StaticRatioSource(),
+        pollIntervalMs: 300,
+        staleAfterMs: 5_000,
+        timeoutMs: 100,
+        discoverIntervalMs: 0,
+        follow: true,
+        now: () => followerNow,
+      },
+      ['t'],
+    );
+    const ready = follower.start();
+    await leader.pollAll();
+    now += 1_000;
+    follower.accept('t', leader.share('t')!);
+    await ready; // every target accepted once
+    expect(follower.states.get('t')!.percent).toBe(25);
+    expect(follower.ageSeconds('t')).toBe(1);
+    const v = leader.version;
+    const woken = leader.changed(v, 60_000);
+    src.set('t', { greenPercent: 25, phase: 'rolled_back' });
+    await leader.pollAll();
+    expect(await woken).toBeGreaterThan(v);
+    follower.accept('t', leader.share('t')!);
+    expect(follower.states.get('t')!.percent).toBe(0);
+    const same = leader.version;
+    await leader.pollAll(); // nothing changed: the version stays
+    expect(leader.version).toBe(same);
+    expect(await leader.changed(same, 10)).toBe(same); // times out unchanged
+    followerNow += 6_000;
+    void follower.pollAll(); // a follower reads nothing itself…
+    expect(follower.isStale('t')).toBe(true); // …and goes stale when no state arrives
   });
 });
