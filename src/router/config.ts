@@ -15,23 +15,29 @@
  *   reportIntervalSeconds: 5     # one liveMetrics signal per target per interval
  *   upstreamTimeoutMs: 60000     # time to response headers before a timeout (green → retried on blue)
  *   maxBodyBytes: 16777216       # largest request body (chat and pass-through); larger → 413, connection closed
+ *   upstreamConnections: 1024    # connections per upstream origin and process (a stream holds one throughout); 0 = no limit
+ *   workers: 4                   # router processes on the port (default: the number of cores); 1 = this process alone
+ *   ratioFrom: http://router-0:4000   # read ratios from that router (a shared reader) instead of Temporal, while it answers
  *   keyEnvs: [PARTNER_API_KEY]   # further key variables a rollout's arm may name as apiKeyEnv
  *   allowedOrigins: [https://partner.example]   # further hosts a rollout's arm baseURL may point at
  *
  * Environment: ROUTER_CONFIG (file path), ROUTER_PORT, ROUTER_HOST, ROUTER_TARGETS
  * ("chat-default=gpt-4.1,support=claude-sonnet-4.5" or JSON of `targets`), ROUTER_API_KEYS,
  * GATEWAY_BASE_URL / GATEWAY_API_KEY, ROUTER_REPORT_INTERVAL_SECONDS, ROUTER_STALE_AFTER_SECONDS,
- * ROUTER_POLL_INTERVAL_MS, ROUTER_MAX_BODY_BYTES, ROUTER_KEY_ENVS and ROUTER_ALLOWED_ORIGINS
- * (comma-separated; added to the file's keyEnvs / allowedOrigins).
+ * ROUTER_POLL_INTERVAL_MS, ROUTER_MAX_BODY_BYTES, ROUTER_UPSTREAM_CONNECTIONS, ROUTER_WORKERS,
+ * ROUTER_RATIO_FROM, ROUTER_KEY_ENVS and ROUTER_ALLOWED_ORIGINS (comma-separated; added to the file's
+ * keyEnvs / allowedOrigins).
  *
  * Every bad value is a RouterConfigError (a BadInput: one line naming the field and what it expects,
  * exit 2, nothing started).
  */
+import { availableParallelism } from 'node:os';
 import { readStructuredFile } from '../files/structured';
 import { z } from 'zod';
 import { parseList, parseNumber, type NumberRange } from '../cli/flags';
 import { BadInput } from '../errors';
 import type { ArmRef } from '../gateway/arm';
+import { DEFAULT_UPSTREAM_CONNECTIONS } from './options';
 import { isForbiddenKeyEnv, originOf } from './policy';
 
 export class RouterConfigError extends BadInput {
@@ -41,6 +47,7 @@ export class RouterConfigError extends BadInput {
 /** The largest body limit one may configure (1 GiB): the body is held in memory. */
 export const MAX_BODY_LIMIT = 1024 * 1024 * 1024;
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
+export const MAX_WORKERS = 256;
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable NAME (the key itself never goes in config)');
 const ArmSchema = z.strictObject({
@@ -59,6 +66,9 @@ export const RouterFileSchema = z.strictObject({
   reportIntervalSeconds: z.number().positive().optional(),
   upstreamTimeoutMs: z.number().int().positive().optional(),
   maxBodyBytes: z.number().int().min(1).max(MAX_BODY_LIMIT).optional(),
+  upstreamConnections: z.number().int().min(0).max(65_535).optional(),
+  workers: z.number().int().min(1).max(MAX_WORKERS).optional(),
+  ratioFrom: z.url({ protocol: /^https?$/ }).optional(),
   autoModel: z.string().min(1).optional(),
   keyEnvs: z.array(envName).optional(),
   allowedOrigins: z.array(z.url({ protocol: /^https?$/ })).optional(),
@@ -77,6 +87,12 @@ export interface RouterSettings {
   upstreamTimeoutMs: number;
   /** largest request body in bytes (chat and pass-through) */
   maxBodyBytes: number;
+  /** connections per upstream origin and process (0 = no limit) */
+  upstreamConnections: number;
+  /** router processes serving the port (1: this process alone) */
+  workers: number;
+  /** another router to read ratios from (a shared reader), or undefined: read them from Temporal */
+  ratioFrom: string | undefined;
   autoModel: string;
   /** further key variables an arm may name (file keyEnvs + ROUTER_KEY_ENVS) */
   keyEnvs: string[];
@@ -93,6 +109,9 @@ export interface RouterFlags {
   staleAfter?: string;
   reportInterval?: string;
   maxBodyBytes?: string;
+  upstreamConnections?: string;
+  workers?: string;
+  ratioFrom?: string;
 }
 
 function issueLine(prefix: string, err: z.ZodError): string {
@@ -189,6 +208,21 @@ export function loadRouterSettings(flags: RouterFlags = {}, env: NodeJS.ProcessE
     DEFAULT_MAX_BODY_BYTES,
     { integer: true, min: 1, max: MAX_BODY_LIMIT },
   );
+  const upstreamConnections = setting(
+    ['--upstream-connections', flags.upstreamConnections],
+    ['ROUTER_UPSTREAM_CONNECTIONS', env.ROUTER_UPSTREAM_CONNECTIONS],
+    file.upstreamConnections,
+    DEFAULT_UPSTREAM_CONNECTIONS,
+    { integer: true, min: 0, max: 65_535 },
+  );
+  const workers = setting(['--workers', flags.workers], ['ROUTER_WORKERS', env.ROUTER_WORKERS], file.workers, availableParallelism(), {
+    integer: true,
+    min: 1,
+    max: MAX_WORKERS,
+  });
+  const ratioFrom = (flags.ratioFrom ?? env.ROUTER_RATIO_FROM)?.trim() || file.ratioFrom;
+  if (ratioFrom && !originOf(ratioFrom))
+    throw new RouterConfigError(`--ratio-from / ROUTER_RATIO_FROM: expected the http(s) URL of a router, got ${JSON.stringify(ratioFrom)}`);
   const pollIntervalMs = setting(
     ['--poll-interval', flags.pollInterval],
     ['ROUTER_POLL_INTERVAL_MS', env.ROUTER_POLL_INTERVAL_MS],
@@ -222,6 +256,9 @@ export function loadRouterSettings(flags: RouterFlags = {}, env: NodeJS.ProcessE
     reportIntervalMs: report * 1000,
     upstreamTimeoutMs: file.upstreamTimeoutMs ?? 60_000,
     maxBodyBytes,
+    upstreamConnections,
+    workers,
+    ratioFrom: ratioFrom?.replace(/\/+$/, ''),
     autoModel: file.autoModel ?? 'auto',
     keyEnvs,
     allowedOrigins,

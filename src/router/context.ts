@@ -42,6 +42,8 @@ export class RouterContext {
   isReady = false;
   /** close() was called (/readyz answers 503) */
   closing = false;
+  /** requests this process has been handed (/healthz) */
+  requestsSeen = 0;
   private readonly problemsLogged = new Set<string>();
 
   /** Throws when the options name a forbidden key variable or a URL that is not http(s) (see policy.ts). */
@@ -55,7 +57,7 @@ export class RouterContext {
       allowedOrigins: options.allowedOrigins,
       env: s.env,
     });
-    this.metrics = new RouterMetrics(() => this.tracker, { defaultMetrics: options.processMetrics });
+    this.metrics = new RouterMetrics(() => this.tracker, { defaultMetrics: options.processMetrics, pools: () => this.pools });
     for (const t of s.targets.values()) this.metrics.knownModel(t.blue.model);
     this.source = options.ratioSource ?? { get: async () => null };
     this.tracker = this.createTracker(options);
@@ -75,6 +77,8 @@ export class RouterContext {
         staleAfterMs: options.staleAfterMs ?? 5_000,
         timeoutMs: options.sourceTimeoutMs ?? 1_000,
         discoverIntervalMs: options.ratioSource ? (options.discoverIntervalMs ?? 0) : 0,
+        maxBackoffMs: options.maxBackoffMs,
+        follow: options.followRatios,
         onChange: (target, s) => {
           if (s.snapshot?.blue) this.metrics.knownModel(s.snapshot.blue.model);
           if (s.snapshot?.green) this.metrics.knownModel(s.snapshot.green.model);

@@ -1,6 +1,8 @@
 /** The router's own Prometheus registry (never the global one, so several routers can share a process). */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Pool } from 'undici';
 import type { RatioTracker } from './ratio';
+import type { UpstreamPools } from './upstreams';
 
 /** distinct pass-through model names (chosen by clients) with a label of their own; the rest are `_other` */
 const MAX_PASSTHROUGH_MODEL_LABELS = 200;
@@ -20,7 +22,7 @@ export class RouterMetrics {
   private readonly reqChildren = new Map<string, { inc: (n?: number) => void }>();
   private readonly durChildren = new Map<string, { observe: (v: number) => void }>();
 
-  constructor(tracker: () => RatioTracker | undefined, opts: { defaultMetrics?: boolean } = {}) {
+  constructor(tracker: () => RatioTracker | undefined, opts: { defaultMetrics?: boolean; pools?: () => UpstreamPools | undefined } = {}) {
     const registers = [this.registry];
     this.requests = new Counter({
       name: 'modelshift_router_requests_total',
@@ -61,6 +63,7 @@ export class RouterMetrics {
     });
     new Gauge({
       name: 'modelshift_router_green_percent',
+      aggregator: 'max', // every process of a cluster serves the same ratio: merged, it is one value, not a sum
       help: 'Green share in force per target (0-100)',
       labelNames: ['target'],
       registers,
@@ -72,6 +75,7 @@ export class RouterMetrics {
     });
     new Gauge({
       name: 'modelshift_router_ratio_age_seconds',
+      aggregator: 'max',
       help: 'Seconds since the ratio of each target was last read from its source (-1: never)',
       labelNames: ['target'],
       registers,
@@ -87,6 +91,7 @@ export class RouterMetrics {
     });
     new Gauge({
       name: 'modelshift_router_ratio_stale',
+      aggregator: 'max',
       help: '1 when the target is served at its last known ratio because the source could not be read (fail static)',
       labelNames: ['target'],
       registers,
@@ -96,6 +101,7 @@ export class RouterMetrics {
         if (t) for (const name of t.states.keys()) this.set({ target: name }, t.isStale(name) ? 1 : 0);
       },
     });
+    this.poolGauges(opts.pools ?? (() => undefined));
     if (opts.defaultMetrics) {
       collectDefaultMetrics({ register: this.registry, prefix: 'modelshift_router_' });
       // prom-client's three totals are gauges named `…_total`, which `promtool check metrics` refuses (a
@@ -103,6 +109,30 @@ export class RouterMetrics {
       for (const name of ['handles', 'requests', 'resources'])
         this.registry.removeSingleMetric(`modelshift_router_nodejs_active_${name}_total`);
     }
+  }
+
+  /** Per upstream origin: requests waiting for a connection, requests in flight, open connections. */
+  private poolGauges(pools: () => UpstreamPools | undefined): void {
+    const gauge = (name: string, help: string, read: (stats: Pool['stats']) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['upstream'],
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          const byOrigin = new Map<string, number>();
+          for (const u of pools()?.all() ?? []) byOrigin.set(u.origin, (byOrigin.get(u.origin) ?? 0) + read(u.pool.stats));
+          for (const [origin, v] of byOrigin) this.set({ upstream: origin }, v);
+        },
+      });
+    gauge(
+      'modelshift_router_upstream_waiting_requests',
+      'Requests waiting for a connection to the upstream (every connection busy, or connecting); above 0 for long: raise --upstream-connections',
+      (s) => s.pending,
+    );
+    gauge('modelshift_router_upstream_active_requests', 'Requests in flight on a connection to the upstream', (s) => s.running);
+    gauge('modelshift_router_upstream_connections', 'Open connections to the upstream', (s) => s.connected);
   }
 
   /** A target's or rollout arm's model: labelled by name however many pass-through names came first. */

@@ -38,6 +38,13 @@ export interface RouterOptions {
   staleAfterMs?: number;
   /** per-read timeout on the ratio source (default 1,000 ms) */
   sourceTimeoutMs?: number;
+  /** a target whose ratio source keeps failing is read less and less often, up to once per this (default 5,000 ms) */
+  maxBackoffMs?: number;
+  /**
+   * Ratios are pushed in with `router.tracker.accept()` (a cluster worker: its primary reads them); the
+   * router reads none itself and is ready once every target's ratio arrived.
+   */
+  followRatios?: boolean;
   /**
    * How often to look for rollouts of targets not in the config and serve them too (default 0 = never:
    * the router tracks its configured targets only; a listing of every rollout in the namespace is a
@@ -76,12 +83,20 @@ export interface RouterOptions {
   bodyTimeoutMs?: number;
   /** largest accepted request body (default 16 MiB) */
   maxBodyBytes?: number;
-  /** keep-alive connections per upstream origin (default 128) */
+  /**
+   * Connections per upstream origin (default 1,024). A streamed completion holds its connection for the
+   * whole stream (10–60 s), so this bounds the concurrent streams per gateway; requests beyond it wait
+   * for a connection (modelshift_router_upstream_waiting_requests). 0 = no limit.
+   */
   connectionsPerUpstream?: number;
   /** random source for requests without a user (tests) */
   random?: () => number;
   /** add Node process metrics to /metrics (default false) */
   processMetrics?: boolean;
+  /** what /metrics serves instead of this router's own registry (a cluster worker: the whole cluster's, from its primary) */
+  metricsText?: () => Promise<string>;
+  /** this process's number among the router's processes (cluster workers: 1…N; shown in /healthz) */
+  workerId?: number;
 }
 
 export interface Router {
@@ -96,6 +111,8 @@ export interface Router {
   /** arm assignment as the router does it, for tests and tooling */
   route(model: string, user: string | undefined): { target: string; arm: Arm; model: string } | undefined;
 }
+
+export const DEFAULT_UPSTREAM_CONNECTIONS = 1024;
 
 export const defaultLogger: RouterLogger = {
   info: (msg, f) => console.error(JSON.stringify({ level: 'info', msg, ...f })),
@@ -121,6 +138,8 @@ export interface Settings {
   bodyTimeoutMs: number;
   connectionsPerUpstream: number;
   random: () => number;
+  metricsText?: () => Promise<string>;
+  workerId: number;
 }
 
 export function resolveSettings(o: RouterOptions): Settings {
@@ -138,7 +157,9 @@ export function resolveSettings(o: RouterOptions): Settings {
     maxBodyBytes: o.maxBodyBytes ?? 16 * 1024 * 1024,
     headersTimeoutMs: o.upstreamTimeoutMs ?? 60_000,
     bodyTimeoutMs: o.bodyTimeoutMs ?? 300_000,
-    connectionsPerUpstream: o.connectionsPerUpstream ?? 128,
+    connectionsPerUpstream: o.connectionsPerUpstream ?? DEFAULT_UPSTREAM_CONNECTIONS,
     random: o.random ?? Math.random,
+    metricsText: o.metricsText,
+    workerId: o.workerId ?? 0,
   };
 }

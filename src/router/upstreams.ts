@@ -1,6 +1,7 @@
 /**
  * Connections to the upstreams: one keep-alive undici Pool per upstream base URL, created on first use
- * and kept until the router closes.
+ * and kept until the router closes. A pool holds up to `connections` sockets to its origin; a request that
+ * finds them all busy (a streamed completion keeps its socket until the stream ends) waits in the pool.
  */
 import { Pool } from 'undici';
 
@@ -20,6 +21,7 @@ export interface ResolvedArm {
 }
 
 export interface PoolOptions {
+  /** per origin; 0 = no limit */
   connections: number;
   /** time to response headers */
   headersTimeout: number;
@@ -38,7 +40,7 @@ export class UpstreamPools {
       const url = new URL(baseURL);
       u = {
         pool: new Pool(url.origin, {
-          connections: this.o.connections,
+          connections: this.o.connections > 0 ? this.o.connections : null,
           pipelining: 1,
           keepAliveTimeout: 30_000,
           headersTimeout: this.o.headersTimeout,
@@ -50,6 +52,11 @@ export class UpstreamPools {
       this.pools.set(baseURL, u);
     }
     return u;
+  }
+
+  /** Each upstream origin's pool, for /metrics. */
+  *all(): Iterable<Upstream> {
+    yield* this.pools.values();
   }
 
   async close(): Promise<void> {

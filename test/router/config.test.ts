@@ -2,7 +2,7 @@
  * Router settings (src/router/config.ts): file, environment and flags.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadRouterSettings, parseTargets, RouterConfigError } from '../../src/router/config';
@@ -45,5 +45,28 @@ describe('router config', () => {
     expect(loadRouterSettings({ config: file, maxBodyBytes: '1000' }, { ROUTER_MAX_BODY_BYTES: '2000' }).maxBodyBytes).toBe(1000);
     expect(() => loadRouterSettings({ maxBodyBytes: '1.5' }, {})).toThrow(RouterConfigError);
     expect(() => loadRouterSettings({}, { ROUTER_MAX_BODY_BYTES: '-1' })).toThrow(/ROUTER_MAX_BODY_BYTES/);
+  });
+
+  it('reads --workers, --upstream-connections and --ratio-from with their variables and file fields', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'router-config-')), 'router.yaml');
+    writeFileSync(file, 'workers: 3\nupstreamConnections: 2048\nratioFrom: http://router-0:4000/\n');
+    const d = loadRouterSettings({}, {});
+    expect(d.workers).toBe(availableParallelism());
+    expect(d.upstreamConnections).toBe(1024);
+    expect(d.ratioFrom).toBeUndefined();
+    expect(loadRouterSettings({ config: file }, {})).toMatchObject({
+      workers: 3,
+      upstreamConnections: 2048,
+      ratioFrom: 'http://router-0:4000',
+    });
+    expect(
+      loadRouterSettings(
+        { config: file, workers: '1', upstreamConnections: '0' },
+        { ROUTER_WORKERS: '2', ROUTER_UPSTREAM_CONNECTIONS: '9', ROUTER_RATIO_FROM: 'https://reader.example' },
+      ),
+    ).toMatchObject({ workers: 1, upstreamConnections: 0, ratioFrom: 'https://reader.example' });
+    expect(() => loadRouterSettings({ workers: '0' }, {})).toThrow(/--workers: expected a whole number between 1 and 256/);
+    expect(() => loadRouterSettings({}, { ROUTER_UPSTREAM_CONNECTIONS: 'many' })).toThrow(/ROUTER_UPSTREAM_CONNECTIONS/);
+    expect(() => loadRouterSettings({ ratioFrom: 'router-0:4000' }, {})).toThrow(/--ratio-from/);
   });
 });
