@@ -2,6 +2,7 @@
  * `modelshift router`: the OpenAI-compatible router in front of the gateway.
  * Ratios come from the rollout workflows (Temporal); live outcomes go back to them in batches.
  */
+import cluster from 'node:cluster';
 import { Connection } from '@temporalio/client';
 import type { Command } from 'commander';
 import { classify, estimateCostUsd, loadCatalog } from '../catalog';
@@ -10,7 +11,11 @@ import { connectionOptions, targetAddress } from '../temporal/connect';
 import { action } from '../cli/exit';
 import { Failure, firstLine } from '../errors';
 import { loadRouterSettings, RouterConfigError, type RouterFlags, type RouterSettings } from './config';
+import { RouterPrimary, runWorker } from './cluster';
+import { RatioFollower } from './follow';
 import { defaultLogger, type Router, type RouterOptions } from './options';
+import type { RatioSource } from './ratio';
+import type { LiveReporter } from './reporter';
 import { createRouter } from './server';
 import { TemporalLiveReporter } from './temporal-reporter';
 import { TemporalRatioSource } from './temporal-source';
@@ -39,6 +44,12 @@ export function registerRouterCommand(program: Command): Command {
       '--max-body-bytes <n>',
       'largest request body, chat and pass-through; larger → 413 (env ROUTER_MAX_BODY_BYTES; default 16777216)',
     )
+    .option('--workers <n>', 'router processes serving the port (env ROUTER_WORKERS; default: the number of cores; 1 = one process)')
+    .option(
+      '--upstream-connections <n>',
+      'connections per upstream origin and process, a stream holds one throughout (env ROUTER_UPSTREAM_CONNECTIONS; default 1024; 0 = no limit)',
+    )
+    .option('--ratio-from <url>', "follow another router's ratios instead of reading Temporal, while it answers (env ROUTER_RATIO_FROM)")
     .option('--no-temporal', 'do not read rollouts: every target is served 100% by its configured blue model')
     .addHelpText(
       'after',
@@ -51,60 +62,122 @@ Environment:
   TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE  where the rollout workflows live
 Endpoints:
   POST /v1/chat/completions  GET /v1/models  other /v1/* → blue gateway unchanged
-  GET /healthz  GET /readyz  GET /metrics`,
+  GET /healthz  GET /readyz  GET /metrics  GET /modelshift/ratios (for --ratio-from; client key)`,
     )
     .action(action((o: RouterCliOptions) => runRouter(o)));
 }
 
-/** Settings first (bad input: one line, exit 2, nothing started), then Temporal, then the server. */
+/** Settings first (bad input: one line, exit 2, nothing started), then Temporal, then the server(s). */
 async function runRouter(o: RouterCliOptions): Promise<void> {
   const s = loadRouterSettings(o);
+  if (cluster.isWorker) return void (await runWorker(s, routerOptions(s, {})));
   const cfg = o.temporal ? loadConfig() : undefined;
   const log = defaultLogger;
   const connection = cfg && Connection.lazy(connectionOptions(cfg.temporal, targetAddress(cfg.temporal)));
-  let router: Router;
-  try {
-    router = createRouter(routerOptions(s, connection, cfg?.temporal.namespace));
-  } catch (err) {
-    await connection?.close().catch(() => undefined);
-    throw new RouterConfigError(firstLine(err));
-  }
-  if (cfg) log.info('reading rollout ratios from Temporal', { address: targetAddress(cfg.temporal), namespace: cfg.temporal.namespace });
+  const namespace = cfg?.temporal.namespace;
+  const deps = {
+    ratioSource: connection && new TemporalRatioSource({ connection, namespace }),
+    reporter: connection && new TemporalLiveReporter({ connection, namespace }),
+  };
+  const closeConnection = async () => void (await connection?.close().catch(() => undefined));
+  if (cfg) log.info('reading rollout ratios from Temporal', { address: targetAddress(cfg.temporal), namespace });
   else log.warn('--no-temporal: every target is served 100% blue; no live metrics are reported');
+  if (s.ratioFrom) log.info('following the ratios of another router while it answers', { from: s.ratioFrom });
   if (!s.gateway.baseURL && Object.values(s.targets).every((t) => !t.blue.baseURL))
     log.warn('no GATEWAY_BASE_URL and no target baseURL: requests will fail with 502 until one is configured');
-  try {
-    await router.listen(s.port, s.host);
-  } catch (err) {
-    await router.close();
-    await connection?.close().catch(() => undefined);
-    throw new Failure(`cannot listen on ${s.host}:${s.port}: ${firstLine(err)}`);
-  }
-  const stop = async (signal: string) => {
+  const stop = s.workers > 1 ? await startCluster(s, deps, closeConnection) : await startSingle(s, deps, closeConnection);
+  const onSignal = async (signal: string) => {
     log.info('router stopping', { signal });
     const force = setTimeout(() => process.exit(1), 30_000);
     force.unref();
-    await router.close();
-    await connection?.close().catch(() => undefined);
+    await stop();
     process.exit(0);
   };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void onSignal('SIGTERM'));
+  process.once('SIGINT', () => void onSignal('SIGINT'));
 }
 
-function routerOptions(s: RouterSettings, connection: Connection | undefined, namespace: string | undefined): RouterOptions {
+interface Deps {
+  ratioSource?: RatioSource;
+  reporter?: LiveReporter;
+}
+
+/** One process: the router reads, serves and reports itself. Resolves with its stop. */
+async function startSingle(s: RouterSettings, deps: Deps, closeConnection: () => Promise<void>): Promise<() => Promise<void>> {
+  let router: Router;
+  try {
+    router = createRouter(routerOptions(s, deps));
+  } catch (err) {
+    await closeConnection();
+    throw new RouterConfigError(firstLine(err));
+  }
+  const follower = s.ratioFrom
+    ? new RatioFollower({ from: s.ratioFrom, key: s.apiKeys[0], tracker: router.tracker, log: defaultLogger })
+    : undefined;
+  follower?.start();
+  try {
+    await router.listen(s.port, s.host);
+  } catch (err) {
+    await follower?.close();
+    await router.close();
+    await closeConnection();
+    throw new Failure(`cannot listen on ${s.host}:${s.port}: ${firstLine(err)}`);
+  }
+  return async () => {
+    await follower?.close();
+    await router.close();
+    await closeConnection();
+  };
+}
+
+/** --workers N: a primary that reads and reports, N workers that serve (cluster.ts). Resolves with its stop. */
+async function startCluster(s: RouterSettings, deps: Deps, closeConnection: () => Promise<void>): Promise<() => Promise<void>> {
+  try {
+    createRouter({ ...routerOptions(s, {}), logger: quiet }).close(); // the workers' options: refused here, not N times there
+  } catch (err) {
+    await closeConnection();
+    throw new RouterConfigError(firstLine(err));
+  }
+  const primary = new RouterPrimary({
+    settings: s,
+    workers: s.workers,
+    source: deps.ratioSource,
+    reporter: deps.reporter,
+    log: defaultLogger,
+    onStopped: closeConnection,
+  });
+  const follower = s.ratioFrom
+    ? new RatioFollower({ from: s.ratioFrom, key: s.apiKeys[0], tracker: primary.tracker, log: defaultLogger })
+    : undefined;
+  follower?.start();
+  try {
+    await primary.start();
+  } catch (err) {
+    await follower?.close();
+    throw err;
+  }
+  return async () => {
+    await follower?.close();
+    await primary.stop();
+  };
+}
+
+const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+function routerOptions(s: RouterSettings, deps: Deps): RouterOptions {
   // Prices and `model: auto` rules: the built-in catalog, or MODELSHIFT_CATALOG's overrides.
   const catalog = loadCatalog(process.env.MODELSHIFT_CATALOG || undefined);
   return {
     targets: s.targets,
     gateway: s.gateway,
-    ratioSource: connection && new TemporalRatioSource({ connection, namespace }),
-    reporter: connection && new TemporalLiveReporter({ connection, namespace }),
+    ratioSource: deps.ratioSource,
+    reporter: deps.reporter,
     pollIntervalMs: s.pollIntervalMs,
     staleAfterMs: s.staleAfterMs,
     reportIntervalMs: s.reportIntervalMs,
     upstreamTimeoutMs: s.upstreamTimeoutMs,
     maxBodyBytes: s.maxBodyBytes,
+    connectionsPerUpstream: s.upstreamConnections,
     apiKeys: s.apiKeys,
     keyEnvs: s.keyEnvs,
     allowedOrigins: s.allowedOrigins,

@@ -69,6 +69,15 @@ export class LiveAggregator {
     recordLive(t[arm], outcome);
   }
 
+  /**
+   * Add outcomes aggregated elsewhere (a cluster worker's sealed interval) to the current interval, so
+   * they go out in this aggregator's next batch: one batch per target and interval for the whole cluster.
+   */
+  merge(target: string, arms: { blue: LiveArmStats; green: LiveArmStats }): void {
+    const t = this.current.get(target);
+    this.current.set(target, t ? { blue: mergeLive(t.blue, arms.blue), green: mergeLive(t.green, arms.green) } : { ...arms });
+  }
+
   /** The not-yet-sealed aggregate of a target (for tests and /healthz). */
   peek(target: string): { blue: LiveArmStats; green: LiveArmStats } | undefined {
     return this.current.get(target);

@@ -3,6 +3,7 @@
  * that guard them.
  *
  *   any    /healthz /readyz /metrics     probes: no client key            handlers/health.ts
+ *   GET    /modelshift/ratios            ratios for following routers     handlers/ratios.ts (client key)
  *   (anything else outside /v1/ → 404 unknown_url)
  *   ── from here on the client key (ROUTER_API_KEYS as Bearer) is required → 401 invalid_api_key
  *   POST   /v1/chat/completions          blue/green by the rollout's ratio handlers/chat.ts
@@ -25,6 +26,7 @@ import { chat } from './handlers/chat';
 import { healthz, metrics, readyz } from './handlers/health';
 import { isTargetModelPath, listModels, retrieveModel } from './handlers/models';
 import { passthrough } from './handlers/passthrough';
+import { RATIOS_PATH, ratios } from './handlers/ratios';
 
 export interface Call {
   /** performance.now() when the request arrived */
@@ -77,11 +79,18 @@ const DOT_SEGMENT = /(?:^|[/\\])\.{1,2}(?:[/\\]|$)|\\/;
 /** Route one request. Synchronous throws reach the caller (server.ts answers them with a 500). */
 export function dispatch(ctx: RouterContext, req: IncomingMessage, res: ServerResponse): void {
   const started = performance.now();
+  ctx.requestsSeen++;
+  // shutting down: a keep-alive client must not keep this connection busy (server.close() waits for it)
+  if (ctx.closing) res.setHeader('connection', 'close');
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   const path = q < 0 ? url : url.slice(0, q);
   const probe = PROBES.get(path);
   if (probe) return void probe(ctx, req, res, { started, path });
+  if (path === RATIOS_PATH && req.method === 'GET') {
+    if (!authorized(ctx, req)) return refuse(ctx, req, res, errors.unauthorized(), started);
+    return settle(ctx, res, path, ratios(ctx, req, res));
+  }
   if (!path.startsWith('/v1/')) return refuse(ctx, req, res, errors.unknownPath(path), started);
   if (!authorized(ctx, req)) return refuse(ctx, req, res, errors.unauthorized(), started);
   if (isChatPath(path)) {

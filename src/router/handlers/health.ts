@@ -1,8 +1,9 @@
 /**
  * Probes, served without a client key and for any method:
- * - /healthz: each target's ratio, phase, arms and whether its ratio is stale (status `degraded` when one is)
+ * - /healthz: each target's ratio, phase, arms and whether its ratio is stale (status `degraded` when one is),
+ *   and which process answered (pid, worker number, requests it has seen)
  * - /readyz: 200 once every target's ratio was read (or failed) once, 503 before that and while closing
- * - /metrics: the router's Prometheus registry
+ * - /metrics: the router's Prometheus registry (in a cluster: every process's, merged by the primary)
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RouterContext } from '../context';
@@ -14,7 +15,12 @@ export function healthz(ctx: RouterContext, _req: IncomingMessage, res: ServerRe
   res.end(text);
 }
 
-export function health(ctx: RouterContext): { status: string; open: boolean; targets: Record<string, unknown> } {
+export function health(ctx: RouterContext): {
+  status: string;
+  open: boolean;
+  process: { pid: number; worker: number; requests: number };
+  targets: Record<string, unknown>;
+} {
   const { tracker } = ctx;
   const targets: Record<string, unknown> = {};
   let degraded = false;
@@ -33,7 +39,8 @@ export function health(ctx: RouterContext): { status: string; open: boolean; tar
       lastError: s.lastError,
     };
   }
-  return { status: degraded ? 'degraded' : 'ok', open: ctx.settings.open, targets };
+  const proc = { pid: process.pid, worker: ctx.settings.workerId, requests: ctx.requestsSeen };
+  return { status: degraded ? 'degraded' : 'ok', open: ctx.settings.open, process: proc, targets };
 }
 
 export function readyz(ctx: RouterContext, _req: IncomingMessage, res: ServerResponse): void {
@@ -44,7 +51,7 @@ export function readyz(ctx: RouterContext, _req: IncomingMessage, res: ServerRes
 
 export function metrics(ctx: RouterContext, _req: IncomingMessage, res: ServerResponse): void {
   const { registry } = ctx.metrics;
-  registry.metrics().then(
+  (ctx.settings.metricsText ?? (() => registry.metrics()))().then(
     (text) => {
       res.writeHead(200, { 'content-type': registry.contentType });
       res.end(text);
