@@ -28,6 +28,8 @@ export const WORKFLOW_CODE = [
   'src/decision/cs.ts',
   'src/decision/defaults.ts',
   'src/decision/histogram.ts',
+  'src/decision/paired.ts',
+  'src/decision/probe-guards.ts',
   'src/decision/index.ts',
   'src/decision/seed-rule.ts',
   'src/decision/verdict.ts',

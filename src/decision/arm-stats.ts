@@ -15,7 +15,9 @@ export type ErrorClass =
   | 'not_found'
   | 'bad_request'
   | 'malformed'
-  | 'check_failed';
+  | 'check_failed'
+  /** answered by another model than the one asked for (a gateway-side fallback): a failure of the arm asked */
+  | 'substituted';
 
 export interface Outcome {
   ok: boolean;

@@ -63,7 +63,12 @@ export function logBeta(a: number, b: number): number {
 export function logMixture(s: number, n: number, p: number, mix: Mix = RATE_MIX): number {
   const f = n - s;
   const ll = (s > 0 ? s * Math.log(p) : 0) + (f > 0 ? f * Math.log(1 - p) : 0);
-  // log sum_k w_k B(a_k + s, b_k + f) / B(a_k, b_k), computed stably
+  return logMarginal(s, n, mix) - ll;
+}
+
+/** log Σ_k w_k B(a_k + s, b_k + n − s) / B(a_k, b_k): the mixture's marginal likelihood, which does not depend on p. */
+export function logMarginal(s: number, n: number, mix: Mix = RATE_MIX): number {
+  const f = n - s;
   let max = -Infinity;
   const terms = mix.map((c) => {
     const t = Math.log(c.w) + logBeta(c.a + s, c.b + f) - logBeta(c.a, c.b);
@@ -72,7 +77,7 @@ export function logMixture(s: number, n: number, p: number, mix: Mix = RATE_MIX)
   });
   let sum = 0;
   for (const t of terms) sum += Math.exp(t - max);
-  return max + Math.log(sum) - ll;
+  return max + Math.log(sum);
 }
 
 export interface Interval {
@@ -88,12 +93,15 @@ export function bernoulliCS(s: number, n: number, alpha: number, mix: Mix = RATE
   if (!(n > 0)) return { lo: 0, hi: 1 };
   const thr = Math.log(1 / alpha);
   const pHat = s / n;
-  const outside = (p: number) => logMixture(s, n, p, mix) >= thr;
+  // The marginal is the same for every p: computed once, the bisection then costs two logs a step.
+  const marginal = logMarginal(s, n, mix);
+  const f = n - s;
+  const outside = (p: number) => marginal - ((s > 0 ? s * Math.log(p) : 0) + (f > 0 ? f * Math.log(1 - p) : 0)) >= thr;
   let lo = 0;
   if (s > 0 && outside(1e-300)) {
     let a = 1e-300; // outside
     let b = pHat; // inside (M(pHat) <= 1 < 1/alpha)
-    for (let i = 0; i < 60; i++) {
+    for (let i = 0; i < 48; i++) {
       const m = (a + b) / 2;
       if (outside(m)) a = m;
       else b = m;
@@ -104,7 +112,7 @@ export function bernoulliCS(s: number, n: number, alpha: number, mix: Mix = RATE
   if (s < n && outside(1 - 1e-16)) {
     let a = pHat; // inside
     let b = 1 - 1e-16; // outside
-    for (let i = 0; i < 60; i++) {
+    for (let i = 0; i < 48; i++) {
       const m = (a + b) / 2;
       if (outside(m)) b = m;
       else a = m;

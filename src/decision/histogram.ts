@@ -1,10 +1,11 @@
 /**
  * Fixed, log-spaced latency histogram: compact (fixed size however many requests it holds), plain
  * JSON, mergeable by adding counts. Bucket 0 holds [0, 1 ms); bucket i (1..BUCKETS_PER_DECADE*DECADES)
- * holds [10^((i-1)/40), 10^(i/40)) ms — each bucket is 5.9% wide, so quantiles read from it are
- * within ±3% of the exact value; the last bucket holds everything >= 10^6 ms (~17 min).
+ * holds [10^((i-1)/100), 10^(i/100)) ms — each bucket is 2.3% wide, and quantiles are interpolated
+ * within their bucket by rank, so estimates move smoothly rather than in bucket-sized jumps; the last
+ * bucket holds everything >= 10^6 ms (~17 min). Routers send it sparse (arm-stats toWireArmStats).
  */
-export const BUCKETS_PER_DECADE = 40;
+export const BUCKETS_PER_DECADE = 100;
 export const DECADES = 6;
 export const NUM_BUCKETS = BUCKETS_PER_DECADE * DECADES + 2;
 
@@ -82,13 +83,26 @@ function representative(h: LatencyHistogram, i: number): number {
 }
 
 /**
- * Nearest-rank quantile (same definition as src/stats/percentile.ts: rank = max(1, ceil(q n))),
- * read from the histogram: the representative value of the bucket holding that rank. NaN if empty.
+ * Nearest-rank quantile (same definition as src/stats/percentile.ts: rank = max(1, ceil(q n))), read
+ * from the histogram: within the bucket holding that rank, interpolated geometrically by the rank's
+ * position among the bucket's counts (clamped to the observed [min, max]). NaN if empty.
  */
 export function histogramQuantile(h: LatencyHistogram, q: number): number {
   if (h.count === 0) return NaN;
   const rank = Math.min(h.count, Math.max(1, Math.ceil(q * h.count)));
-  return representative(h, bucketOfRank(h, rank));
+  let before = 0;
+  for (let i = 0; i < NUM_BUCKETS; i++) {
+    const c = h.counts[i];
+    if (before + c >= rank) {
+      const lo = bucketLower(i);
+      const hi = bucketUpper(i);
+      if (i === 0 || hi === Infinity || c === 0) return representative(h, i);
+      const f = (rank - before - 0.5) / c;
+      return Math.min(h.maxMs, Math.max(h.minMs, lo * Math.pow(hi / lo, f)));
+    }
+    before += c;
+  }
+  return h.maxMs;
 }
 
 /**

@@ -1,37 +1,57 @@
 /**
- * The verdict: compares green (new model) with blue (current) on cumulative per-arm stats.
- * Pure and deterministic (no I/O, Date, Math.random, Node built-ins): safe in Temporal workflow
- * code. Inputs and outputs are plain, compact JSON. What to do with a verdict (advance / hold /
- * rollback) is policy and lives in the workflow. Methods and guarantees: src/decision/README.md.
+ * The verdict: green (the new model) against blue (the current one), on paired probes (./paired, judged by
+ * ./probe-guards) and on live traffic from routers (per arm, unpaired), each over the whole record and over
+ * the current step's window. Pure and deterministic (no I/O, Date, Math.random, Node built-ins): safe in
+ * Temporal workflow code. What to do with a verdict (dwell, hold, wait, roll back) is the rollout machine's
+ * policy (src/rollout/machine.ts). Methods and guarantees: src/decision/README.md.
  */
 import { judged, summarize, type ArmStats, type ArmSummary } from './arm-stats';
-import { bernoulliCS, CHECK_MIX, normalMixtureHalfWidth, quantileRankBounds, RATE_MIX, type Mix } from './cs';
-import { histogramQuantile, quantileBoundsFromRanks } from './histogram';
+import { bernoulliCS, quantileRankBounds, RATE_MIX, type Mix } from './cs';
 import type { Guards } from './guards-schema';
-import { fmtConfidence, fmtMs, fmtPercent, fmtPp, fmtRatio, fmtUsd } from '../format';
+import { histogramQuantile, quantileBoundsFromRanks } from './histogram';
+import type { ProbeEvidence } from './paired';
+import { ceilingGuard, costGuard, differenceGuard, latencyGuard, promptChecksGuard, spendCapGuard, tailLooksHeavier, waitGuards } from './probe-guards';
+import { fmtConfidence, fmtMs, fmtPercent, fmtPp, fmtRatio } from '../format';
 
 export type Verdict = 'Pass' | 'Fail' | 'Inconclusive';
 
 export type GuardName =
   | 'errorRate'
   | 'errorCeiling'
-  | 'latencyP99'
+  | 'latencyTail'
   | 'latencyP50'
   | 'cost'
   | 'spendCap'
   | 'checks'
-  | 'rateLimit';
+  | 'promptChecks'
+  | 'rateLimit'
+  | 'gatewayHealth'
+  | 'liveErrorRate'
+  | 'liveLatencyTail'
+  | 'liveLatencyP50';
 
 export interface GuardResult {
   guard: GuardName;
   verdict: Verdict;
+  /** what the guard judged: the whole record of probes, the current step's window, or live traffic */
+  scope: 'record' | 'window' | 'live' | 'live window';
   observed: number;
   threshold: number;
   /** One line for a human in the Web UI, with the numbers. */
   detail: string;
-  /** Confidence-sequence bounds on `observed` where the guard has them (added field). */
+  /** Confidence-sequence bounds on `observed` where the guard has them. */
   lower?: number;
   upper?: number;
+  /** the point estimate is within tolerance (a step's window must show this before the step passes) */
+  within?: boolean;
+  /** an Inconclusive that is a wait, not a lack of evidence: green's capacity or a shared outage */
+  wait?: 'capacity' | 'gateway';
+  /** the cost was not compared: an arm is unpriced */
+  unpriced?: boolean;
+  /** Inconclusive only because a planned amount of evidence is still being collected (not a lack of verdict) */
+  collecting?: boolean;
+  /** green shown worse than blue (a sign test on the discordant pairs), whether or not beyond tolerance */
+  worse?: boolean;
 }
 
 export interface Evaluation {
@@ -39,19 +59,31 @@ export interface Evaluation {
   guards: GuardResult[];
   /** One line: why Fail / why Inconclusive / 'all guards pass'. */
   reason: string;
-  /** Set when green's 429 share holds the step (wait for capacity, don't count as errors). */
-  greenRateLimitedHold?: boolean;
-  /** Point summaries of both arms, for display (added field). */
+  /** Set when the step waits for capacity or a healthy gateway (time budget, not the hold budget). */
+  wait?: 'capacity' | 'gateway';
+  /** Inconclusive only while planned evidence is collected (the step's pairs, a promotion's, a suspect tail's): no hold is counted. */
+  collecting?: boolean;
+  /** set when this evaluation found green's tail suspect (the machine keeps it for the rest of the rollout) */
+  tailSuspect?: boolean;
+  /** Point summaries of both arms' probes, for display. */
   blue: ArmSummary;
   green: ArmSummary;
+  /** judged pairs: whole record and this step */
+  pairs: { record: number; window: number };
 }
 
 export interface EvaluateInput {
-  blue: ArmStats;
-  green: ArmStats;
+  probes: { record: ProbeEvidence; window: ProbeEvidence };
+  live?: { record: { blue: ArmStats; green: ArmStats }; window: { blue: ArmStats; green: ArmStats } };
   guards: Guards;
-  /** Green's spend over the whole rollout, if tracked outside these stats; default green.costUsd. */
+  /** Green's probe spend over the whole rollout (USD), for the spend cap. */
   greenSpendUsd?: number;
+  /** names of the golden prompts, by index (for the per-prompt guard's detail) */
+  promptNames?: readonly string[];
+  /** the last step (its Pass promotes): every guard must pass on the whole record with confidence */
+  final?: boolean;
+  /** green's tail was found suspect before a promotion: it is judged on a larger record (sticky, the machine keeps it) */
+  tailSuspect?: boolean;
 }
 
 // ---------- formatting: one module for every view (deterministic, no locale) ----------
@@ -67,7 +99,7 @@ export interface EvaluateInput {
  * P(Pass | green worse by >= 2 tol) <= alpha. [0, 2 tol] is the indifference zone, centred on tol.
  */
 function proportionGuard(
-  guard: 'errorRate' | 'checks',
+  guard: GuardName,
   what: string,
   xg: number,
   ng: number,
@@ -110,33 +142,7 @@ function proportionGuard(
   const detail =
     `${what}: green ${fmtPercent(pg)} (${xg}/${ng}) vs blue ${fmtPercent(pb)} (${xb}/${nb}): ${fmtPp(d)}, ` +
     `${fmtConfidence(alpha)} CS [${fmtPp(lower)}, ${fmtPp(upper)}], tolerance ${fmtPp(tol)} → ${verdict}: ${why}`;
-  return { guard, verdict, observed: d, threshold: tol, lower, upper, detail };
-}
-
-function ceilingGuard(green: ArmStats, g: Guards): GuardResult {
-  const n = judged(green);
-  const x = green.errors;
-  const ci = bernoulliCS(x, n, g.alpha, RATE_MIX);
-  const p = n > 0 ? x / n : 0;
-  let verdict: Verdict;
-  let why: string;
-  if (ci.lo > g.maxErrorRate) {
-    verdict = 'Fail';
-    why = 'lower bound above ceiling';
-  } else if (n < g.minSamples) {
-    verdict = 'Inconclusive';
-    why = `collecting samples (need ${g.minSamples})`;
-  } else if (p > g.maxErrorRate) {
-    verdict = 'Inconclusive';
-    why = 'estimate above ceiling, not yet significant';
-  } else {
-    verdict = 'Pass';
-    why = 'estimate below ceiling';
-  }
-  const detail =
-    `error ceiling: green ${fmtPercent(p)} (${x}/${n}), ${fmtConfidence(g.alpha)} CS [${fmtPercent(ci.lo)}, ${fmtPercent(ci.hi)}], ` +
-    `ceiling ${fmtPercent(g.maxErrorRate)} → ${verdict}: ${why}`;
-  return { guard: 'errorCeiling', verdict, observed: p, threshold: g.maxErrorRate, lower: ci.lo, upper: ci.hi, detail };
+  return { guard, verdict, scope: 'live', observed: d, threshold: tol, lower, upper, detail };
 }
 
 /** JSON has no Infinity/NaN: clamp for the `observed` field (the detail line still says ∞). */
@@ -160,7 +166,7 @@ interface Bounded {
  * passes on the estimate; greens between 1 + t/2 and 1 + t are held until the bounds decide.
  */
 function ratioGuard(
-  guard: 'latencyP99' | 'latencyP50' | 'cost',
+  guard: GuardName,
   g: Bounded,
   b: Bounded,
   t: number,
@@ -198,13 +204,15 @@ function ratioGuard(
     verdict = 'Inconclusive';
     why = r > k ? 'estimate above tolerance, not yet significant' : 'not enough evidence either way';
   }
-  const out: GuardResult = { guard, verdict, observed: finite(r), threshold: k, detail: describe(r, lower, upper, verdict, why) };
+  const out: GuardResult = { guard, verdict, scope: 'live', observed: finite(r), threshold: k, detail: describe(r, lower, upper, verdict, why) };
   if (Number.isFinite(lower)) out.lower = lower;
   if (Number.isFinite(upper)) out.upper = upper; // omitted when unbounded (JSON has no Infinity)
   return out;
 }
 
-function latencyGuard(blue: ArmStats, green: ArmStats, gd: Guards, tau: number, t: number): GuardResult {
+// ---------- live traffic (unpaired, per arm): Fail only, it never needs to pass ----------
+
+function liveLatencyGuard(blue: ArmStats, green: ArmStats, gd: Guards, tau: number, t: number, scope: GuardResult['scope']): GuardResult {
   const half = gd.alpha / 2;
   const arm = (s: ArmStats): Bounded => {
     const h = s.latency;
@@ -215,113 +223,116 @@ function latencyGuard(blue: ArmStats, green: ArmStats, gd: Guards, tau: number, 
   const g = arm(green);
   const b = arm(blue);
   const enough = green.latency.count >= gd.minSamples && blue.latency.count >= gd.minSamples;
-  const name = tau === 0.99 ? 'p99' : tau === 0.5 ? 'p50' : `q${tau}`;
-  return ratioGuard(tau === 0.99 ? 'latencyP99' : 'latencyP50', g, b, t, enough, true, (r, lo, hi, v, why) =>
-    `latency ${name}: green ${fmtMs(g.point)} [${fmtMs(g.lo)}, ${fmtMs(g.hi)}] (n=${green.latency.count}) vs blue ${fmtMs(b.point)} ` +
-    `[${fmtMs(b.lo)}, ${fmtMs(b.hi)}] (n=${blue.latency.count}): ${fmtRatio(r)}, ${fmtConfidence(gd.alpha)} bounds [${fmtRatio(lo)}, ${fmtRatio(hi)}], ` +
-    `tolerance ${fmtRatio(1 + t)} → ${v}: ${why}`,
+  const name = tau === 0.5 ? 'p50' : `p${Math.round(tau * 1000) / 10}`;
+  const r = ratioGuard(tau === 0.5 ? 'liveLatencyP50' : 'liveLatencyTail', g, b, t, enough, false, (ratio, lo, hi, v, why) =>
+    `live latency ${name}${scope === 'live window' ? ' (this step)' : ''}: green ${fmtMs(g.point)} (n=${green.latency.count}) vs blue ${fmtMs(b.point)} ` +
+    `(n=${blue.latency.count}): ${fmtRatio(ratio)}, ${fmtConfidence(gd.alpha)} bounds [${fmtRatio(lo)}, ${fmtRatio(hi)}], tolerance ${fmtRatio(1 + t)} → ${v}: ${why}`,
   );
+  // only the confident route: live traffic is looked at every few seconds, so an estimate crosses the
+  // tolerance by chance; the bounds stay valid however often one looks
+  const confident = r.verdict === 'Fail' && r.detail.includes('confidently above tolerance');
+  return { ...r, scope, verdict: confident ? 'Fail' : 'Pass' };
 }
 
-function costGuard(blue: ArmStats, green: ArmStats, gd: Guards): GuardResult {
-  const half = gd.alpha / 2;
-  const arm = (s: ArmStats): Bounded => {
-    const n = s.requests;
-    if (n === 0 || s.successes === 0) return { point: 0, lo: 0, hi: Infinity };
-    const m = s.costUsd / n;
-    // Floor the variance at a 10% coefficient of variation: identical costs (fixed prompts hitting
-    // max_tokens) would otherwise give zero-width bounds and a "confident" verdict after two requests.
-    const v = Math.max(n > 1 ? Math.max(0, ((s.costSqUsd ?? 0) - n * m * m) / (n - 1)) : 0, (0.1 * m) ** 2);
-    const h = normalMixtureHalfWidth(n, v, half);
-    const f = s.successes / n; // cost per success = mean cost per request / success fraction
-    return { point: m / f, lo: Math.max(0, m - h) / f, hi: (m + h) / f };
-  };
-  const g = arm(green);
-  const b = arm(blue);
-  const t = gd.cost.maxIncrease;
-  const enough = green.successes >= gd.minSamples && blue.successes >= gd.minSamples;
-  if (enough && b.point === 0 && g.point === 0) {
-    return { guard: 'cost', verdict: 'Pass', observed: 1, threshold: 1 + t, detail: 'cost: no cost recorded on either arm → Pass' };
-  }
-  if (enough && b.point === 0) {
-    // Blue has no price (a model missing from the catalog): there is nothing to compare against, and
-    // a rollout must not fail on missing price data. The spend cap still applies.
-    return { guard: 'cost', verdict: 'Pass', observed: 1, threshold: 1 + t, detail: 'cost: blue has no recorded cost (unpriced in the catalog?) → Pass: not compared' };
-  }
-  return ratioGuard('cost', g, b, t, enough, false, (r, lo, hi, v, why) =>
-    `cost per success: green ${fmtUsd(g.point)} vs blue ${fmtUsd(b.point)}: ${fmtRatio(r)}, ${fmtConfidence(gd.alpha)} bounds ` +
-    `[${fmtRatio(lo)}, ${fmtRatio(hi)}], tolerance ${fmtRatio(1 + t)} → ${v}: ${why}`,
-    true,
-  );
-}
-
-function spendCapGuard(green: ArmStats, cap: number, spend: number): GuardResult {
-  const verdict: Verdict = spend > cap ? 'Fail' : 'Pass';
-  return {
-    guard: 'spendCap',
-    verdict,
-    observed: spend,
-    threshold: cap,
-    detail: `green spend ${fmtUsd(spend)} of cap ${fmtUsd(cap)} (${green.requests} green requests) → ${verdict}`,
-  };
-}
-
-function rateLimitGuard(green: ArmStats, maxShare: number): GuardResult {
-  const share = green.requests > 0 ? green.rateLimited / green.requests : 0;
-  const verdict: Verdict = share > maxShare ? 'Inconclusive' : 'Pass';
-  return {
-    guard: 'rateLimit',
-    verdict,
-    observed: share,
-    threshold: maxShare,
-    detail:
-      `green 429s: ${fmtPercent(share)} (${green.rateLimited}/${green.requests}), hold above ${fmtPercent(maxShare)} → ${verdict}` +
-      (verdict === 'Inconclusive' ? ': green is rate-limited, hold the step and wait for capacity (429s are not errors)' : ''),
-  };
-}
-
-export function evaluate(input: EvaluateInput): Evaluation {
-  const { blue, green, guards: gd } = input;
-  const results: GuardResult[] = [];
-  results.push(
-    proportionGuard('errorRate', 'error rate', green.errors, judged(green), blue.errors, judged(blue),
-      gd.maxErrorRateIncrease, gd.alpha, gd.minSamples, RATE_MIX),
-  );
-  results.push(ceilingGuard(green, gd));
+function liveGuards(live: { blue: ArmStats; green: ArmStats }, gd: Guards, scope: GuardResult['scope']): GuardResult[] {
+  const { blue, green } = live;
+  if (judged(green) === 0 || judged(blue) === 0) return [];
+  const err = proportionGuard('liveErrorRate', `live error rate${scope === 'live window' ? ' (this step)' : ''}`, green.errors, judged(green), blue.errors, judged(blue), gd.maxErrorRateIncrease, gd.alpha, gd.minSamples, RATE_MIX);
+  const confident = err.verdict === 'Fail' && err.detail.includes('confidently above tolerance');
+  const out: GuardResult[] = [{ ...err, scope, verdict: confident ? 'Fail' : 'Pass' }];
   if (gd.latency.enabled) {
-    results.push(latencyGuard(blue, green, gd, 0.99, gd.latency.p99Tolerance));
-    if (gd.latency.p50Tolerance != null) results.push(latencyGuard(blue, green, gd, 0.5, gd.latency.p50Tolerance));
+    out.push(liveLatencyGuard(blue, green, gd, gd.latency.tailQuantile, gd.latency.tailTolerance, scope));
+    if (gd.latency.p50Tolerance != null) out.push(liveLatencyGuard(blue, green, gd, 0.5, gd.latency.p50Tolerance, scope));
   }
-  if (gd.cost.enabled) results.push(costGuard(blue, green, gd));
-  if (gd.cost.spendCapUsd != null) {
-    results.push(spendCapGuard(green, gd.cost.spendCapUsd, input.greenSpendUsd ?? green.costUsd));
-  }
-  const ncg = green.checks.passed + green.checks.failed;
-  const ncb = blue.checks.passed + blue.checks.failed;
-  if (gd.checks.enabled && ncg + ncb > 0) {
-    results.push(
-      proportionGuard('checks', 'golden-check failures', green.checks.failed, ncg, blue.checks.failed, ncb,
-        gd.checks.maxFailRateIncrease, gd.alpha, gd.minSamples, CHECK_MIX),
-    );
-  }
-  const rl = rateLimitGuard(green, gd.rateLimit.maxGreenShare);
-  results.push(rl);
+  return out;
+}
 
-  const fails = results.filter((r) => r.verdict === 'Fail');
-  const incs = results.filter((r) => r.verdict === 'Inconclusive');
+// ---------- probes, by scope ----------
+
+function probeGuards(e: ProbeEvidence, gd: Guards, scope: 'record' | 'window', promptNames: readonly string[], tailSuspect: boolean): GuardResult[] {
+  const out: GuardResult[] = [differenceGuard('errorRate', 'error rate', e.errors, gd.maxErrorRateIncrease, gd, scope), ceilingGuard(e, gd, scope)];
+  if (gd.latency.enabled) {
+    out.push(latencyGuard(e, gd, 'tail', scope, tailSuspect));
+    if (gd.latency.p50Tolerance != null) out.push(latencyGuard(e, gd, 'p50', scope));
+  }
+  if (gd.cost.enabled) out.push(costGuard(e, gd, scope));
+  if (gd.checks.enabled && e.checks.pooled.n > 0) {
+    out.push(differenceGuard('checks', 'golden-check failures', e.checks.pooled, gd.checks.maxFailRateIncrease, gd, scope));
+    const byPrompt = promptChecksGuard(e, gd, promptNames, scope);
+    if (byPrompt) out.push(byPrompt);
+  }
+  return out;
+}
+
+/**
+ * Green against blue, on everything: Fail if any guard fails in any scope (record, this step's window,
+ * live, live window). Otherwise a wait (capacity, shared outage) if the last round says so. Otherwise
+ * Pass if every guard passes on the whole record AND this step's window has its minimum pairs with every
+ * point estimate within tolerance (a regression that appears at this step is not diluted by earlier
+ * ones). Otherwise Inconclusive.
+ */
+export function evaluate(input: EvaluateInput): Evaluation {
+  const { probes, guards: gd } = input;
+  const names = input.promptNames ?? [];
+  const record = probeGuards(probes.record, gd, 'record', names, Boolean(input.tailSuspect));
+  const window = probeGuards(probes.window, gd, 'window', names, Boolean(input.tailSuspect));
+  // Live traffic is judged per step only: within a step the ratio is fixed, so both arms see the same
+  // moments (an outage hits them in proportion); across steps green's share changes, and a cumulative
+  // comparison would blame green for whatever happened while it served most of the traffic.
+  const live = input.live ? liveGuards(input.live.window, gd, 'live window') : [];
+  const waits = waitGuards(probes.window, gd);
+  const spend = gd.cost.spendCapUsd != null ? [spendCapGuard(input.greenSpendUsd ?? probes.record.arms.green.costUsd, gd.cost.spendCapUsd)] : [];
+  const shownWindow = window.filter((g) => g.verdict === 'Fail' || g.within === false);
+  const guards = [...record, ...shownWindow, ...live, ...waits, ...spend];
+
+  const fails = [...record, ...window, ...live, ...spend].filter((g) => g.verdict === 'Fail');
+  const waiting = waits.find((g) => g.wait);
+  // Before the last step a guard may still be collecting evidence if its estimate is within tolerance
+  // (the step's window is checked too); the last step promotes only on confidence. A heavier tail than
+  // blue's, or too few pairs, holds at any step.
+  const holding = record.filter(
+    (g) => g.verdict === 'Inconclusive' && (input.final || g.within === false || probes.record.pairs < gd.minSamples || g.guard === 'latencyTail'),
+  );
+  const windowShort = probes.window.pairs < gd.windowMinPairs;
+  const windowOff = window.filter((g) => g.within === false);
   let verdict: Verdict;
   let reason: string;
-  if (fails.length > 0) {
-    verdict = 'Fail';
-    reason = fails.map((r) => r.detail).join(' | ');
-  } else if (incs.length > 0) {
-    verdict = 'Inconclusive';
-    reason = incs.map((r) => r.detail).join(' | ');
-  } else {
-    verdict = 'Pass';
-    reason = 'all guards pass';
+  let collecting = false;
+  let suspectNow = false;
+  if (fails.length) [verdict, reason] = ['Fail', fails.map((g) => g.detail).join(' | ')];
+  else if (waiting) [verdict, reason] = ['Inconclusive', waiting.detail];
+  else if (holding.length) {
+    [verdict, reason] = ['Inconclusive', holding.map((g) => g.detail).join(' | ')];
+    // at the last step, a guard whose estimate is within tolerance, or that has not shown green worse than
+    // blue at all, is only short of confidence: more pairs will settle it (the machine bounds how many),
+    // so the hold budget is not spent on it
+    collecting = holding.every(
+      (g) => g.collecting || (input.final && probes.record.pairs >= gd.minSamples && (g.within === true || g.worse === false)),
+    );
+  } else if (windowShort) {
+    [verdict, reason] = ['Inconclusive', `this step has ${probes.window.pairs} of the ${gd.windowMinPairs} pairs it needs of its own`];
+    collecting = true;
+  } else if (input.final && probes.record.pairs < gd.promoteMinPairs) {
+    [verdict, reason] = ['Inconclusive', `collecting the ${gd.promoteMinPairs} pairs a promotion needs (${probes.record.pairs} so far): the tail and per-prompt checks need them`];
+    collecting = true;
   }
-  const out: Evaluation = { verdict, guards: results, reason, blue: summarize(blue), green: summarize(green) };
-  if (verdict === 'Inconclusive' && rl.verdict === 'Inconclusive') out.greenRateLimitedHold = true;
+  else if (windowOff.length) [verdict, reason] = ['Inconclusive', `this step's own estimate is outside tolerance: ${windowOff.map((g) => g.detail).join(' | ')}`];
+  else if (input.final && gd.latency.enabled && !input.tailSuspect && tailLooksHeavier(probes.record, gd.latency.tailQuantile)) {
+    // checked once, at the promotion: a suspect tail is judged on a larger record before green serves everyone
+    [verdict, reason] = ['Inconclusive', `green's tail looks heavier than blue's: judging it on ${gd.latency.tailDecisionPairs} pairs before promoting`];
+    collecting = true;
+    suspectNow = true;
+  } else [verdict, reason] = ['Pass', input.final ? 'all guards pass' : 'all guards within tolerance (the last step needs them confident)'];
+  const out: Evaluation = {
+    verdict,
+    guards,
+    reason,
+    blue: summarize(probes.record.arms.blue),
+    green: summarize(probes.record.arms.green),
+    pairs: { record: probes.record.pairs, window: probes.window.pairs },
+  };
+  if (verdict === 'Inconclusive' && waiting && !fails.length) out.wait = waiting.wait;
+  else if (verdict === 'Inconclusive' && collecting) out.collecting = true;
+  if (suspectNow) out.tailSuspect = true;
   return out;
 }

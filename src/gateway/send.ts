@@ -7,6 +7,7 @@ import type { Outcome } from '../decision/arm-stats';
 import { checkOutput, type Expectation } from '../checks/expect';
 import { classifyError, describeError, isRetryable, retryAfterMs } from './errors';
 import { sleep, type TokenBucket } from './rate-limit';
+import { substitution } from './substitution';
 
 export type ChatMessage = { role: 'system' | 'user' | 'assistant'; content: string };
 
@@ -78,11 +79,13 @@ async function attempts(
     await opts.limiter?.acquire(signal);
     const started = performance.now();
     let res: OpenAI.Chat.Completions.ChatCompletion;
+    let headers: Headers;
     try {
-      res = await client.chat.completions.create(
-        { model: call.model, messages: call.messages, max_tokens: call.maxTokens, temperature: call.temperature },
-        { signal },
-      );
+      const r = await client.chat.completions
+        .create({ model: call.model, messages: call.messages, max_tokens: call.maxTokens, temperature: call.temperature }, { signal })
+        .withResponse();
+      res = r.data;
+      headers = r.response.headers;
     } catch (err) {
       if (signal.aborted) throw err;
       const latencyMs = performance.now() - started;
@@ -103,7 +106,14 @@ async function attempts(
     const outputTokens = res.usage?.completion_tokens ?? 0;
     // Gateways that bill a prompt cache report the cached part; it is priced at the cached-input rate.
     const cachedInputTokens = res.usage?.prompt_tokens_details?.cached_tokens ?? 0;
-    const outcome: Outcome = { ok: true, latencyMs, inputTokens, outputTokens, costUsd: opts.price?.(call.model, { inputTokens, outputTokens, cachedInputTokens }) ?? 0 };
+    const costUsd = opts.price?.(call.model, { inputTokens, outputTokens, cachedInputTokens }) ?? 0;
+    // Another model answered (a gateway-side fallback): a failure of the model asked for, whatever it said.
+    const swapped = substitution(call.model, res.model, (name) => headers.get(name));
+    if (swapped) {
+      const outcome: Outcome = { ok: false, errorClass: 'substituted', latencyMs, inputTokens, outputTokens, costUsd };
+      return { outcome, attempts: attempt, retried, error: `substituted: ${swapped}` };
+    }
+    const outcome: Outcome = { ok: true, latencyMs, inputTokens, outputTokens, costUsd };
     if (call.expect) outcome.check = { passed: checkOutput(call.expect, res.choices?.[0]?.message?.content ?? '').passed };
     return { outcome, attempts: attempt, retried };
   }

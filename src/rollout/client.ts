@@ -155,6 +155,7 @@ export class RolloutClient {
       green,
       arms: { blue: { ...blue, ...empty }, green: { ...green, ...empty } },
       live: { blue: { ...blue, ...empty }, green: { ...green, ...empty }, batches: 0, dropped: 0 },
+      probes: { rounds: 0, pairs: 0, sent: 0, stepPairs: 0, table: { bothOk: 0, greenFailed: 0, blueFailed: 0, bothFailed: 0 }, substituted: 0, spendUsd: { blue: 0, green: 0 } },
       verdicts: [],
       updatedAt: (desc.closeTime ?? desc.startTime).toISOString(),
     };

@@ -7,7 +7,10 @@ import { connectClient } from '../temporal/connect';
 import { RolloutClient, type IntentResult } from './client';
 import type { RolloutStatus } from './contract';
 import { listText, statusJson, statusText } from './render';
-import { planWarnings } from './spec';
+import { planProblems, pricingProblems, type RolloutSpec } from './spec';
+import { loadCatalog } from '../catalog/load';
+import { isPriced } from '../catalog/prices';
+import { BadInput } from '../errors';
 import { specFromFlags, type SpecFlags } from './spec-flags';
 import { staticSummary } from './web-ui';
 
@@ -64,19 +67,34 @@ function specOptions(c: Command): Command {
     .option('--initial <percent>', 'first step (with --increment), e.g. 10')
     .option('--increment <percent>', 'step size (with --initial), e.g. 10')
     .option('--dwell <duration>', 'time at each step after it passes, e.g. 60s, 10m')
-    .option('--samples <n>', 'sample requests per evaluation round')
-    .option('--concurrency <n>', 'concurrent sample requests')
+    .option('--probes <n>', 'probe pairs per round (each prompt to both arms at once)')
+    .option('--samples <n>', 'the earlier name of --probes')
+    .option('--concurrency <n>', 'probe pairs in flight at once')
     .option('--rpm <n>', 'requests per minute per model')
     .option('--on-failure <policy>', 'rollback (default) or pause')
     .option('--max-error-rate <x>', 'absolute ceiling for green errors, e.g. 0.05')
     .option('--max-error-rate-increase <x>', 'tolerated green − blue error rate, e.g. 0.02')
-    .option('--min-samples <n>', 'samples per arm before a verdict')
+    .option('--min-samples <n>', 'judged probe pairs before a verdict')
+    .option('--max-hold-pairs <n>', 'probe pairs a step may collect without a verdict before onFailure applies')
     .option('--prompts <file>', 'sample prompts file (YAML/JSON list of message lists)');
 }
 
-async function start(flags: SpecFlags & { wait?: boolean; json?: boolean }): Promise<number | void> {
+/**
+ * Bad input before anything starts: a plan that cannot reach a verdict (unless --force), a spend cap on
+ * an unpriced green. Warnings (an unpriced arm) go to stderr.
+ */
+function checkSpec(spec: RolloutSpec, force: boolean): void {
+  const catalog = loadCatalog(process.env.MODELSHIFT_CATALOG || undefined);
+  const pricing = pricingProblems(spec, (model) => isPriced(catalog, model));
+  if (pricing.refused.length) throw new BadInput(pricing.refused[0]);
+  const plan = planProblems(spec);
+  if (plan.length && !force) throw new BadInput(plan[0]);
+  for (const w of [...plan, ...pricing.warnings]) process.stderr.write(`warning: ${w}\n`);
+}
+
+async function start(flags: SpecFlags & { wait?: boolean; json?: boolean; force?: boolean }): Promise<number | void> {
   const spec = specFromFlags(flags); // bad input → exit 2 before connecting to anything
-  for (const w of planWarnings(spec)) process.stderr.write(`warning: ${w}\n`);
+  checkSpec(spec, Boolean(flags.force));
   loadDotEnv();
   const config = loadConfig();
   const client = await connectClient(config);
@@ -101,17 +119,20 @@ async function start(flags: SpecFlags & { wait?: boolean; json?: boolean }): Pro
 }
 
 export function registerRolloutCommands(program: Command): void {
-  specOptions(program.command('validate').description('check a rollout spec without starting anything (exit 2 and a one-line reason when invalid)')).action(
-    action(async (flags: SpecFlags) => {
+  specOptions(program.command('validate').description('check a rollout spec without starting anything (exit 2 and a one-line reason when invalid)'))
+    .option('--force', 'accept a plan that cannot reach a verdict (warn instead)')
+    .action(
+    action(async (flags: SpecFlags & { force?: boolean }) => {
       const spec = specFromFlags(flags);
+      checkSpec(spec, Boolean(flags.force));
       say(`ok: ${staticSummary(spec)}`);
-      for (const w of planWarnings(spec)) process.stderr.write(`warning: ${w}\n`);
     }),
   );
 
   specOptions(program.command('start').description('start a rollout (from -f spec.yaml and/or flags)'))
     .option('--wait', 'follow it live until it ends (exit 0 promoted, 1 otherwise)')
     .option('--json', 'print {workflowId, runId} as JSON')
+    .option('--force', 'start even when the plan cannot reach a verdict')
     .action(action(start));
 
   program

@@ -6,7 +6,8 @@
  */
 import { defineSearchAttributeKey, type SearchAttributePair } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { ArmStats, ArmSummary as DecisionArmSummary, WireArmStats } from '../decision/arm-stats';
+import type { ArmSummary as DecisionArmSummary, WireArmStats } from '../decision/arm-stats';
+import type { ProbeRound } from '../decision/paired';
 import type { Evaluation } from '../decision/verdict';
 import type { ArmRef } from '../gateway/arm';
 import type { RetryPolicy } from '../gateway/send';
@@ -65,6 +66,21 @@ export interface RolloutStatus {
   arms: { blue: ArmSummary; green: ArmSummary };
   /** Live-traffic part alone (reported by routers). */
   live: { blue: ArmSummary; green: ArmSummary; batches: number; dropped: number };
+  /** Paired probes: pairs judged (whole rollout and this step), the errors' 2×2 table, substitutions, spend. */
+  probes: {
+    /** probe rounds run (continue-as-new included) */
+    rounds: number;
+    pairs: number;
+    sent: number;
+    stepPairs: number;
+    table: { bothOk: number; greenFailed: number; blueFailed: number; bothFailed: number };
+    substituted: number;
+    spendUsd: { blue: number; green: number };
+  };
+  /** The last gateway error line per arm (key-free). */
+  lastError?: { blue?: string; green?: string };
+  /** Set while the step waits (not a lack of evidence): for green's capacity, or a healthy gateway. */
+  waiting?: 'capacity' | 'gateway';
   verdicts: VerdictRecord[];
   updatedAt: string;
   /** Set when the workflow ended without completing (terminated, timed_out, failed, canceled): how. */
@@ -154,29 +170,26 @@ export interface PreflightResult {
   green: { model: string; gateway: string };
 }
 
-export interface SampleBatchInput {
+export interface ProbeRoundInput {
   target: string;
   step: number;
   round: number;
-  greenPercent: number;
-  count: number;
+  /** probe pairs in this round (each pair: one prompt to both arms at once) */
+  pairs: number;
   concurrency: number;
   blue: ArmRef;
   green: ArmRef;
   prompts: SamplePrompt[];
+  /** the round's first pair uses prompts[promptOffset % prompts.length], then the next ones in turn */
+  promptOffset: number;
   requestsPerMinute: number;
   request: { maxTokens: number; temperature: number; timeoutMs: number };
   retry: RetryPolicy;
-  fallback: boolean;
-  /** Seed for routing decisions, so a resumed batch routes its remaining samples the same way. */
-  seed: number;
 }
 
-export interface SampleBatchResult {
-  blue: ArmStats;
-  green: ArmStats;
-  /** Green failures that blue then served (still counted as green failures). */
-  fallbacksServed: number;
+export interface ProbeRoundResult {
+  /** per pair: outcome codes, latencies, tokens, cost, checks (numbers only) */
+  round: ProbeRound;
   /** Last error line per arm (key-free), for the status and the failure reason. */
   lastError?: { blue?: string; green?: string };
   durationMs: number;

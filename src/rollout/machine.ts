@@ -4,7 +4,7 @@
  * the state, an evaluation, the time as a string) and returns a new state or a decision as data.
  *
  *   preflight ──pass──▶ next-step ──▶ judging ──Pass──▶ dwelling ──elapsed──▶ next-step … ──▶ promoted
- *                                       │ Inconclusive: another round (up to guards.maxHoldRounds)
+ *                                       │ Inconclusive: another round (up to guards.maxHoldPairs)
  *                                       └ Fail, or the hold limit: spec.onFailure (rollback | pause)
  *   Operator intents at any time: pause / resume (holds the stage), abort (rolled back, 0 %),
  *   promote (100 %). The first ending wins; a closed rollout ignores every later intent.
@@ -14,8 +14,11 @@
  */
 import { boundArmStats, emptyArmStats, fromWireArmStats, mergeArmStats, summarize, type ArmStats, type WireArmStats } from '../decision/arm-stats';
 import { NUM_BUCKETS } from '../decision/histogram';
+import { addProbeRound, emptyEvidence, thresholdsFrom, type ProbeEvidence } from '../decision/paired';
+import { differenceGuard } from '../decision/probe-guards';
 import { evaluate, type Evaluation } from '../decision/verdict';
-import type { ArmSummary, LiveMetricsBatch, Phase, RolloutStatus, SampleBatchResult, VerdictRecord } from './contract';
+import { formatDuration } from '../spec/duration';
+import type { ArmSummary, LiveMetricsBatch, Phase, ProbeRoundResult, RolloutStatus, VerdictRecord } from './contract';
 import type { RolloutSpec } from './spec';
 
 /** Where the rollout is within its plan (the phase says whether it runs, holds or ended). */
@@ -30,19 +33,29 @@ export type Stage =
   | { kind: 'dwelling'; remainingMs: number };
 
 export type Outcome = { phase: 'promoted' | 'rolled_back' | 'failed'; reason: string };
+export type Arms = { blue: ArmStats; green: ArmStats };
+const emptyArms = (): Arms => ({ blue: emptyArmStats(), green: emptyArmStats() });
 
 export interface RolloutState {
   stage: Stage;
   /** Index into spec.steps; -1 before the first step. */
   stepIndex: number;
   greenPercent: number;
-  /** Sample rounds over the whole rollout (seeds routing). */
+  /** Probe rounds over the whole rollout (they pick the prompts in turn). */
   round: number;
   roundsAtStep: number;
-  samples: { blue: ArmStats; green: ArmStats };
-  /** Live traffic from routers; `dropped`: batches refused because too many came at once (a flood). */
-  live: { blue: ArmStats; green: ArmStats; batches: number; seenBatchIds: string[]; dropped?: number };
-  fallbacksServed: number;
+  /** Pairs judged in Inconclusive rounds at this step (waits and planned collection are not counted). */
+  holdPairs: number;
+  /** Workflow time (ms) at which the current wait began, while the step waits. */
+  waitingSince?: number;
+  /** Workflow time (ms) at which the current step began: the dwell is the step's minimum duration. */
+  stepStartedAt?: number;
+  /** Green's tail was found heavier than blue's before a promotion: it is judged on a larger record. */
+  tailSuspect?: boolean;
+  /** Paired probe evidence: the whole rollout, and the current step's own window. */
+  probes: { record: ProbeEvidence; window: ProbeEvidence };
+  /** Live traffic from routers, per arm (whole rollout, this step); `dropped`: batches refused in a flood. */
+  live: { record: Arms; window: Arms; batches: number; seenBatchIds: string[]; dropped?: number };
   verdicts: VerdictRecord[];
   lastEvaluation?: Evaluation;
   lastError?: { blue?: string; green?: string };
@@ -68,38 +81,18 @@ export function initialState(startedAt: string): RolloutState {
     greenPercent: 0,
     round: 0,
     roundsAtStep: 0,
-    samples: { blue: emptyArmStats(), green: emptyArmStats() },
-    live: { blue: emptyArmStats(), green: emptyArmStats(), batches: 0, seenBatchIds: [] },
-    fallbacksServed: 0,
+    holdPairs: 0,
+    probes: { record: emptyEvidence(), window: emptyEvidence() },
+    live: { record: emptyArms(), window: emptyArms(), batches: 0, seenBatchIds: [] },
     verdicts: [],
     startedAt,
     runs: 1,
   };
 }
 
-/** The state shape carried by continue-as-new before `stage` existed (rollouts started by an older worker). */
-interface LegacyState extends Omit<RolloutState, 'stage' | 'pause' | 'outcome'> {
-  phase: Phase;
-  preflightDone: boolean;
-  dwellRemainingMs: number | undefined;
-  pauseReason?: string;
-}
-
-function fromLegacy(s: LegacyState): RolloutState {
-  const { phase, preflightDone, dwellRemainingMs, pauseReason, ...rest } = s;
-  let stage: Stage;
-  if (!preflightDone) stage = { kind: 'preflight' };
-  else if (s.stepIndex < 0 || dwellRemainingMs === 0) stage = { kind: 'next-step' };
-  else if (dwellRemainingMs === undefined) stage = { kind: 'judging' };
-  else stage = { kind: 'dwelling', remainingMs: dwellRemainingMs };
-  return { ...rest, stage, pause: phase === 'paused' ? { reason: pauseReason ?? 'paused' } : undefined };
-}
-
 /** The state a new run continues from (after continue-as-new), or a fresh one. */
-export function resumeState(carried: RolloutState | LegacyState | undefined, startedAt: string): RolloutState {
-  if (!carried) return initialState(startedAt);
-  const s = 'stage' in carried ? carried : fromLegacy(carried);
-  return { ...s, runs: s.runs + 1 };
+export function resumeState(carried: RolloutState | undefined, startedAt: string): RolloutState {
+  return carried ? { ...carried, runs: carried.runs + 1 } : initialState(startedAt);
 }
 
 // ---------- views ----------
@@ -115,9 +108,10 @@ export const isClosed = (s: RolloutState): boolean => s.outcome !== undefined;
 /** Why the rollout ended or holds, in one line. */
 export const reasonOf = (s: RolloutState): string | undefined => s.outcome?.reason ?? s.pause?.reason;
 
-/** Synthetic samples plus live traffic per arm: what the verdict and the status both use. */
-export function combined(s: RolloutState): { blue: ArmStats; green: ArmStats } {
-  return { blue: mergeArmStats(s.samples.blue, s.live.blue), green: mergeArmStats(s.samples.green, s.live.green) };
+/** Probes plus live traffic per arm, for display (the verdict judges them apart: probes paired, live per arm). */
+export function combined(s: RolloutState): Arms {
+  const p = s.probes.record.arms;
+  return { blue: mergeArmStats(p.blue, s.live.record.blue), green: mergeArmStats(p.green, s.live.record.green) };
 }
 
 const armSummary = (model: string, s: ArmStats): ArmSummary => ({ model, ...summarize(s) });
@@ -135,11 +129,22 @@ export function toStatus(spec: RolloutSpec, s: RolloutState): RolloutStatus {
     reason: reasonOf(s),
     arms: { blue: armSummary(spec.blue.model, all.blue), green: armSummary(spec.green.model, all.green) },
     live: {
-      blue: armSummary(spec.blue.model, s.live.blue),
-      green: armSummary(spec.green.model, s.live.green),
+      blue: armSummary(spec.blue.model, s.live.record.blue),
+      green: armSummary(spec.green.model, s.live.record.green),
       batches: s.live.batches,
       dropped: s.live.dropped ?? 0,
     },
+    probes: {
+      rounds: s.round,
+      pairs: s.probes.record.pairs,
+      sent: s.probes.record.sent,
+      stepPairs: s.probes.window.pairs,
+      table: s.probes.record.table,
+      substituted: s.probes.record.substituted,
+      spendUsd: { blue: s.probes.record.arms.blue.costUsd, green: s.probes.record.arms.green.costUsd },
+    },
+    ...(s.lastError ? { lastError: s.lastError } : {}),
+    ...(s.waitingSince !== undefined && s.lastEvaluation?.wait ? { waiting: s.lastEvaluation.wait } : {}),
     verdicts: s.verdicts,
     updatedAt: s.updatedAt ?? s.startedAt,
     ...(s.ignoredSignal ? { ignoredSignal: s.ignoredSignal } : {}),
@@ -260,9 +265,13 @@ export function acceptLiveBatch(s: RolloutState, raw: unknown): { state: Rollout
   if (!batch) return { state: s, result: 'malformed' };
   if (s.outcome) return { state: s, result: 'closed' };
   if (s.live.seenBatchIds.includes(batch.batchId)) return { state: s, result: 'duplicate' };
+  const merge = (a: Arms): Arms => ({
+    blue: boundArmStats(mergeArmStats(a.blue, batch.blue), MAX_LIVE_REQUESTS),
+    green: boundArmStats(mergeArmStats(a.green, batch.green), MAX_LIVE_REQUESTS),
+  });
   const live = {
-    blue: boundArmStats(mergeArmStats(s.live.blue, batch.blue), MAX_LIVE_REQUESTS),
-    green: boundArmStats(mergeArmStats(s.live.green, batch.green), MAX_LIVE_REQUESTS),
+    record: merge(s.live.record),
+    window: merge(s.live.window),
     batches: s.live.batches + 1,
     dropped: s.live.dropped,
     seenBatchIds: [...s.live.seenBatchIds.slice(-(BATCH_IDS_KEPT - 1)), batch.batchId],
@@ -302,15 +311,35 @@ export function preflightPassed(s: RolloutState): RolloutState {
 
 export const preflightFailed = (s: RolloutState, why: string): RolloutState => end(s, 'failed', 0, `preflight failed: ${why}`);
 
-/** Move to the next step, or promote when the last one passed. */
-export function advance(spec: RolloutSpec, s: RolloutState): RolloutState {
+/** Move to the next step (at workflow time `nowMs`), or promote when the last one passed. */
+export function advance(spec: RolloutSpec, s: RolloutState, nowMs: number): RolloutState {
   if (s.stepIndex + 1 >= spec.steps.length) return end(s, 'promoted', 100, `all ${spec.steps.length} steps passed; green serves 100%`);
   const stepIndex = s.stepIndex + 1;
-  return { ...s, stepIndex, greenPercent: spec.steps[stepIndex], roundsAtStep: 0, stage: { kind: 'judging' }, lastEvaluation: undefined };
+  return {
+    ...s,
+    stepIndex,
+    greenPercent: spec.steps[stepIndex],
+    roundsAtStep: 0,
+    holdPairs: 0,
+    waitingSince: undefined,
+    stepStartedAt: nowMs,
+    stage: { kind: 'judging' },
+    lastEvaluation: undefined,
+    // each step is also judged on its own: a regression that appears here is not diluted by earlier steps
+    probes: { record: s.probes.record, window: emptyEvidence() },
+    live: { ...s.live, window: emptyArms() },
+  };
 }
 
-function startDwell(spec: RolloutSpec, s: RolloutState): RolloutState {
-  return { ...s, stage: spec.dwellMs > 0 ? { kind: 'dwelling', remainingMs: spec.dwellMs } : { kind: 'next-step' } };
+/**
+ * The step passed: stay until it has lasted `dwell` (measured from the step's start — probes stop once it
+ * passed, live traffic is still judged), then the next step. `fromNow`: the whole dwell from now (after a
+ * resume that accepted a failed verdict).
+ */
+function startDwell(spec: RolloutSpec, s: RolloutState, nowMs: number, fromNow = false): RolloutState {
+  const elapsed = fromNow || s.stepStartedAt === undefined ? 0 : Math.max(0, nowMs - s.stepStartedAt);
+  const remainingMs = spec.dwellMs - elapsed;
+  return { ...s, stage: remainingMs > 0 ? { kind: 'dwelling', remainingMs } : { kind: 'next-step' } };
 }
 
 /** Time spent dwelling (a pause or a live batch interrupts the wait; the rest is kept). */
@@ -320,32 +349,28 @@ export function dwelt(s: RolloutState, elapsedMs: number): RolloutState {
   return { ...s, stage: remainingMs > 0 ? { kind: 'dwelling', remainingMs } : { kind: 'next-step' } };
 }
 
-/** The round about to run at the current step (numbers for the sample activity's input). */
-export function nextRound(spec: RolloutSpec, s: RolloutState): { round: number; roundAtStep: number; step: number; greenPercent: number; seed: number } {
-  const round = s.round + 1;
-  return {
-    round,
-    roundAtStep: s.roundsAtStep + 1,
-    step: s.stepIndex + 1,
-    // Samples keep a blue control share even at high ratios (they reach no user).
-    greenPercent: Math.min(s.greenPercent, 100 - (spec.blueControlPercent ?? 20)),
-    seed: (round * 2654435761) >>> 0,
-  };
+/** The round about to run at the current step (numbers for the probe activity's input). */
+export function nextRound(spec: RolloutSpec, s: RolloutState): { round: number; roundAtStep: number; step: number; promptOffset: number } {
+  return { round: s.round + 1, roundAtStep: s.roundsAtStep + 1, step: s.stepIndex + 1, promptOffset: s.round * spec.probesPerRound };
 }
 
-/** A finished sample round: its numbers join the record. */
-export function recordRound(s: RolloutState, batch: Pick<SampleBatchResult, 'blue' | 'green' | 'fallbacksServed' | 'lastError'>): RolloutState {
+/** A finished probe round: its pairs join the record and this step's window (thresholds from the record before it). */
+export function recordRound(spec: RolloutSpec, s: RolloutState, result: Pick<ProbeRoundResult, 'round' | 'lastError'>): RolloutState {
+  const g = spec.guards;
+  const ctx = {
+    thresholds: thresholdsFrom(s.probes.record, g.latency.tailQuantile),
+    tolerance: { p50: g.latency.p50Tolerance ?? 0, tail: g.latency.tailTolerance },
+  };
   return {
     ...s,
     round: s.round + 1,
     roundsAtStep: s.roundsAtStep + 1,
-    samples: { blue: mergeArmStats(s.samples.blue, batch.blue), green: mergeArmStats(s.samples.green, batch.green) },
-    fallbacksServed: s.fallbacksServed + batch.fallbacksServed,
-    lastError: batch.lastError ?? s.lastError,
+    probes: { record: addProbeRound(s.probes.record, result.round, ctx), window: addProbeRound(s.probes.window, result.round, ctx) },
+    lastError: result.lastError ? { ...s.lastError, ...result.lastError } : s.lastError,
   };
 }
 
-export const samplingFailed = (s: RolloutState, why: string): RolloutState => end(s, 'rolled_back', 0, `sampling failed: ${why}`);
+export const samplingFailed = (s: RolloutState, why: string): RolloutState => end(s, 'rolled_back', 0, `probing failed: ${why}`);
 
 /** The spec cannot be run as written (a check that cannot run): failed at 0 %, not a verdict on green. */
 export const specFailed = (s: RolloutState, why: string): RolloutState => end(s, 'failed', 0, `spec error: ${why}`);
@@ -358,30 +383,54 @@ export type Decision =
   | { kind: 'dwell'; reason: string }
   /** a live batch while dwelling that does not fail: keep dwelling */
   | { kind: 'stay'; reason: string }
-  /** no verdict yet: another round at this step */
-  | { kind: 'hold'; reason: string }
+  /** no verdict yet: another round at this step (`collecting`: planned evidence, not counted against the hold budget) */
+  | { kind: 'hold'; reason: string; collecting?: boolean }
+  /** waiting for capacity or a healthy gateway: another round, on the step's wait budget (time), not its hold budget */
+  | { kind: 'wait'; reason: string; since: number }
   | { kind: 'rollback'; reason: string }
   /** onFailure: pause — hold the ratio for a human (resume accepts the risk, abort rolls back) */
   | { kind: 'pause'; reason: string };
 
-/** Green against blue on everything recorded so far (samples and live traffic). */
+/** Green against blue on everything recorded so far: paired probes and live traffic, whole rollout and this step. */
 export function evaluateState(spec: RolloutSpec, s: RolloutState): Evaluation {
-  const { blue, green } = combined(s);
-  // The spend cap is what the rollout itself spends (its samples), not the users' live traffic.
-  return evaluate({ blue, green, guards: spec.guards, greenSpendUsd: s.samples.green.costUsd });
+  return evaluate({
+    probes: s.probes,
+    live: { record: s.live.record, window: s.live.window },
+    guards: spec.guards,
+    // The spend cap is what the rollout itself spends (its probes), not the users' live traffic.
+    greenSpendUsd: s.probes.record.arms.green.costUsd,
+    promptNames: spec.prompts.map((p, i) => `prompt ${i + 1} "${(p.messages.at(-1)?.content ?? '').slice(0, 40)}"`),
+    final: s.stepIndex === spec.steps.length - 1,
+    tailSuspect: s.tailSuspect,
+  });
 }
 
+const WAIT_FOR = { capacity: "green's capacity (429s)", gateway: 'a healthy gateway (both arms failing)' } as const;
+
 /**
- * The policy: Pass → dwell; Fail → onFailure; Inconclusive → another round, up to maxHoldRounds at a
- * step, then onFailure. While dwelling (a live batch), only a Fail changes anything.
+ * The policy: Pass → dwell; Fail → onFailure; a wait (capacity, shared outage) → another round, up to
+ * guards.maxWaitMs at this step; Inconclusive → another round, up to maxHoldPairs at this step; either
+ * budget spent → onFailure. While dwelling (a live batch), only a Fail changes anything.
  */
-export function decide(spec: RolloutSpec, s: RolloutState, e: Evaluation, duringDwell: boolean): Decision {
+export function decide(spec: RolloutSpec, s: RolloutState, e: Evaluation, duringDwell: boolean, nowMs: number): Decision {
   const failure = (reason: string): Decision => ({ kind: spec.onFailure === 'rollback' ? 'rollback' : 'pause', reason });
   if (e.verdict === 'Fail') return failure(`failed verdict at ${s.greenPercent}% green: ${describeEvaluation(e)}`);
   if (duringDwell) return { kind: 'stay', reason: e.reason };
   if (e.verdict === 'Pass') return { kind: 'dwell', reason: e.reason };
-  if (s.roundsAtStep < spec.guards.maxHoldRounds) return { kind: 'hold', reason: e.reason };
-  return failure(`no verdict after ${s.roundsAtStep} rounds at ${s.greenPercent}%: ${e.reason}`);
+  if (e.wait) {
+    const since = s.waitingSince ?? nowMs;
+    if (nowMs - since >= spec.guards.maxWaitMs) {
+      return failure(`waited ${formatDuration(nowMs - since)} at ${s.greenPercent}% for ${WAIT_FOR[e.wait]}: ${e.reason}`);
+    }
+    return { kind: 'wait', reason: `waiting for ${WAIT_FOR[e.wait]}: ${e.reason}`, since };
+  }
+  // Collecting planned evidence does not spend the hold budget, but a step never judges more than four
+  // hold budgets of pairs in all.
+  const g = spec.guards;
+  if (e.collecting && s.probes.window.pairs < 4 * g.maxHoldPairs) return { kind: 'hold', reason: e.reason, collecting: true };
+  const held = s.holdPairs + s.probes.window.last.pairs;
+  if (held < g.maxHoldPairs) return { kind: 'hold', reason: e.reason };
+  return failure(`no verdict after ${held} pairs at ${s.greenPercent}% (${s.roundsAtStep} rounds): ${e.reason}`);
 }
 
 /**
@@ -391,28 +440,53 @@ export function decide(spec: RolloutSpec, s: RolloutState, e: Evaluation, during
 export function recordEvaluation(s: RolloutState, e: Evaluation, at: string, duringDwell: boolean): RolloutState {
   const keep = !duringDwell || e.verdict === 'Fail';
   const record: VerdictRecord = { step: s.stepIndex + 1, greenPercent: s.greenPercent, round: s.roundsAtStep, at, evaluation: e };
-  return { ...s, lastEvaluation: e, verdicts: keep ? [...s.verdicts.slice(-(VERDICTS_KEPT - 1)), record] : s.verdicts };
+  return {
+    ...s,
+    lastEvaluation: e,
+    verdicts: keep ? [...s.verdicts.slice(-(VERDICTS_KEPT - 1)), record] : s.verdicts,
+    ...(e.tailSuspect ? { tailSuspect: true } : {}),
+  };
 }
 
-export function applyDecision(spec: RolloutSpec, s: RolloutState, d: Decision): RolloutState {
+export function applyDecision(spec: RolloutSpec, s: RolloutState, d: Decision, nowMs: number): RolloutState {
   switch (d.kind) {
     case 'dwell':
-      return startDwell(spec, s);
+      return startDwell(spec, { ...s, waitingSince: undefined }, nowMs);
     case 'stay':
-    case 'hold':
       return s;
+    case 'hold':
+      return { ...s, holdPairs: d.collecting ? s.holdPairs : s.holdPairs + s.probes.window.last.pairs, waitingSince: undefined };
+    case 'wait':
+      return { ...s, waitingSince: d.since };
     case 'rollback':
       return end(s, 'rolled_back', 0, d.reason);
     case 'pause':
       // resume accepts the risk: the step's dwell, then the next step
-      return startDwell(spec, { ...s, pause: { reason: d.reason } });
+      return startDwell(spec, { ...s, pause: { reason: d.reason }, waitingSince: undefined }, nowMs, true);
   }
 }
 
 /** Evaluate, record and apply in one: what the workflow does after a round or a live batch. */
-export function judge(spec: RolloutSpec, s: RolloutState, at: string, duringDwell: boolean): { state: RolloutState; decision: Decision } {
+export function judge(spec: RolloutSpec, s: RolloutState, at: string, nowMs: number, duringDwell: boolean): { state: RolloutState; decision: Decision } {
   const e = evaluateState(spec, s);
   const recorded = recordEvaluation(s, e, at, duringDwell);
-  const decision = decide(spec, recorded, e, duringDwell);
-  return { state: applyDecision(spec, recorded, decision), decision };
+  const decision = decide(spec, recorded, e, duringDwell, nowMs);
+  return { state: applyDecision(spec, recorded, decision, nowMs), decision };
+}
+
+/**
+ * The fewest judged pairs a step needs to pass even when green equals blue exactly (no errors): the
+ * error guard's Pass on a perfect record, the step window's minimum, minSamples; for the last step, the
+ * pairs a promotion needs. A plan whose step budget (guards.maxHoldPairs) is below this can
+ * never promote (spec planProblems).
+ */
+export function pairsToPass(spec: RolloutSpec): number {
+  const g = spec.guards;
+  const per = spec.probesPerRound;
+  for (let n = per; n <= 1_000_000; n += per) {
+    if (n >= g.minSamples && differenceGuard('errorRate', '', { n, gOnly: 0, bOnly: 0 }, g.maxErrorRateIncrease, g, 'record').verdict === 'Pass') {
+      return Math.max(n, g.windowMinPairs, g.minSamples);
+    }
+  }
+  return Infinity;
 }

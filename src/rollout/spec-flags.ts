@@ -18,12 +18,14 @@ export interface SpecFlags {
   increment?: string;
   dwell?: string;
   samples?: string;
+  probes?: string;
   concurrency?: string;
   rpm?: string;
   onFailure?: string;
   maxErrorRate?: string;
   maxErrorRateIncrease?: string;
   minSamples?: string;
+  maxHoldPairs?: string;
   prompts?: string;
 }
 
@@ -53,7 +55,10 @@ export function specFromFlags(f: SpecFlags): RolloutSpec {
   if (f.initial !== undefined) plan.initial = num('initial', f.initial);
   if (f.increment !== undefined) plan.increment = num('increment', f.increment);
   if (f.dwell !== undefined) plan.dwell = f.dwell;
-  if (f.samples !== undefined) plan.samplesPerStep = num('samples', f.samples);
+  if (f.probes !== undefined || f.samples !== undefined) {
+    delete plan.samplesPerStep;
+    plan.probesPerRound = f.probes !== undefined ? num('probes', f.probes) : num('samples', f.samples);
+  }
   if (f.concurrency !== undefined) plan.concurrency = num('concurrency', f.concurrency);
   if (Object.keys(plan).length) raw.plan = plan;
   if (f.rpm !== undefined) raw.rateLimit = { requestsPerMinute: num('rpm', f.rpm) };
@@ -62,6 +67,10 @@ export function specFromFlags(f: SpecFlags): RolloutSpec {
   if (f.maxErrorRate !== undefined) guards.maxErrorRate = num('max-error-rate', f.maxErrorRate);
   if (f.maxErrorRateIncrease !== undefined) guards.maxErrorRateIncrease = num('max-error-rate-increase', f.maxErrorRateIncrease);
   if (f.minSamples !== undefined) guards.minSamples = num('min-samples', f.minSamples);
+  if (f.maxHoldPairs !== undefined) {
+    guards.maxHoldPairs = num('max-hold-pairs', f.maxHoldPairs);
+    delete guards.maxHoldRounds; // the flag replaces the file's budget in either unit
+  }
   if (Object.keys(guards).length) raw.guards = guards;
   if (f.prompts !== undefined) raw.prompts = readStructured(f.prompts, 'prompts');
   if (!f.file && raw.target === undefined) throw new SpecError('--target: required (or give a spec file with -f)');

@@ -12,6 +12,7 @@ import type { RetryPolicy, ChatMessage } from '../gateway/send';
 import { parseDuration } from '../spec/duration';
 import { formatZodError, SpecError } from '../spec/errors';
 import { unsafeBaseURL } from '../gateway/policy';
+import { pairsToPass } from './machine';
 
 const duration = (what: string, maxMs: number, maxText: string) =>
   z.union([z.string(), z.number()]).transform((v, ctx) => {
@@ -30,6 +31,7 @@ const HOUR = 3_600_000;
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 /** Model names as gateways spell them: no spaces or control characters, short enough for a search attribute. */
+// eslint-disable-next-line no-control-regex -- refusing control characters is the point
 const MODEL_NAME = /^[^\s\u0000-\u001f\u007f]{0,200}$/u;
 const ArmSchema = z.strictObject({
   model: z
@@ -70,16 +72,16 @@ const PlanSchema = z
     initial: Percent.optional(),
     increment: Percent.optional(),
     dwell: duration('dwell', 30 * 24 * HOUR, '30 days').default(60_000),
-    samplesPerStep: z.number().int().min(1).max(10_000).default(200),
+    /** Probe pairs per round (each pair: one prompt to blue and green at the same moment). */
+    probesPerRound: z.number().int().min(1).max(10_000).optional(),
+    /** The earlier name of probesPerRound. */
+    samplesPerStep: z.number().int().min(1).max(10_000).optional(),
     concurrency: z.number().int().min(1).max(256).default(10),
-    /**
-     * Share of each round's samples that still goes to blue however high the ratio (synthetic samples
-     * reach no user): green is then always compared with blue measured in the same rounds, under the
-     * same load — at 100 % too, where blue would otherwise have no fresh samples at all.
-     */
-    blueControlPercent: z.number().min(0).max(50).default(20),
   })
   .superRefine((p, ctx) => {
+    if (p.probesPerRound !== undefined && p.samplesPerStep !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['samplesPerStep'], message: 'give probesPerRound (samplesPerStep is its earlier name), not both' });
+    }
     if (p.steps && (p.initial !== undefined || p.increment !== undefined)) {
       ctx.addIssue({ code: 'custom', path: ['steps'], message: 'give either steps or initial + increment, not both' });
     }
@@ -102,7 +104,7 @@ export const SpecSchema = z.strictObject({
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'expected an alias of letters, digits, . _ - (e.g. chat-default)'),
   blue: ArmSchema,
   green: ArmSchema,
-  plan: PlanSchema.default({ dwell: 60_000, samplesPerStep: 200, concurrency: 10, blueControlPercent: 20 }),
+  plan: PlanSchema.default({ dwell: 60_000, concurrency: 10 }),
   prompts: z.array(PromptSchema).min(1, 'expected at least one prompt').optional(),
   guards: GuardsSchema.optional(),
   onFailure: z.enum(['rollback', 'pause']).default('rollback'),
@@ -124,8 +126,6 @@ export const SpecSchema = z.strictObject({
       maxBackoff: duration('backoff', 10 * 60_000, '10m').default(10_000),
     })
     .default({ attempts: 3, minBackoff: 2000, maxBackoff: 10_000 }),
-  /** Serve a failed green sample from blue, as users would be served; it still counts as a green failure. */
-  fallback: z.boolean().default(true),
 });
 export type SpecInput = z.input<typeof SpecSchema>;
 
@@ -141,17 +141,19 @@ export interface RolloutSpec {
   green: { model: string; baseURL?: string; apiKeyEnv?: string };
   steps: number[];
   dwellMs: number;
-  samplesPerStep: number;
+  /** probe pairs per round */
+  probesPerRound: number;
   concurrency: number;
-  blueControlPercent: number;
   prompts: SamplePrompt[];
   guards: Guards;
   onFailure: 'rollback' | 'pause';
   rateLimit: { requestsPerMinute: number };
   request: { maxTokens: number; temperature: number; timeoutMs: number };
   retry: RetryPolicy;
-  fallback: boolean;
 }
+
+/** Probe pairs per round unless the spec says otherwise. */
+export const DEFAULT_PROBES_PER_ROUND = 50;
 
 /** The seed's two test cases plus a golden prompt with a known answer. */
 export const DEFAULT_PROMPTS: SamplePrompt[] = [
@@ -199,12 +201,18 @@ function stepsFrom(plan: z.output<typeof PlanSchema>, source: string): number[] 
 }
 
 /** Validate raw input (already parsed from YAML/JSON or built from flags). Throws SpecError. */
+/** Fields earlier versions accepted, and what replaced them. */
+const RETIRED_FIELDS: Record<string, string> = {
+  'plan.blueControlPercent': 'retired: every probe is now a pair (one prompt to blue and green at once), so there is no blue control share; delete the field',
+  fallback: 'retired: probes never fall back to blue (a fallback would hide green errors); the router falls back on live traffic (modelshift router --no-fallback); delete the field',
+};
+
 export function parseSpec(raw: unknown, source = 'spec'): RolloutSpec {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new SpecError(`${source}: (top level): expected a mapping with target, blue, green, plan…`);
   }
   const r = SpecSchema.safeParse(raw);
-  if (!r.success) throw new SpecError(formatZodError(r.error, source));
+  if (!r.success) throw new SpecError(formatZodError(r.error, source, RETIRED_FIELDS));
   const s = r.data;
   if (s.blue.model === s.green.model && s.blue.baseURL === s.green.baseURL) {
     throw new SpecError(`${source}: green.model: same model and gateway as blue (${s.blue.model}); a rollout needs a different green`);
@@ -217,43 +225,78 @@ export function parseSpec(raw: unknown, source = 'spec'): RolloutSpec {
   if (bytes > MAX_PROMPT_BYTES) {
     throw new SpecError(`${source}: prompts: ${Math.round(bytes / 1024)} KB is too large for workflow input (max 64 KB); use fewer or shorter sample prompts`);
   }
-  const guards = s.guards ?? GuardsSchema.parse({});
+  const parsedGuards = s.guards ?? GuardsSchema.parse({});
+  const probesPerRound = s.plan.probesPerRound ?? s.plan.samplesPerStep ?? DEFAULT_PROBES_PER_ROUND;
+  const { maxHoldRounds, ...guardsRest } = parsedGuards;
+  const guards = { ...guardsRest, maxHoldPairs: maxHoldRounds !== undefined ? maxHoldRounds * probesPerRound : guardsRest.maxHoldPairs };
   return {
     target: s.target,
     blue: s.blue,
     green: s.green,
     steps: stepsFrom(s.plan, source),
     dwellMs: s.plan.dwell,
-    samplesPerStep: s.plan.samplesPerStep,
+    probesPerRound,
     concurrency: s.plan.concurrency,
-    blueControlPercent: s.plan.blueControlPercent,
     prompts,
     guards,
     onFailure: s.onFailure,
     rateLimit: s.rateLimit,
     request: { maxTokens: s.request.maxTokens, temperature: s.request.temperature, timeoutMs: s.request.timeout },
     retry: { attempts: s.retry.attempts, minBackoffMs: s.retry.minBackoff, maxBackoffMs: s.retry.maxBackoff },
-    fallback: s.fallback,
   };
 }
 
+/** A step may run at most this many probe rounds (each is an activity and a few history events). */
+export const MAX_ROUNDS_PER_STEP = 2000;
+
 /**
- * Advice about a valid spec that will behave badly (printed by validate and start, never fatal):
- * too few green samples per round for the guards to reach a verdict before the hold limit.
+ * A plan that cannot reach a verdict is refused (exit 2, the smallest setting that would work), unless
+ * forced: a step must be able to gather, within its hold budget (guards.maxHoldPairs) and a bounded number
+ * of rounds, the pairs a Pass needs even when green and blue are identical (machine pairsToPass).
  */
-export function planWarnings(spec: RolloutSpec): string[] {
+export function planProblems(spec: RolloutSpec): string[] {
+  const needed = pairsToPass(spec);
+  const g = spec.guards;
+  if (!Number.isFinite(needed)) {
+    return [`guards.maxErrorRateIncrease: ${g.maxErrorRateIncrease} cannot be told from 0 by any number of pairs; tolerate more (e.g. 0.01)`];
+  }
+  if (needed > g.maxHoldPairs) {
+    return [
+      `guards.maxHoldPairs: a step needs at least ${needed} judged pairs to pass even when green equals blue (minSamples ${g.minSamples}, ` +
+        `windowMinPairs ${g.windowMinPairs}, tolerance ${g.maxErrorRateIncrease}), more than its budget of ${g.maxHoldPairs}; raise maxHoldPairs to ≥ ${needed} ` +
+        `or tolerate more (or --force to start anyway)`,
+    ];
+  }
+  if (needed > spec.probesPerRound * MAX_ROUNDS_PER_STEP) {
+    return [
+      `plan.probesPerRound: ${spec.probesPerRound} pairs a round would take over ${MAX_ROUNDS_PER_STEP} rounds a step (a step needs ≥ ${needed} pairs); ` +
+        `raise probesPerRound to ≥ ${Math.ceil(needed / MAX_ROUNDS_PER_STEP)} (or --force to start anyway)`,
+    ];
+  }
+  return [];
+}
+
+/**
+ * What the price catalog (the worker's, as far as the CLI can tell: MODELSHIFT_CATALOG or the built-in
+ * one) means for the spec. `refused`: a spend cap on an unpriced green could never be measured.
+ * `warnings`: the cost guard cannot compare an unpriced arm (it says so in its verdict).
+ */
+export function pricingProblems(spec: RolloutSpec, priced: (model: string) => boolean): { refused: string[]; warnings: string[] } {
+  const unpriced = (['blue', 'green'] as const).filter((arm) => !priced(spec[arm].model));
+  const refused: string[] = [];
   const warnings: string[] = [];
-  const greenPerRound = (spec.samplesPerStep * spec.steps[0]) / 100;
-  // ~350 green samples rule out +4 pp at the default guards (src/decision/README.md).
-  const needed = Math.ceil(350 / Math.max(greenPerRound, 0.01));
-  if (needed > spec.guards.maxHoldRounds) {
-    warnings.push(
-      `plan.samplesPerStep: ${spec.samplesPerStep} samples at ${spec.steps[0]}% gives ~${greenPerRound.toFixed(1)} green samples per round; ` +
-        `a verdict needs ~350, i.e. ~${needed} rounds, more than guards.maxHoldRounds (${spec.guards.maxHoldRounds}); ` +
-        `raise samplesPerStep to ≥ ${Math.ceil((350 * 100) / spec.steps[0] / spec.guards.maxHoldRounds)} or start at a higher first step`,
+  if (spec.guards.cost.spendCapUsd !== undefined && unpriced.includes('green')) {
+    refused.push(
+      `guards.cost.spendCapUsd: green model ${spec.green.model} is not in the price catalog, so its spend cannot be capped; add its prices (MODELSHIFT_CATALOG) or remove the cap`,
     );
   }
-  return warnings;
+  if (spec.guards.cost.enabled && unpriced.length) {
+    warnings.push(
+      `guards.cost: ${unpriced.map((a) => `${a} model ${spec[a].model}`).join(' and ')} ${unpriced.length > 1 ? 'are' : 'is'} not in the price catalog: ` +
+        `the cost guard will not compare cost (add prices with MODELSHIFT_CATALOG, or set guards.cost.enabled: false)`,
+    );
+  }
+  return { refused, warnings };
 }
 
 /** Read a YAML or JSON spec file (library API; the CLI goes through its flags). Throws SpecError. */

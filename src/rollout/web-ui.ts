@@ -27,7 +27,7 @@ export function staticDetails(spec: RolloutSpec): string {
     `|---|---|`,
     `| steps | ${spec.steps.join(' → ')} % |`,
     `| dwell | ${formatDuration(spec.dwellMs)} |`,
-    `| samples per round | ${spec.samplesPerStep} (concurrency ${spec.concurrency}, ${spec.rateLimit.requestsPerMinute} rpm per model) |`,
+    `| probes per round | ${spec.probesPerRound} pairs (each prompt to both arms at once; concurrency ${spec.concurrency}, ${spec.rateLimit.requestsPerMinute} rpm per model) |`,
     `| on failure | ${spec.onFailure} |`,
     `| guards | ${md(Object.entries(g).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`).join(', '))} |`,
     `| prompts | ${spec.prompts.length} (${spec.prompts.filter((p) => p.expect).length} with output checks) |`,
@@ -62,7 +62,18 @@ export function renderDetails(spec: RolloutSpec, state: RolloutState): string {
     lines.push('', '| guard | verdict | detail |', '|---|---|---|');
     for (const g of ev.guards) lines.push(`| ${g.guard} | ${g.verdict} | ${md(g.detail)} |`);
   }
-  if (state.fallbacksServed) lines.push('', `Green failures served by blue fallback: ${state.fallbacksServed} (counted as green errors).`);
+  const p = s.probes;
+  lines.push(
+    '',
+    `Probe pairs: ${p.pairs} judged (${p.stepPairs} this step); green alone failed ${p.table.greenFailed}, blue alone ${p.table.blueFailed}, ` +
+      `both ${p.table.bothFailed}${p.substituted ? `; green answered by another model ${p.substituted}×` : ''}. ` +
+      `Probe spend: green ${usd(p.spendUsd.green)}, blue ${usd(p.spendUsd.blue)}.`,
+  );
+  if (s.waiting) lines.push('', `**Waiting** for ${s.waiting === 'capacity' ? "green's capacity (429s)" : 'a healthy gateway (both arms failing)'}.`);
+  for (const arm of ['blue', 'green'] as const) {
+    const err = s.lastError?.[arm];
+    if (err) lines.push('', `Last ${arm} gateway error: ${md(err)}`);
+  }
   return lines
     .filter((l) => l !== '')
     .join('\n')

@@ -38,7 +38,7 @@ import {
   type RolloutInput,
   type RolloutResult,
   type RolloutStatus,
-  type SampleBatchResult,
+  type ProbeRoundResult,
 } from './contract';
 import * as m from './machine';
 import type { RolloutSpec } from './spec';
@@ -66,9 +66,9 @@ const { preflight } = proxyActivities<typeof activities>({
   retry: { maximumAttempts: 5, initialInterval: '1s', maximumInterval: '10s', nonRetryableErrorTypes: ['GatewayAuth', 'ModelNotFound', 'GatewayConfig'] },
 });
 
-const sampleActivities = (spec: RolloutSpec) =>
+const probeActivities = (spec: RolloutSpec) =>
   proxyActivities<typeof activities>({
-    startToCloseTimeout: Math.max(120_000, spec.samplesPerStep * spec.request.timeoutMs),
+    startToCloseTimeout: Math.max(120_000, spec.probesPerRound * spec.request.timeoutMs),
     heartbeatTimeout: '10s',
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     retry: { maximumAttempts: 10, initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: ['GatewayAuth', 'GatewayConfig'] },
@@ -242,8 +242,8 @@ class RolloutRun {
       }
       if (next.kind === 'paused') continue; // under pressure: the next turn continues as new
       if (next.kind === 'preflight') await this.preflight();
-      else if (next.kind === 'advance') this.apply(m.advance(this.spec, this.state));
-      else if (next.kind === 'sample') await this.sampleRound();
+      else if (next.kind === 'advance') this.apply(m.advance(this.spec, this.state, Date.now()));
+      else if (next.kind === 'sample') await this.probeRound();
       else if (next.kind === 'dwell') await this.dwell(next.ms);
     }
   }
@@ -263,31 +263,29 @@ class RolloutRun {
     if (!this.closed()) this.apply(m.preflightPassed(this.state));
   }
 
-  /** One sample round at the current step, then its verdict. Paused, aborted or promoted mid-round: the round does not count. */
-  private async sampleRound(): Promise<void> {
+  /** One probe round at the current step, then its verdict. Paused, aborted or promoted mid-round: the round does not count. */
+  private async probeRound(): Promise<void> {
     const { spec } = this;
     const r = m.nextRound(spec, this.state);
-    const summary = `step ${r.step}/${spec.steps.length} round ${r.roundAtStep}: ${spec.samplesPerStep} samples at ${this.state.greenPercent}% green`;
+    const summary = `step ${r.step}/${spec.steps.length} round ${r.roundAtStep}: ${spec.probesPerRound} probe pairs (green serves ${this.state.greenPercent}% of users)`;
     const input = {
       target: spec.target,
       step: r.step,
       round: r.round,
-      greenPercent: r.greenPercent,
-      count: spec.samplesPerStep,
+      pairs: spec.probesPerRound,
       concurrency: spec.concurrency,
       blue: spec.blue,
       green: spec.green,
       prompts: spec.prompts,
+      promptOffset: r.promptOffset,
       requestsPerMinute: spec.rateLimit.requestsPerMinute,
       request: spec.request,
       retry: spec.retry,
-      fallback: spec.fallback,
-      seed: r.seed,
     };
-    let batch: SampleBatchResult;
+    let result: ProbeRoundResult;
     try {
-      const { runSampleBatch } = sampleActivities(spec);
-      batch = await interruptible(() => runSampleBatch.executeWithOptions({ summary }, [input]), () => this.closed() || this.paused() || this.underPressure());
+      const { runProbeRound } = probeActivities(spec);
+      result = await interruptible(() => runProbeRound.executeWithOptions({ summary }, [input]), () => this.closed() || this.paused() || this.underPressure());
     } catch (err) {
       if (err instanceof CancelledByLoop) return;
       if (isCancellation(err)) throw err;
@@ -295,7 +293,7 @@ class RolloutRun {
       return this.apply(m.samplingFailed(this.state, failureMessage(err)));
     }
     if (this.closed()) return;
-    this.judge(m.recordRound(this.state, batch), false);
+    this.judge(m.recordRound(spec, this.state, result), false);
   }
 
   /** Dwell at this step: an ending or a pause interrupts it, the time left is kept; a live batch is judged. */
@@ -311,6 +309,6 @@ class RolloutRun {
   }
 
   private judge(state: m.RolloutState, duringDwell: boolean): void {
-    this.apply(m.judge(this.spec, state, new Date().toISOString(), duringDwell).state);
+    this.apply(m.judge(this.spec, state, new Date().toISOString(), Date.now(), duringDwell).state);
   }
 }

@@ -25,11 +25,17 @@ function mostSpecific(issue: Issue, path: PropertyKey[]): { issue: Issue; path: 
   return best;
 }
 
-/** `source: path.to.field: message` — the first problem, on one line. */
-export function formatZodError(err: z.ZodError, source: string): string {
+/**
+ * `source: path.to.field: message` — the first problem, on one line. `retired` maps a field that an
+ * earlier version accepted (its dotted path) to what to do instead, so an old spec is told why, not
+ * just "unknown field".
+ */
+export function formatZodError(err: z.ZodError, source: string, retired: Record<string, string> = {}): string {
   const { issue, path: fullPath } = mostSpecific(err.issues[0], err.issues[0].path);
   const path = fullPath.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
   let msg = issue.message;
+  const gone = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => (path ? `${path}.${k}` : k)).find((k) => retired[k]) : undefined;
+  if (gone) return `${source}: ${gone}: ${retired[gone]}`;
   if (issue.code === 'unrecognized_keys') {
     msg = `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (check the spelling; unknown fields are refused)`;
   }

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { emptyArmStats, mergeArmStats, recordOutcome, summarize, type Outcome } from '../../src/decision/arm-stats';
 import { histogramQuantile } from '../../src/decision/histogram';
 import { percentile } from '../../src/stats/percentile';
-import { BLUE, draw, mulberry32 } from '../../bench/verdicts';
-import { arm, err, ok } from './fixtures';
+import { BLUE, mulberry32 } from '../../bench/verdicts';
+import { arm, draw, err, ok } from './fixtures';
 
 describe('arm stats', () => {
   const outcomes: Outcome[] = [];

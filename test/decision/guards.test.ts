@@ -8,7 +8,7 @@ describe('guards schema and seed rule', () => {
     expect(() => GuardsSchema.parse({ maxErorRate: 0.1 })).toThrow();
     expect(() => GuardsSchema.parse({ latency: { p99tolerance: 0.1 } })).toThrow();
     const g = GuardsSchema.parse({ latency: { p99Tolerance: 0.3 }, cost: { spendCapUsd: 5 } });
-    expect(g.latency).toEqual({ ...DEFAULT_GUARDS.latency, p99Tolerance: 0.3 });
+    expect(g.latency).toEqual({ ...DEFAULT_GUARDS.latency, tailTolerance: 0.3 }); // p99Tolerance: the earlier name
     expect(g.cost.spendCapUsd).toBe(5);
     expect(g.cost.maxIncrease).toBe(DEFAULT_GUARDS.cost.maxIncrease);
   });

@@ -1,129 +1,164 @@
+/**
+ * The verdict on paired probes and live traffic (src/decision/verdict.ts, ./probe-guards.ts), on records
+ * drawn from the bench's scenarios: what each guard concludes, in which scope, and how they combine.
+ */
 import { describe, expect, it } from 'vitest';
-import { recordOutcome } from '../../src/decision/arm-stats';
+import { BLUE, SCENARIOS, type Scenario } from '../../bench/verdicts';
 import { evaluate } from '../../src/decision/verdict';
-import { type Guards } from '../../src/decision/guards-schema';
-import { BLUE, type ArmModel } from '../../bench/verdicts';
-import { arm, err, G, guard, ok } from './fixtures';
+import { emptyEvidence } from '../../src/decision/paired';
+import * as m from '../../src/rollout/machine';
+import { arm, G, guard, recorded } from './fixtures';
 
-describe('evaluate — error rate and ceiling', () => {
-  const cases: { name: string; blue: [number, number]; green: [number, number]; errorRate?: string; ceiling?: string; notFail?: boolean }[] = [
-    { name: '0/200 blue vs 20/200 green → Fail', blue: [200, 0], green: [200, 20], errorRate: 'Fail' },
-    { name: '1/10 green vs 0/90 blue → not Fail (the seed failed this)', blue: [90, 0], green: [10, 1], notFail: true },
-    { name: '1/20 green vs 0/180 blue → not Fail', blue: [180, 0], green: [20, 1], notFail: true },
-    { name: 'equal arms 10/1000 vs 90/9000 → Pass', blue: [9000, 90], green: [1000, 10], errorRate: 'Pass', ceiling: 'Pass' },
-    { name: 'equal arms, few samples 2/100 vs 18/900 → Inconclusive', blue: [900, 18], green: [100, 2], errorRate: 'Inconclusive' },
-    { name: 'below minSamples → Inconclusive', blue: [15, 0], green: [10, 0], errorRate: 'Inconclusive' },
-    { name: '+10 pp: 11/100 vs 9/900 → Fail', blue: [900, 9], green: [100, 11], errorRate: 'Fail' },
-    { name: 'both arms 30% errors → ceiling Fail, difference not', blue: [300, 90], green: [300, 90], errorRate: 'Inconclusive', ceiling: 'Fail' },
-    { name: 'green 8/100 with blue 7/900: ceiling not yet significant → Inconclusive', blue: [900, 63], green: [100, 8], ceiling: 'Inconclusive' },
-  ];
-  for (const c of cases) {
-    it(c.name, () => {
-      const ev = evaluate({ blue: arm(c.blue[0], c.blue[1], 1), green: arm(c.green[0], c.green[1], 2), guards: G });
-      if (c.errorRate) expect(guard(ev, 'errorRate').verdict, guard(ev, 'errorRate').detail).toBe(c.errorRate);
-      if (c.ceiling) expect(guard(ev, 'errorCeiling').verdict, guard(ev, 'errorCeiling').detail).toBe(c.ceiling);
-      if (c.notFail) expect(ev.verdict, ev.reason).not.toBe('Fail');
-      if (c.errorRate === 'Fail' || c.ceiling === 'Fail') expect(ev.verdict).toBe('Fail');
-    });
-  }
+const scenario = (id: string): Scenario => SCENARIOS.find((s) => s.id === id)!;
+const judged = (sc: Scenario, pairs: number, opts: { seed?: number; stepIndex?: number } = {}) => {
+  const { spec, state } = recorded(sc, pairs, opts);
+  return m.evaluateState(spec, state);
+};
 
-  it('equal arms pass eventually (whole evaluation)', () => {
-    const ev = evaluate({ blue: arm(9000, 90, 3), green: arm(1000, 10, 4), guards: G });
-    expect(ev.verdict, ev.reason).toBe('Pass');
-    expect(ev.reason).toBe('all guards pass');
+describe('errors, judged on discordant pairs', () => {
+  it('+10 pp errors fail on the error-rate guard; the reason carries the numbers', () => {
+    const ev = judged(scenario('e10'), 400);
+    expect(ev.verdict).toBe('Fail');
+    const g = guard(ev, 'errorRate');
+    expect(g.verdict).toBe('Fail');
+    expect(g.detail).toMatch(/^error rate: green − blue \+\d+\.\d+ pp over 400 pairs, 95% CS \[/);
   });
 
-  it('detail lines carry the numbers', () => {
-    const d = guard(evaluate({ blue: arm(200, 0), green: arm(200, 20, 2), guards: G }), 'errorRate').detail;
-    expect(d).toContain('20/200');
-    expect(d).toContain('0/200');
-    expect(d).toMatch(/CS \[/);
-    expect(d.includes('\n')).toBe(false);
+  it('identical arms at 1 % do not fail, and pass with confidence on a large record', () => {
+    for (const seed of [1, 2, 3]) expect(guard(judged(scenario('eq'), 400, { seed }), 'errorRate').verdict).not.toBe('Fail');
+    expect(guard(judged(scenario('eq'), 2000), 'errorRate').verdict).toBe('Pass');
+  });
+
+  it('a shared outage (both arms failing together) moves neither the error guard nor the ceiling', () => {
+    const outage: Scenario = { ...scenario('eq'), world: { outage: { everySecs: 60, secs: 30 } } }; // half of all pairs fail on both arms
+    for (const seed of [1, 2, 3]) {
+      const ev = judged(outage, 600, { stepIndex: 3, seed });
+      expect(guard(ev, 'errorRate').verdict).not.toBe('Fail');
+      expect(guard(ev, 'errorCeiling').verdict).toBe('Pass');
+    }
+    // while it lasts, the step waits (the gateway's fault, not green's), on the wait budget
+    const down = judged({ ...scenario('eq'), world: { outage: { everySecs: 600, secs: 600 } } }, 100);
+    expect(down.wait).toBe('gateway');
+    expect(guard(down, 'gatewayHealth', 'window').detail).toMatch(/waiting for the gateway: a shared outage, not green/);
+  });
+
+  it("the ceiling judges what green adds over blue: 8 % base errors on both arms pass it", () => {
+    const ev = judged(scenario('eq-8'), 1000);
+    expect(guard(ev, 'errorCeiling').verdict).toBe('Pass');
+    const bad = judged({ ...scenario('eq'), green: { ...BLUE, errorRate: 0.4 } }, 100);
+    expect(guard(bad, 'errorCeiling').verdict).toBe('Fail');
+  });
+
+  it('a substituting gateway (another model answers) fails green', () => {
+    const ev = judged(scenario('subst'), 100);
+    expect(ev.verdict).toBe('Fail');
+    const { state } = recorded(scenario('subst'), 100);
+    expect(state.probes.record.substituted).toBe(100);
   });
 });
 
-describe('evaluate — 429s, latency, cost, checks', () => {
-  it('429-heavy green → Inconclusive with greenRateLimitedHold, 429s are not errors', () => {
-    const green = arm(200, 0, 5);
-    for (let i = 0; i < 100; i++) recordOutcome(green, err('rate_limited'));
-    const ev = evaluate({ blue: arm(1800, 18, 6), green, guards: G });
-    expect(green.errors).toBe(0);
-    expect(green.rateLimited).toBe(100);
+describe('latency, judged on exceedances of blue’s thresholds', () => {
+  it('latency ×1.5 fails the p50 guard', () => {
+    const ev = judged(scenario('lat-1.5'), 300);
+    expect(guard(ev, 'latencyP50').verdict).toBe('Fail');
+  });
+
+  it('heavy tails on both arms (lognormal σ = 1, 5 % Pareto) neither fail nor hold the tail', () => {
+    for (const id of ['eq-heavy', 'eq-pareto']) {
+      const g = guard(judged(scenario(id), 600), 'latencyTail');
+      expect(g.verdict, g.detail).toBe('Pass');
+    }
+  });
+
+  it('before promoting, a suspect tail is held and judged on latency.tailDecisionPairs pairs', () => {
+    const sc = scenario('p99');
+    const firsts = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((seed) => {
+      const { spec, state } = recorded(sc, 800, { stepIndex: 3, seed });
+      return m.evaluateState(spec, state);
+    });
+    expect(firsts.filter((e) => e.tailSuspect).length).toBeGreaterThanOrEqual(8);
+    const first = firsts.find((e) => e.tailSuspect)!;
+    expect(first.verdict).toBe('Inconclusive');
+    expect(first.collecting).toBe(true);
+    expect(first.reason).toMatch(/tail looks heavier than blue's: judging it on 3200 pairs before promoting/);
+    const { spec } = recorded(sc, 0, { stepIndex: 3 });
+    // on the decision record, a +30 % p99 fails
+    const decided = (id: string) =>
+      [11, 12, 13, 14, 15].map((seed) => {
+        const big = recorded(scenario(id), 3700, { stepIndex: 3, seed });
+        return guard(m.evaluateState(spec, { ...big.state, tailSuspect: true }), 'latencyTail').verdict;
+      });
+    expect(decided('p99').filter((v) => v === 'Fail').length).toBeGreaterThanOrEqual(4);
+    // …and a suspect tail within tolerance (+15 %) is cleared on it
+    expect(decided('tol-lat').filter((v) => v === 'Pass').length).toBeGreaterThanOrEqual(4);
+  });
+});
+
+describe('golden checks and cost', () => {
+  it('one prompt of five breaking its check fails the per-prompt guard while the pooled one does not', () => {
+    const ev = judged(scenario('prompt'), 800);
+    expect(guard(ev, 'promptChecks').verdict).toBe('Fail');
+    expect(guard(ev, 'promptChecks').detail).toMatch(/1 failing, e\.g\. prompt 1 "prompt 0"/);
+    expect(guard(ev, 'checks').verdict).not.toBe('Fail');
+  });
+
+  it('cost +50 % fails; 40 % cheaper passes', () => {
+    expect(guard(judged(scenario('cost'), 200), 'cost').verdict).toBe('Fail');
+    expect(guard(judged(scenario('tol-cheap'), 600), 'cost').verdict).toBe('Pass');
+  });
+
+  it('an unpriced arm is not compared, and the guard says so', () => {
+    const g = guard(judged({ ...scenario('eq'), green: { ...BLUE, priceIn: 0, priceOut: 0 } }, 200), 'cost');
+    expect(g.verdict).toBe('Pass');
+    expect(g.unpriced).toBe(true);
+    expect(g.detail).toMatch(/not compared — an arm is unpriced/);
+  });
+});
+
+describe('waits: capacity and gateway health', () => {
+  it("heavy 429s on green make the step wait for green's capacity (429s are not errors)", () => {
+    const ev = judged({ ...scenario('eq'), green: { ...BLUE, rateLimited: 0.9 } }, 300);
     expect(ev.verdict).toBe('Inconclusive');
-    expect(ev.greenRateLimitedHold).toBe(true);
+    expect(ev.wait).toBe('capacity');
     expect(guard(ev, 'errorRate').verdict).not.toBe('Fail');
-    expect(guard(ev, 'rateLimit').verdict).toBe('Inconclusive');
+  });
+});
+
+describe('steps: the window, the last step, live traffic', () => {
+  it('an early step advances on estimates within tolerance; the last step needs confidence and its promotion pairs', () => {
+    const early = judged(scenario('eq'), 150, { stepIndex: 0 });
+    expect(early.verdict).toBe('Pass');
+    expect(early.reason).toMatch(/within tolerance \(the last step needs them confident\)/);
+    const last = judged(scenario('eq'), 300, { stepIndex: 3 });
+    expect(last.verdict).toBe('Inconclusive');
+    expect(last.collecting).toBe(true);
   });
 
-  it('latency tail regression (green p99 ×2, p50 same) → latencyP99 Fail', () => {
-    const slow: ArmModel = { ...BLUE, latency: { p50: 450, p99: 2400 } };
-    const ev = evaluate({ blue: arm(5000, 0, 7), green: arm(3000, 0, 8, slow), guards: G });
-    expect(guard(ev, 'latencyP99').verdict, guard(ev, 'latencyP99').detail).toBe('Fail');
-    expect(guard(ev, 'latencyP50').verdict).not.toBe('Fail');
+  it("a step's own window fails a regression that appears there (not diluted by the earlier steps)", () => {
+    const { spec, state } = recorded(scenario('eq'), 1500);
+    const late: Scenario = { ...scenario('eq'), green: { ...BLUE, errorRate: 0.3 } };
+    let s = m.advance(spec, state, 0);
+    const more = recorded(late, 300, { spec, stepIndex: 0 });
+    s = { ...s, probes: { record: s.probes.record, window: more.state.probes.record } };
+    const ev = m.evaluateState(spec, s);
     expect(ev.verdict).toBe('Fail');
+    expect(ev.guards.some((g) => g.scope === 'window' && g.verdict === 'Fail')).toBe(true);
   });
 
-  it('whole-distribution slowdown ×1.5 → latencyP50 Fail', () => {
-    const slow: ArmModel = { ...BLUE, latency: { p50: 675, p99: 1800 } };
-    const ev = evaluate({ blue: arm(2000, 0, 9), green: arm(500, 0, 10, slow), guards: G });
-    expect(guard(ev, 'latencyP50').verdict, guard(ev, 'latencyP50').detail).toBe('Fail');
+  it('live traffic is judged per step, confident routes only', () => {
+    const probes = { record: emptyEvidence(), window: emptyEvidence() };
+    const badLive = { blue: arm(5000, 50, 1), green: arm(2000, 400, 2) };
+    const ev = evaluate({ probes, live: { record: badLive, window: badLive }, guards: G });
+    expect(ev.guards.find((g) => g.guard === 'liveErrorRate')?.verdict).toBe('Fail');
+    expect(ev.guards.find((g) => g.guard === 'liveErrorRate')?.scope).toBe('live window');
+    // the whole record alone (green mostly at a later, busier step) is not judged
+    const fine = { blue: arm(5000, 50, 1), green: arm(2000, 20, 2) };
+    expect(evaluate({ probes, live: { record: badLive, window: fine }, guards: G }).guards.some((g) => g.guard === 'liveErrorRate' && g.verdict === 'Fail')).toBe(false);
   });
 
-  it('outliers do not fail latency: equal arms + 3 green requests at 60 s', () => {
-    const green = arm(3000, 0, 11);
-    for (let i = 0; i < 3; i++) recordOutcome(green, ok(60_000));
-    const ev = evaluate({ blue: arm(9000, 0, 12), green, guards: G });
-    expect(guard(ev, 'latencyP99').verdict, guard(ev, 'latencyP99').detail).toBe('Pass');
-    expect(guard(ev, 'latencyP50').verdict).toBe('Pass');
-    expect(ev.verdict, ev.reason).toBe('Pass');
-  });
-
-  it('cost +50% per success → cost Fail; equal cost → Pass; spend cap', () => {
-    const pricey: ArmModel = { ...BLUE, priceIn: 0.75, priceOut: 2.25 };
-    expect(guard(evaluate({ blue: arm(900, 0, 13), green: arm(100, 0, 14, pricey), guards: G }), 'cost').verdict).toBe('Fail');
-    expect(guard(evaluate({ blue: arm(900, 0, 13), green: arm(300, 0, 14), guards: G }), 'cost').verdict).toBe('Pass');
-    const capped: Guards = { ...G, cost: { ...G.cost, spendCapUsd: 0.01 } };
-    const ev = evaluate({ blue: arm(900, 0, 13), green: arm(300, 0, 14), guards: capped, greenSpendUsd: 0.02 });
-    expect(guard(ev, 'spendCap').verdict).toBe('Fail');
-    expect(ev.verdict).toBe('Fail');
-  });
-
-  it('cost: identical per-request costs at tiny n never Fail before minSamples; an unpriced blue is not compared', () => {
-    const fixed = (n: number, cost: number) => {
-      const s = arm(0, 0);
-      for (let i = 0; i < n; i++) recordOutcome(s, { ...ok(), costUsd: cost });
-      return s;
-    };
-    // Two requests each, zero variance, green 30% dearer: no verdict yet (was a "confident" Fail).
-    expect(guard(evaluate({ blue: fixed(2, 0.001), green: fixed(2, 0.0013), guards: G }), 'cost').verdict).toBe('Inconclusive');
-    // With enough samples the same difference is judged.
-    expect(guard(evaluate({ blue: fixed(400, 0.001), green: fixed(400, 0.0013), guards: G }), 'cost').verdict).toBe('Fail');
-    const unpriced = guard(evaluate({ blue: fixed(50, 0), green: fixed(50, 0.002), guards: G }), 'cost');
-    expect(unpriced.verdict).toBe('Pass');
-    expect(unpriced.detail).toMatch(/blue has no recorded cost/);
-  });
-
-  it('golden checks: green failing 30% vs blue 5% → Fail; none recorded → guard absent', () => {
-    const blue = arm(0, 0);
-    const green = arm(0, 0);
-    for (let i = 0; i < 200; i++) recordOutcome(blue, { ...ok(), check: { passed: i % 20 !== 0 } });
-    for (let i = 0; i < 200; i++) recordOutcome(green, { ...ok(), check: { passed: i % 10 >= 3 } });
-    expect(guard(evaluate({ blue, green, guards: G }), 'checks').verdict).toBe('Fail');
-    expect(evaluate({ blue: arm(900, 9), green: arm(100, 1), guards: G }).guards.some((r) => r.guard === 'checks')).toBe(false);
-  });
-
-  it('overall: any Fail → Fail, even while rate-limited', () => {
-    const green = arm(200, 20, 2);
-    for (let i = 0; i < 100; i++) recordOutcome(green, err('rate_limited'));
-    const ev = evaluate({ blue: arm(200, 0), green, guards: G });
-    expect(ev.verdict).toBe('Fail');
-    expect(ev.greenRateLimitedHold).toBeUndefined();
-  });
-
-  it('evaluation is plain JSON and deterministic', () => {
-    const input = { blue: arm(900, 9, 1), green: arm(100, 3, 2), guards: G };
-    const a = evaluate(input);
-    expect(JSON.parse(JSON.stringify(a))).toEqual(a);
-    expect(evaluate(JSON.parse(JSON.stringify(input)))).toEqual(a);
+  it('is plain JSON and deterministic', () => {
+    const a = judged(scenario('e4'), 300);
+    const b = judged(scenario('e4'), 300);
+    expect(JSON.parse(JSON.stringify(a))).toEqual(b);
   });
 });

@@ -48,8 +48,15 @@ rateLimit: { requestsPerMinute: 600 }
     const ok = await cli(['validate', '-f', good]);
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(/^ok: chat-default: gpt-4\.1 → gpt-4\.1-turbo, steps 10→25→50→100%, dwell 1m/);
-    // 20 samples a round at 10% cannot reach a verdict before the hold limit: said, not fatal.
-    expect(ok.stderr).toMatch(/^warning: plan\.samplesPerStep: 20 samples at 10% gives ~2\.0 green samples per round/);
+    expect(ok.stderr).toBe('');
+
+    // A hold budget smaller than what an identical green needs to pass: refused, unless --force (then a warning).
+    const tight = await cli(['validate', '-f', good, '--max-hold-pairs', '60']);
+    expect(tight.code).toBe(2);
+    expect(tight.stderr).toMatch(/^modelshift: guards\.maxHoldPairs: a step needs at least \d+ judged pairs to pass .*or --force to start anyway\)\n$/);
+    const forced = await cli(['validate', '-f', good, '--max-hold-pairs', '60', '--force']);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(forced.stderr).toMatch(/^warning: guards\.maxHoldPairs: a step needs at least/);
 
     // Flags override the file: --initial/--increment replace its explicit steps.
     const over = await cli(['validate', '-f', good, '--initial', '20', '--increment', '20']);

@@ -71,9 +71,9 @@ describe('durable rollouts', () => {
       expect(atKill.step).toBeGreaterThanOrEqual(2);
       expect(r.status.verdicts.slice(0, atKill.verdicts.length)).toEqual(atKill.verdicts);
       expect(r.status.verdicts[atKill.verdicts.length].step).toBe(atKill.step);
-      // Every batch counted exactly once: counted samples = rounds × samples per round.
-      const counted = r.status.arms.blue.requests + r.status.arms.green.requests;
-      expect(counted).toBe(r.status.verdicts.length * spec.samplesPerStep);
+      // Every pair counted exactly once: pairs sent = rounds × pairs per round, two requests each.
+      expect(r.status.probes.sent).toBe(r.status.probes.rounds * spec.probesPerRound);
+      expect(r.status.arms.blue.requests + r.status.arms.green.requests).toBe(2 * r.status.probes.sent);
       // And the batch that was interrupted really was retried on the new worker.
       const events = (await handle.fetchHistory()).events ?? [];
       const retried = events.some((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1);
@@ -94,7 +94,8 @@ describe('durable rollouts', () => {
       const latest = await t.client.workflow.getHandle(rolloutWorkflowId(spec.target)).describe();
       expect(latest.runId).not.toBe(handle.firstExecutionRunId); // at least one continue-as-new happened
       expect(new Set(r.status.verdicts.map((v) => v.step))).toEqual(new Set([1, 2, 3])); // verdicts of earlier runs kept
-      expect(r.status.arms.green.requests + r.status.arms.blue.requests).toBe(r.status.verdicts.length * spec.samplesPerStep);
+      expect(r.status.probes.sent).toBe(r.status.probes.rounds * spec.probesPerRound);
+      expect(r.status.arms.green.requests + r.status.arms.blue.requests).toBe(2 * r.status.probes.sent);
     } finally {
       await w.stop();
     }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_GUARDS } from '../../src/decision/defaults';
 import { BadInput } from '../../src/errors';
-import { DEFAULT_PROMPTS, parseSpec, planWarnings } from '../../src/rollout/spec';
+import { DEFAULT_PROMPTS, parseSpec, planProblems, pricingProblems } from '../../src/rollout/spec';
 import { specFromFlags } from '../../src/rollout/spec-flags';
 import { SpecError } from '../../src/spec/errors';
 
@@ -28,14 +28,12 @@ describe('rollout spec: defaults and normalisation', () => {
     expect(s).toMatchObject({
       steps: [10, 20, 30, 40, 50, 60, 70, 80, 90, 100],
       dwellMs: 60_000,
-      samplesPerStep: 200,
+      probesPerRound: 50,
       concurrency: 10,
-      blueControlPercent: 20,
       onFailure: 'rollback',
       rateLimit: { requestsPerMinute: 600 },
       request: { maxTokens: 256, temperature: 0.7, timeoutMs: 60_000 },
       retry: { attempts: 3, minBackoffMs: 2000, maxBackoffMs: 10_000 },
-      fallback: true,
     });
     expect(s.guards).toEqual(DEFAULT_GUARDS);
     expect(s.prompts).toEqual(DEFAULT_PROMPTS);
@@ -100,7 +98,7 @@ describe('rollout spec: flags over a file', () => {
     const file = join(dir, 'spec.yaml');
     writeFileSync(file, 'target: chat\nblue: { model: gpt-4.1 }\ngreen: { model: gpt-4.1-turbo }\nplan: { initial: 10, increment: 10, samplesPerStep: 50 }\n');
     const s = specFromFlags({ file, steps: '25,100', samples: '300', green: 'deepseek-v3.2', maxErrorRate: '0.1' });
-    expect(s).toMatchObject({ steps: [25, 100], samplesPerStep: 300, green: { model: 'deepseek-v3.2' } });
+    expect(s).toMatchObject({ steps: [25, 100], probesPerRound: 300, green: { model: 'deepseek-v3.2' } });
     expect(s.guards.maxErrorRate).toBe(0.1);
   });
 
@@ -112,10 +110,32 @@ describe('rollout spec: flags over a file', () => {
   });
 });
 
-describe('rollout spec: plan warnings', () => {
-  it('warns when the first step cannot reach a verdict within the hold limit', () => {
-    expect(planWarnings(parseSpec({ ...base, plan: { steps: [1, 100], samplesPerStep: 20 } }))[0]).toMatch(/^plan\.samplesPerStep: 20 samples at 1% gives/);
-    expect(planWarnings(parseSpec(base))).toEqual([]);
+describe('rollout spec: plans that cannot pass', () => {
+  it('refuses a hold budget smaller than the pairs an identical green needs to pass, saying how many', () => {
+    expect(planProblems(parseSpec({ ...base, guards: { maxHoldPairs: 100 } }))[0]).toMatch(
+      /^guards\.maxHoldPairs: a step needs at least \d+ judged pairs to pass even when green equals blue .* raise maxHoldPairs to ≥ \d+/,
+    );
+    expect(planProblems(parseSpec({ ...base, guards: { maxErrorRateIncrease: 0 } }))[0]).toMatch(/^guards\.maxErrorRateIncrease: 0 cannot be told from 0/);
+    expect(planProblems(parseSpec(base))).toEqual([]);
+  });
+
+  it('maxHoldRounds (the earlier name) is counted in rounds of probesPerRound pairs', () => {
+    expect(parseSpec({ ...base, plan: { probesPerRound: 40 }, guards: { maxHoldRounds: 10 } }).guards.maxHoldPairs).toBe(400);
+    expect(parseSpec({ ...base, plan: { samplesPerStep: 40 } }).probesPerRound).toBe(40);
+  });
+
+  it('a spend cap on a green the catalog does not price is refused; an unpriced arm is a warning', () => {
+    const priced = (m: string) => m !== 'my-finetune';
+    const capped = parseSpec({ ...base, green: { model: 'my-finetune' }, guards: { cost: { spendCapUsd: 5 } } });
+    expect(pricingProblems(capped, priced).refused[0]).toMatch(/^guards\.cost\.spendCapUsd: green model my-finetune is not in the price catalog/);
+    const plain = parseSpec({ ...base, green: { model: 'my-finetune' } });
+    expect(pricingProblems(plain, priced)).toMatchObject({ refused: [], warnings: [expect.stringMatching(/^guards\.cost: green model my-finetune is not in the price catalog/)] });
+    expect(pricingProblems(parseSpec(base), priced)).toEqual({ refused: [], warnings: [] });
+  });
+
+  it('a field an earlier version accepted is refused with what replaced it', () => {
+    expect(refused({ ...base, plan: { blueControlPercent: 10 } })).toMatch(/^spec: plan\.blueControlPercent: retired: every probe is now a pair/);
+    expect(refused({ ...base, fallback: false })).toMatch(/^spec: fallback: retired: probes never fall back to blue/);
   });
 });
 

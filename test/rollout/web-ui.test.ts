@@ -76,8 +76,8 @@ describe.skipIf(!hasChromium)('Temporal Web UI', () => {
     const page = await browser.newPage();
     await page.goto(`http://localhost:${uiPort}/namespaces/default/workflows/${rolloutWorkflowId(spec.target)}`);
     // The history reads as a log: activities and timers carry the rollout's own summaries.
-    await expect.poll(async () => page.getByText(/step 1\/2 round 1: 100 samples at 50% green/).count(), { timeout: 30_000 }).toBeGreaterThan(0);
-    await expect.poll(async () => page.getByText(/dwell 3600s at 50% green/).count(), { timeout: 30_000 }).toBeGreaterThan(0);
+    await expect.poll(async () => page.getByText(/step 1\/2 round 1: 100 probe pairs \(green serves 50% of users\)/).count(), { timeout: 30_000 }).toBeGreaterThan(0);
+    await expect.poll(async () => page.getByText(/dwell \d+s at 50% green/).count(), { timeout: 30_000 }).toBeGreaterThan(0);
     // Static summary (set at start) and the live current details (Markdown rendered by the UI).
     // The UI renders this Markdown inside sandboxed frames, so read every frame's text.
     await page.getByText('User Metadata', { exact: true }).first().click();
@@ -86,7 +86,7 @@ describe.skipIf(!hasChromium)('Temporal Web UI', () => {
     await expect.poll(allText, { timeout: 30_000 }).toMatch(/step 1 of 2 \(50 → 100%\)/);
     await expect.poll(allText, { timeout: 30_000 }).toMatch(/Last verdict: Pass/);
     // Numbers read as written (no Markdown links from [a, b] bounds, no math from dollar signs).
-    expect(await allText()).toMatch(/cost per success: green \$0\.\d+ vs blue \$0\.\d+/);
+    expect(await allText()).toMatch(/cost: green \$0\.\d+ vs blue \$0\.\d+ per pair/);
     await page.screenshot({ path: join(tmpdir(), 'modelshift-webui-rollout.png'), fullPage: true });
 
     // The workflow list filters on the custom search attributes.

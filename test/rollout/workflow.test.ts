@@ -50,18 +50,17 @@ describe('rollout workflow', () => {
     expect(r.status.verdicts.at(-1)?.evaluation.verdict).toBe('Fail');
   });
 
-  it('counts green failures served by the blue fallback as green failures', async () => {
+  it('counts every failed green probe as a green failure: probes never fall back to blue', async () => {
     h.sim.setProfile('gpt-4.1-turbo', { errorRate: 1 });
-    const spec = testSpec({ target: uniqueTarget('fallback'), retry: { attempts: 1 } });
+    const spec = testSpec({ target: uniqueTarget('nofallback'), retry: { attempts: 1 } });
     await startTestRollout(h.t.client, h.taskQueue, spec);
     const r = await result(h.t.client, spec.target);
     expect(r.phase).toBe('rolled_back');
     const green = r.status.arms.green;
     expect(green.requests).toBeGreaterThan(0);
-    expect(green.errors).toBe(green.requests); // every green sample failed, although blue answered each one
-    const stats = h.sim.stats();
-    // Blue served its own samples plus one fallback per failed green sample.
-    expect(stats['gpt-4.1'].ok).toBe(r.status.arms.blue.requests + green.requests);
+    expect(green.errors).toBe(green.requests);
+    // One blue request per pair, none for green's failures: nothing answered in green's place.
+    expect(h.sim.stats()['gpt-4.1'].requests).toBe(r.status.probes.pairs);
   });
 
   it('pause holds the ratio and stops sampling until resume', async () => {
@@ -277,13 +276,13 @@ describe('the promote validator and the verdict policy', () => {
     expect(r).toMatchObject({ phase: 'rolled_back', greenPercent: 0, reason: 'aborted by operator: confirmed bad' });
   });
 
-  it('an Inconclusive step is held for more rounds up to maxHoldRounds, then the policy applies', async () => {
+  it('an Inconclusive step is held up to maxHoldPairs (here 3 rounds), then the policy applies', async () => {
     // minSamples far above what 3 rounds can gather: every round is Inconclusive.
     const spec = testSpec({ target: uniqueTarget('holdlimit'), plan: { steps: [50, 100], dwell: '300ms', samplesPerStep: 20, concurrency: 10 }, guards: { minSamples: 100_000, maxHoldRounds: 3 } });
     await startTestRollout(h.t.client, h.taskQueue, spec);
     const r = await result(h.t.client, spec.target);
     expect(r.phase).toBe('rolled_back');
-    expect(r.reason).toMatch(/^no verdict after 3 rounds at 50%: /);
+    expect(r.reason).toMatch(/^no verdict after 60 pairs at 50% \(3 rounds\): error rate: /); // maxHoldRounds × probesPerRound
     expect(r.status.verdicts.map((v) => v.evaluation.verdict)).toEqual(['Inconclusive', 'Inconclusive', 'Inconclusive']);
   });
 });

@@ -1,0 +1,128 @@
+/**
+ * One activity per probe round: `pairs` probe pairs, each one prompt sent to blue and green at the same
+ * moment (the pair takes a token from each arm's rate limiter first, then both requests go out together),
+ * through the real `openai` client, within the spec's concurrency. So an outage, gateway load or a rate
+ * limit hits both arms of a pair alike. Returns numbers only — per-pair outcome codes, latencies, tokens,
+ * cost, check results (src/decision/paired.ts ProbeRound) — never prompts or model output.
+ * Progress is heartbeated, so a round retried after a worker crash resumes where it stopped: no pair is
+ * sent or counted twice.
+ */
+import { setMaxListeners } from 'node:events';
+import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
+import pLimit from 'p-limit';
+import type OpenAI from 'openai';
+import { loadCatalog } from '../../catalog/load';
+import { estimateCostUsd, isPriced, type Catalog } from '../../catalog/prices';
+import { CheckCannotRun } from '../../checks/expect';
+import type { Outcome } from '../../decision/arm-stats';
+import { OUTCOME_CODES, emptyColumns, type ArmColumns, type ProbeRound } from '../../decision/paired';
+import { GatewayConfigError, gatewayClient, resolveGateway } from '../../gateway/client';
+import { limiterFor, type TokenBucket } from '../../gateway/rate-limit';
+import { sendChat, type PriceFn, type SendResult } from '../../gateway/send';
+import type { ProbeRoundInput, ProbeRoundResult } from '../contract';
+
+/** Prices from MODELSHIFT_CATALOG (a catalog override file) or the built-in catalog, loaded once per worker. */
+let catalog: Catalog | undefined;
+const prices = (): Catalog => (catalog ??= loadCatalog(process.env.MODELSHIFT_CATALOG || undefined));
+const price: PriceFn = (model, usage) => estimateCostUsd(prices(), model, usage);
+
+type Arm = 'blue' | 'green';
+type Side = { code: number; ms: number; microUsd: number; inputTokens: number; outputTokens: number; check: number; retriedFailures: number };
+
+interface Progress {
+  /** per pair index: both sides once the pair is done */
+  done: Record<number, { blue: Side; green: Side }>;
+  lastError: { blue?: string; green?: string };
+}
+
+function side(res: SendResult): Side {
+  const o: Outcome = res.outcome;
+  const cls = o.ok ? 'ok' : (o.errorClass ?? 'server');
+  return {
+    code: Math.max(0, OUTCOME_CODES.indexOf(cls as (typeof OUTCOME_CODES)[number])),
+    ms: o.ok || cls === 'check_failed' ? Math.round(o.latencyMs) : 0,
+    microUsd: Math.round(o.costUsd * 1e6),
+    inputTokens: o.inputTokens,
+    outputTokens: o.outputTokens,
+    check: o.check ? (o.check.passed ? 1 : 0) : -1,
+    retriedFailures: res.retried.filter((r) => r.errorClass !== 'rate_limited').length,
+  };
+}
+
+function columns(done: Progress['done'], count: number, arm: Arm): ArmColumns {
+  const c = emptyColumns();
+  for (let i = 0; i < count; i++) {
+    const s = done[i][arm];
+    c.code.push(s.code);
+    c.ms.push(s.ms);
+    c.microUsd.push(s.microUsd);
+    c.inputTokens.push(s.inputTokens);
+    c.outputTokens.push(s.outputTokens);
+    c.check.push(s.check);
+    c.retriedFailures.push(s.retriedFailures);
+  }
+  return c;
+}
+
+function clientFor(input: ProbeRoundInput, which: Arm): { client: OpenAI; limiter: TokenBucket } {
+  try {
+    const client = gatewayClient(input[which], { timeoutMs: input.request.timeoutMs });
+    return { client, limiter: limiterFor(resolveGateway(input[which]).baseURL, input[which].model, input.requestsPerMinute) };
+  } catch (err) {
+    if (err instanceof GatewayConfigError) throw ApplicationFailure.nonRetryable(`${which}: ${err.message}`, 'GatewayConfig');
+    throw err;
+  }
+}
+
+export async function runProbeRound(input: ProbeRoundInput): Promise<ProbeRoundResult> {
+  const ctx = Context.current();
+  const started = Date.now();
+  const progress: Progress = (ctx.info.heartbeatDetails as Progress | undefined) ?? { done: {}, lastError: {} };
+  const already = Object.keys(progress.done).length;
+  if (already) ctx.log.info('resuming probe round', { done: already, of: input.pairs });
+  const arms = { blue: clientFor(input, 'blue'), green: clientFor(input, 'green') };
+  const limit = pLimit(input.concurrency);
+  const signal = ctx.cancellationSignal;
+  setMaxListeners(2 * input.concurrency + 16, signal); // one listener per request in flight
+
+  const probe = async (i: number) => {
+    if (progress.done[i] || signal.aborted) return;
+    const prompt = input.prompts[(input.promptOffset + i) % input.prompts.length];
+    // Both tokens first, then both requests at once: the pair sees the gateway at the same moment.
+    await Promise.all([arms.blue.limiter.acquire(signal), arms.green.limiter.acquire(signal)]);
+    const send = (arm: Arm) =>
+      sendChat(
+        arms[arm].client,
+        { model: input[arm].model, messages: prompt.messages, maxTokens: input.request.maxTokens, temperature: input.request.temperature, expect: prompt.expect },
+        { retry: input.retry, signal, price },
+      );
+    const [blue, green] = await Promise.all([send('blue'), send('green')]);
+    if (progress.done[i]) return;
+    if (blue.error) progress.lastError.blue = blue.error;
+    if (green.error) progress.lastError.green = green.error;
+    progress.done[i] = { blue: side(blue), green: side(green) };
+  };
+
+  const heartbeat = setInterval(() => ctx.heartbeat(structuredClone(progress)), 1000);
+  try {
+    await Promise.all(Array.from({ length: input.pairs }, (_, i) => limit(() => probe(i))));
+  } catch (err) {
+    // Cancelled (pause, abort, promote): report a cancellation, not whatever a request threw.
+    if (signal.aborted) throw signal.reason ?? new CancelledFailure('probe round cancelled');
+    // A golden check that cannot run is the spec's problem, never green's: no retry, no verdict.
+    if (err instanceof CheckCannotRun) throw ApplicationFailure.nonRetryable(`a golden check cannot run: ${err.message}`, 'BadCheck');
+    throw err;
+  } finally {
+    clearInterval(heartbeat);
+  }
+  if (signal.aborted) throw signal.reason ?? new CancelledFailure('probe round cancelled');
+  const round: ProbeRound = {
+    prompt: Array.from({ length: input.pairs }, (_, i) => (input.promptOffset + i) % input.prompts.length),
+    blue: columns(progress.done, input.pairs, 'blue'),
+    green: columns(progress.done, input.pairs, 'green'),
+  };
+  const unpriced = { blue: !isPriced(prices(), input.blue.model), green: !isPriced(prices(), input.green.model) };
+  if (unpriced.blue || unpriced.green) round.unpriced = unpriced;
+  const lastError = Object.keys(progress.lastError).length ? progress.lastError : undefined;
+  return { round, lastError, durationMs: Date.now() - started };
+}
