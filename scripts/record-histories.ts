@@ -14,7 +14,8 @@ import { ensureTemporalCli } from '../src/temporal/cli';
 import { startDevServer } from '../src/temporal/devserver';
 import { createWorker } from '../src/worker';
 import { buildExperimentInput } from '../src/experiment/command';
-import { abortSignal, pauseSignal, resumeSignal, rolloutWorkflowId, statusQuery } from '../src/rollout/contract';
+import { emptyArmStats, recordOutcome, toWireArmStats } from '../src/decision/arm-stats';
+import { abortSignal, liveMetricsSignal, pauseUpdate, promoteUpdate, resumeSignal, rolloutWorkflowId, statusQuery } from '../src/rollout/contract';
 
 const out = join(import.meta.dirname, '..', 'test', 'histories');
 const server = await startDevServer();
@@ -29,7 +30,7 @@ const client = new Client({ connection: server.env.connection });
 const base = {
   blue: { model: 'gpt-4.1' },
   green: { model: 'gpt-4.1-turbo' },
-  plan: { steps: [25, 50, 100], dwell: '300ms', samplesPerStep: 100, concurrency: 25 },
+  plan: { steps: [25, 50, 100], dwell: '300ms', probesPerRound: 100, concurrency: 25 },
   rateLimit: { requestsPerMinute: 100_000 },
   retry: { attempts: 2, minBackoff: '50ms', maxBackoff: '200ms' },
 };
@@ -55,11 +56,16 @@ const until = async (target: string, pred: (s: Awaited<ReturnType<typeof query>>
 const query = (target: string) => client.workflow.getHandle(rolloutWorkflowId(target)).query(statusQuery);
 
 try {
-  // 1. Promoted, with a pause/resume on the way.
+  // 1. Promoted, with a router's live batch, and a pause (update) / resume (signal) on the way.
   const p = await start('record-promote');
   await until('record-promote', (s) => s.verdicts.length > 0);
-  await p.signal(pauseSignal, { reason: 'checking' });
-  await until('record-promote', (s) => s.phase === 'paused');
+  const live = () => {
+    const s = emptyArmStats();
+    for (let i = 0; i < 40; i++) recordOutcome(s, { ok: true, latencyMs: 400 + i, inputTokens: 10, outputTokens: 20, costUsd: 0.0001 });
+    return toWireArmStats(s);
+  };
+  await p.signal(liveMetricsSignal, { batchId: 'record-router-1', blue: live(), green: live() });
+  await p.executeUpdate(pauseUpdate, { args: [{ reason: 'checking' }] });
   await p.signal(resumeSignal);
   await p.result();
   await save('rollout-promoted-with-pause', p.workflowId);
@@ -77,6 +83,13 @@ try {
   await a.signal(abortSignal, { reason: 'operator' });
   await a.result();
   await save('rollout-aborted', a.workflowId);
+
+  // 3b. Promoted early by an operator (update).
+  const e2 = await start('record-promote-now', { plan: { ...base.plan, dwell: '1h' } });
+  await until('record-promote-now', (s) => s.verdicts.length > 0);
+  await e2.executeUpdate(promoteUpdate, { args: [{ reason: 'looks good' }] });
+  await e2.result();
+  await save('rollout-promoted-by-operator', e2.workflowId);
 
   // 4. Unknown model: failed in preflight.
   const f = await start('record-preflight', { green: { model: 'no-such-model' } });
