@@ -1,9 +1,9 @@
 /**
- * Why one activity per sample round: the same 200 sample requests (simulator with zero latency, so only
- * overhead is measured) sent as one batch activity with its own concurrency, versus one activity per
- * sample with the same concurrency. Real local dev server, real worker, real `openai` client.
+ * Why one activity per probe round: the same 100 probe pairs (200 requests; simulator with zero latency,
+ * so only overhead is measured) sent as one round activity with its own concurrency, versus one activity
+ * per pair with the same concurrency. Real local dev server, real worker, real `openai` client.
  *
- *   npx tsx bench/sampling.ts [--samples 200] [--concurrency 20] [--rounds 3]
+ *   npx tsx bench/sampling.ts [--pairs 100] [--concurrency 20] [--rounds 3]
  */
 import { fileURLToPath } from 'node:url';
 import { Client } from '@temporalio/client';
@@ -12,13 +12,13 @@ import * as activities from '../src/activities';
 import { startSimulator } from '../src/sim/index';
 import { DEFAULT_PROMPTS } from '../src/rollout/spec';
 import { startDevServer } from '../src/temporal/devserver';
-import type { SampleBatchInput } from '../src/rollout/contract';
+import type { ProbeRoundInput } from '../src/rollout/contract';
 
 const arg = (name: string, def: number) => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : def;
 };
-const samples = arg('samples', 200);
+const samples = arg('pairs', 100);
 const concurrency = arg('concurrency', 20);
 const rounds = arg('rounds', 3);
 
@@ -37,21 +37,19 @@ const worker = await Worker.create({
 const running = worker.run();
 const client = new Client({ connection: server.env.connection });
 
-const input: SampleBatchInput = {
+const input: ProbeRoundInput = {
   target: 'bench',
   step: 1,
   round: 1,
-  greenPercent: 50,
-  count: samples,
+  pairs: samples,
   concurrency,
   blue: { model: 'gpt-4.1' },
   green: { model: 'gpt-4.1-turbo' },
   prompts: DEFAULT_PROMPTS,
+  promptOffset: 0,
   requestsPerMinute: 1_000_000,
   request: { maxTokens: 64, temperature: 0.7, timeoutMs: 30_000 },
   retry: { attempts: 1, minBackoffMs: 100, maxBackoffMs: 100 },
-  fallback: false,
-  seed: 1,
 };
 
 async function time(workflow: 'oneBatch' | 'perSample'): Promise<number[]> {
@@ -59,7 +57,7 @@ async function time(workflow: 'oneBatch' | 'perSample'): Promise<number[]> {
   for (let r = 0; r < rounds; r++) {
     const t0 = performance.now();
     const n = await client.workflow.execute(workflow, { taskQueue: 'bench-sampling', workflowId: `${workflow}-${r}-${Date.now()}`, args: [input] });
-    if (n !== samples) throw new Error(`${workflow}: ${n} samples counted, expected ${samples}`);
+    if (n !== samples) throw new Error(`${workflow}: ${n} pairs counted, expected ${samples}`);
     out.push(performance.now() - t0);
   }
   return out;
@@ -72,11 +70,11 @@ try {
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const row = (name: string, xs: number[], activitiesRun: number) =>
     `| ${name} | ${activitiesRun} | ${Math.round(med(xs))} | ${Math.round((samples / med(xs)) * 1000)} |`;
-  console.log(`### Sampling: ${samples} samples, concurrency ${concurrency}, median of ${rounds} runs (simulator latency 0)\n`);
-  console.log('| how | activities | wall ms | samples/s |');
+  console.log(`### Probing: ${samples} pairs (${2 * samples} requests), concurrency ${concurrency}, median of ${rounds} runs (simulator latency 0)\n`);
+  console.log('| how | activities | wall ms | pairs/s |');
   console.log('| --- | ---: | ---: | ---: |');
-  console.log(row('one batch activity per round', batch, 1));
-  console.log(row('one activity per sample', each, samples));
+  console.log(row('one activity per round', batch, 1));
+  console.log(row('one activity per pair', each, samples));
 } finally {
   worker.shutdown();
   await running;

@@ -1,22 +1,31 @@
+/**
+ * The verdicts' targets on a reduced, fixed-seed run of the bench (the README's table uses 400 runs a
+ * scenario): wrong decisions per class, and the speed of an identical pair. Statistical, so each bound
+ * leaves room for the Monte-Carlo noise of 120 runs.
+ */
 import { describe, expect, it } from 'vitest';
-import { benchOurs, DEFAULT_LOOP, SCENARIOS } from '../../bench/verdicts';
-import { DEFAULT_GUARDS } from '../../src/decision/defaults';
+import { bench, DEFAULT_CONFIG, SCENARIOS } from '../../bench/verdicts';
 
-// The product targets on a reduced, fixed-seed run (the README table uses 1,000 runs):
-// false rollbacks at equal arms <= 2%; +4 pp errors rolled back before green passes 25% with
-// <= 600 green samples in >= 95% (here >= 93% to allow for 200-run noise); +30% p99 rolled back >= 90%.
-describe('bench targets (200 rollouts per scenario, seed 7)', () => {
-  const pick = (ids: string[]) => SCENARIOS.filter((s) => ids.includes(s.id));
-  const rows = benchOurs(200, 7, { ...DEFAULT_LOOP, guards: DEFAULT_GUARDS }, pick(['eq', 'e4', 'p99']));
-  it('equal arms: false rollbacks ≤ 2%', () => {
-    expect(rows[0].rollback).toBeLessThanOrEqual(0.02);
-    expect(rows[0].viaFail).toBe(0);
+const rows = bench({ ...DEFAULT_CONFIG, runs: 120, seed: 7 }, SCENARIOS.filter((s) => ['eq', 'eq-outage', 'eq-8', 'e4', 'p99', 'prompt', 'late', 'tol-err', 'subst'].includes(s.id)));
+const row = (id: string) => rows.find((r) => r.scenario.id === id)!;
+
+describe('bench targets (120 rollouts per scenario, seed 7)', () => {
+  it('identical arms, a shared outage, 8 % base errors: ≤ 4 % rolled back (target ≤ 2 % at 400 runs)', () => {
+    for (const id of ['eq', 'eq-outage', 'eq-8']) expect(row(id).rolledBack, id).toBeLessThanOrEqual(0.04);
   });
-  it('+4 pp errors: detected before 25% with ≤ 600 green samples', () => {
-    expect(rows[1].earlyRollback).toBeGreaterThanOrEqual(0.95);
-    expect(rows[1].early600).toBeGreaterThanOrEqual(0.93);
+  it('+4 pp errors caught ≥ 95 %; a +30 % p99 ≥ 85 %, mostly by a Fail verdict; a one-prompt and a late regression ≥ 90 %', () => {
+    expect(row('e4').rolledBack).toBeGreaterThanOrEqual(0.95);
+    expect(row('p99').rolledBack).toBeGreaterThanOrEqual(0.85);
+    expect(row('p99').byFail / row('p99').rolledBack).toBeGreaterThanOrEqual(0.7);
+    expect(row('prompt').rolledBack).toBeGreaterThanOrEqual(0.9);
+    expect(row('late').rolledBack).toBeGreaterThanOrEqual(0.9);
+    expect(row('subst').rolledBack).toBe(1);
   });
-  it('+30% p99: rolled back ≥ 90%', () => {
-    expect(rows[2].rollback).toBeGreaterThanOrEqual(0.9);
+  it('a green within tolerance (+1 pp errors at half the cost) promotes ≥ 80 %', () => {
+    expect(row('tol-err').rolledBack).toBeLessThanOrEqual(0.2);
   });
-}, 60_000);
+  it('identical arms promote within 8 minutes (median) on ≤ 1,740 probe requests (half of the routed design)', () => {
+    expect(row('eq').minutesMedian).toBeLessThanOrEqual(8);
+    expect(row('eq').probeRequests).toBeLessThanOrEqual(1740);
+  });
+}, 120_000);
