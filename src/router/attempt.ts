@@ -228,7 +228,9 @@ export class Attempt implements Dispatcher.DispatchHandler {
   private mode: 'wait' | 'pass' | 'error' | 'done' = 'wait';
   private status = 0;
   private headers: Record<string, string | string[] | undefined> = {};
-  private tail = '';
+  /** the last chunks, at least TAIL_BYTES of them once there are that many (decoded only at the end) */
+  private tail: Buffer[] = [];
+  private tailBytes = 0;
   private head: Buffer[] | undefined;
   private headBytes = 0;
   private errChunks: Buffer[] | undefined;
@@ -298,8 +300,9 @@ export class Attempt implements Dispatcher.DispatchHandler {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.mode === 'pass') {
-      const s = chunk.toString('latin1', chunk.length > TAIL_BYTES ? chunk.length - TAIL_BYTES : 0);
-      this.tail = this.tail.length + s.length > TAIL_BYTES ? (this.tail + s).slice(-TAIL_BYTES) : this.tail + s;
+      this.tail.push(chunk);
+      this.tailBytes += chunk.length;
+      while (this.tailBytes - this.tail[0].length >= TAIL_BYTES) this.tailBytes -= this.tail.shift()!.length;
       if (this.head && this.headBytes < HEAD_BYTES) {
         this.head.push(chunk.subarray(0, HEAD_BYTES - this.headBytes));
         this.headBytes += Math.min(chunk.length, HEAD_BYTES - this.headBytes);
@@ -323,12 +326,13 @@ export class Attempt implements Dispatcher.DispatchHandler {
     const latencyMs = performance.now() - this.t0;
     if (this.mode === 'pass') {
       this.res.end();
-      const usage = usageFromTail(this.tail);
+      const tail = this.tailText();
+      const usage = usageFromTail(tail);
       const inputTokens = usage?.inputTokens ?? 0;
       const outputTokens = usage?.outputTokens ?? 0;
       const costUsd = this.ctx.cost(this.spec.resolved.model, inputTokens, outputTokens);
       // Another model answered for green (a gateway fallback): the user keeps the answer, green the failure.
-      const swapped = this.head && this.substitution();
+      const swapped = this.head && this.substitution(tail);
       if (swapped) this.ctx.substituted(this.spec.target, this.spec.resolved.model, swapped);
       const ok = swapped === undefined;
       this.record(this.status, { ok, errorClass: ok ? undefined : 'substituted', latencyMs, inputTokens, outputTokens, costUsd });
@@ -369,9 +373,15 @@ export class Attempt implements Dispatcher.DispatchHandler {
     this.finish({ done: true });
   }
 
+  /** The last TAIL_BYTES of the answer, as text (where the usage is). */
+  private tailText(): string {
+    const all = this.tail.length === 1 ? this.tail[0] : Buffer.concat(this.tail);
+    return all.toString('latin1', Math.max(0, all.length - TAIL_BYTES));
+  }
+
   /** Why the answer came from another model than the arm's, if anything says so (src/gateway/substitution.ts). */
-  private substitution(): string | undefined {
-    const answered = modelInText(Buffer.concat(this.head ?? []).toString('utf8')) ?? modelInText(this.tail);
+  private substitution(tail: string): string | undefined {
+    const answered = modelInText(Buffer.concat(this.head ?? []).toString('utf8')) ?? modelInText(tail);
     return substitution(this.spec.resolved.model, answered, headerLookup(this.headers));
   }
 

@@ -9,7 +9,7 @@
  * configured baseURLs' and `allowedOrigins` (ROUTER_ALLOWED_ORIGINS). An arm outside them is refused
  * (an ArmProblem), never quietly served with the gateway's key or host instead.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import type { ArmRef } from '../gateway/arm';
 
 /** The router's own secrets and Temporal's: never sent to an upstream, whatever the config says. */
@@ -137,7 +137,7 @@ export class UpstreamPolicy {
   }
 }
 
-const sha256 = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
+const sha256 = (s: string): Buffer => hash('sha256', s, 'buffer');
 
 /**
  * The client keys (ROUTER_API_KEYS), kept only as SHA-256 hashes and compared in constant time: the hash
