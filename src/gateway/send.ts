@@ -41,12 +41,21 @@ export interface SendResult {
   error?: string;
 }
 
+export interface SendOptions {
+  retry: RetryPolicy;
+  /** Paces every attempt, and is told of 429s and successes (it slows down and recovers). */
+  limiter?: TokenBucket;
+  /** The caller took the first attempt's token itself (a probe pair takes both arms' tokens together). */
+  firstTokenTaken?: boolean;
+  price?: PriceFn;
+}
+
 export type PriceFn = (model: string, usage: { inputTokens: number; outputTokens: number; cachedInputTokens?: number }) => number;
 
 export async function sendChat(
   client: OpenAI,
   call: ChatCall,
-  opts: { retry: RetryPolicy; limiter?: TokenBucket; signal?: AbortSignal; price?: PriceFn },
+  opts: SendOptions & { signal?: AbortSignal },
 ): Promise<SendResult> {
   // One child signal per call: the SDK and our waits listen on it, and the caller's (long-lived)
   // signal gets a single listener, removed when the call ends.
@@ -69,14 +78,14 @@ export async function sendChat(
 async function attempts(
   client: OpenAI,
   call: ChatCall,
-  opts: { retry: RetryPolicy; limiter?: TokenBucket; price?: PriceFn },
+  opts: SendOptions,
   signal: AbortSignal,
 ): Promise<SendResult> {
   let attempt = 0;
   const retried: Outcome[] = [];
   for (;;) {
     attempt++;
-    await opts.limiter?.acquire(signal);
+    if (attempt > 1 || !opts.firstTokenTaken) await opts.limiter?.acquire(signal);
     const started = performance.now();
     let res: OpenAI.Chat.Completions.ChatCompletion;
     let headers: Headers;
@@ -90,6 +99,7 @@ async function attempts(
       if (signal.aborted) throw err;
       const latencyMs = performance.now() - started;
       const errorClass = classifyError(err);
+      if (errorClass === 'rate_limited') opts.limiter?.throttled(retryAfterMs(err));
       const failed: Outcome = { ok: false, errorClass, latencyMs, inputTokens: 0, outputTokens: 0, costUsd: 0 };
       if (!isRetryable(errorClass) || attempt >= opts.retry.attempts) {
         return { outcome: failed, attempts: attempt, retried, error: describeError(err, [client.apiKey]) };
@@ -101,6 +111,7 @@ async function attempts(
       continue;
     }
     // Outside the try: a bug in pricing or checks must surface, not be counted as a gateway error.
+    opts.limiter?.succeeded();
     const latencyMs = performance.now() - started;
     const inputTokens = res.usage?.prompt_tokens ?? 0;
     const outputTokens = res.usage?.completion_tokens ?? 0;

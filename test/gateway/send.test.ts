@@ -74,6 +74,30 @@ describe('rate limiting', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(450); // 5 waits of ~100 ms
   });
 
+  it('a 429 halves the rate in use (once a second at most) and holds every token until its Retry-After', async () => {
+    const bucket = new TokenBucket(6000, 1);
+    bucket.throttled(300);
+    bucket.throttled(300); // the same burst of 429s: one cut
+    expect(bucket.currentRate()).toBe(3000);
+    const t0 = Date.now();
+    await bucket.acquire();
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
+    // successes win the rate back, never above the configured one
+    for (let i = 0; i < 100; i++) bucket.succeeded();
+    expect(bucket.currentRate()).toBe(6000);
+  });
+
+  it('a request answered 429 tells its limiter, which slows down; an answer wins rate back', async () => {
+    sim.setProfile('gemini-2.5-flash', { rpm: 60 });
+    const c = client();
+    for (let i = 0; i < 60; i++) await sendChat(c, call('gemini-2.5-flash'), { retry: { ...retry, attempts: 1 } });
+    const bucket = new TokenBucket(60_000);
+    const r = await sendChat(c, call('gemini-2.5-flash'), { retry: { attempts: 3, minBackoffMs: 10, maxBackoffMs: 10 }, limiter: bucket });
+    expect(r.retried[0]?.errorClass).toBe('rate_limited');
+    expect(r.outcome.ok).toBe(true);
+    expect(bucket.currentRate()).toBeLessThan(60_000); // halved by the 429, only partly won back by one answer
+  });
+
   it('one bucket per gateway and model, shared by every batch in the worker', () => {
     expect(limiterFor('http://a/v1', 'm', 60)).toBe(limiterFor('http://a/v1', 'm', 60));
     expect(limiterFor('http://a/v1', 'm', 60)).not.toBe(limiterFor('http://a/v1', 'other', 60));

@@ -94,7 +94,7 @@ export async function runProbeRound(input: ProbeRoundInput): Promise<ProbeRoundR
       sendChat(
         arms[arm].client,
         { model: input[arm].model, messages: prompt.messages, maxTokens: input.request.maxTokens, temperature: input.request.temperature, expect: prompt.expect },
-        { retry: input.retry, signal, price },
+        { retry: input.retry, signal, price, limiter: arms[arm].limiter, firstTokenTaken: true },
       );
     const [blue, green] = await Promise.all([send('blue'), send('green')]);
     if (progress.done[i]) return;
