@@ -41,7 +41,7 @@ export const CheckGuardsSchema = z.strictObject({
 });
 
 export const RateLimitGuardsSchema = z.strictObject({
-  /** green 429 share of a round's probes above which the step waits for capacity (429s are not errors). */
+  /** how far green's 429 share of a round may exceed blue's before the step waits for green's capacity (429s are not errors). */
   maxGreenShare: rate.default(D.rateLimit.maxGreenShare),
 });
 

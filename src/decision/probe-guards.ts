@@ -196,23 +196,42 @@ export function promptChecksGuard(e: ProbeEvidence, gd: Guards, prompts: readonl
   return { guard: 'promptChecks', verdict, scope, observed: shown.g.observed, threshold: tol, detail };
 }
 
-/** Waits that are nobody's fault: green's (or the gateway's) capacity, or a shared outage. From the last round. */
+/**
+ * Share of a round's pairs refused with 429 on both arms above which the step waits for the gateway:
+ * so few pairs get through that the step would crawl (the worker paces itself down meanwhile).
+ */
+export const SHARED_LIMIT_SHARE = 0.5;
+
+/**
+ * Waits that are nobody's fault, from the last round: green's own capacity (its 429 share exceeds
+ * blue's by more than maxGreenShare), the gateway refusing both arms (429s on most pairs), or a shared
+ * outage (both arms failing). 429s are never errors; pairs with one are not judged.
+ */
 export function waitGuards(e: ProbeEvidence, gd: Guards): GuardResult[] {
   const l = e.last;
   const out: GuardResult[] = [];
   const greenShare = l.sent > 0 ? l.greenRateLimited / l.sent : 0;
   const blueShare = l.sent > 0 ? l.blueRateLimited / l.sent : 0;
-  const capacity = greenShare > gd.rateLimit.maxGreenShare;
+  const excess = greenShare - blueShare;
+  const capacity = excess > gd.rateLimit.maxGreenShare;
+  const shared = !capacity && Math.min(greenShare, blueShare) > SHARED_LIMIT_SHARE;
+  const why = capacity
+    ? "waiting for green's capacity (429s are not errors)"
+    : shared
+      ? "waiting for the gateway's rate limit: both arms refused on most pairs (the worker paces itself down)"
+      : blueShare > 0 && greenShare > 0
+        ? 'Pass: both arms limited alike (the gateway’s limit, not green’s)'
+        : 'Pass';
   out.push({
     guard: 'rateLimit',
-    verdict: capacity ? 'Inconclusive' : 'Pass',
+    verdict: capacity || shared ? 'Inconclusive' : 'Pass',
     scope: 'window',
-    observed: greenShare,
+    observed: excess,
     threshold: gd.rateLimit.maxGreenShare,
-    wait: capacity ? 'capacity' : undefined,
+    wait: capacity ? 'capacity' : shared ? 'gateway' : undefined,
     detail:
-      `429s in the last round: green ${fmtPercent(greenShare)}, blue ${fmtPercent(blueShare)} of ${l.sent} pairs, hold above ${fmtPercent(gd.rateLimit.maxGreenShare)} → ` +
-      (capacity ? `waiting for green's capacity (429s are not errors)` : 'Pass'),
+      `429s in the last round: green ${fmtPercent(greenShare)}, blue ${fmtPercent(blueShare)} of ${l.sent} pairs; ` +
+      `hold when green's exceeds blue's by over ${fmtPercent(gd.rateLimit.maxGreenShare)} → ${why}`,
   });
   const bothShare = l.pairs > 0 ? l.bothFailed / l.pairs : 0;
   const outage = bothShare > gd.gatewayHealth.maxBothFailedShare;

@@ -69,7 +69,7 @@ export function renderDetails(spec: RolloutSpec, state: RolloutState): string {
       `both ${p.table.bothFailed}${p.substituted ? `; green answered by another model ${p.substituted}×` : ''}. ` +
       `Probe spend: green ${usd(p.spendUsd.green)}, blue ${usd(p.spendUsd.blue)}.`,
   );
-  if (s.waiting) lines.push('', `**Waiting** for ${s.waiting === 'capacity' ? "green's capacity (429s)" : 'a healthy gateway (both arms failing)'}.`);
+  if (s.waiting) lines.push('', `**Waiting** for ${s.waiting === 'capacity' ? "green's capacity (429s)" : 'the gateway (both arms failing, or refused with 429)'}.`);
   for (const arm of ['blue', 'green'] as const) {
     const err = s.lastError?.[arm];
     if (err) lines.push('', `Last ${arm} gateway error: ${md(err)}`);

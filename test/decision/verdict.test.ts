@@ -122,6 +122,17 @@ describe('waits: capacity and gateway health', () => {
     expect(ev.wait).toBe('capacity');
     expect(guard(ev, 'errorRate').verdict).not.toBe('Fail');
   });
+
+  it("429s on both arms alike are the gateway's limit: judged on when moderate, a gateway wait when most pairs are refused", () => {
+    // (the per-attempt 429 chance; with 3 tries 0.6 leaves ~22 % of pairs refused on each arm, 0.9 ~73 %)
+    const some = judged({ ...scenario('eq'), blue: { ...BLUE, rateLimited: 0.6 }, green: { ...BLUE, rateLimited: 0.6 } }, 300);
+    expect(guard(some, 'rateLimit', 'window').verdict).toBe('Pass');
+    expect(guard(some, 'rateLimit', 'window').detail).toMatch(/both arms limited alike/);
+    expect(some.wait).toBeUndefined();
+    const most = judged({ ...scenario('eq'), blue: { ...BLUE, rateLimited: 0.9 }, green: { ...BLUE, rateLimited: 0.9 } }, 300);
+    expect(most.wait).toBe('gateway');
+    expect(guard(most, 'rateLimit', 'window').detail).toMatch(/waiting for the gateway's rate limit/);
+  });
 });
 
 describe('steps: the window, the last step, live traffic', () => {
