@@ -75,6 +75,7 @@ function specOptions(c: Command): Command {
     .option('--max-error-rate <x>', 'absolute ceiling for green errors, e.g. 0.05')
     .option('--max-error-rate-increase <x>', 'tolerated green − blue error rate, e.g. 0.02')
     .option('--min-samples <n>', 'judged probe pairs before a verdict')
+    .option('--spend-cap <usd>', 'stop (onFailure) once green probes have cost this many dollars')
     .option('--max-hold-pairs <n>', 'probe pairs a step may collect without a verdict before onFailure applies')
     .option('--prompts <file>', 'sample prompts file (YAML/JSON list of message lists)');
 }

@@ -14,6 +14,9 @@ export function statusJson(s: RolloutStatus): Record<string, unknown> {
     blue: s.arms.blue,
     green: s.arms.green,
     live: s.live,
+    probes: s.probes,
+    waiting: s.waiting ?? null,
+    lastError: s.lastError ?? null,
     lastVerdict: s.verdicts.at(-1) ?? null,
     verdicts: s.verdicts,
     updatedAt: s.updatedAt,
@@ -34,6 +37,16 @@ export function statusText(s: RolloutStatus): string {
   });
   const v = s.verdicts.at(-1);
   const lines = [head, ...rows];
+  const p = s.probes;
+  if (p.pairs) {
+    const t = p.table;
+    lines.push(
+      `  probes  ${p.pairs} pairs (${p.stepPairs} this step): both ok ${t.bothOk}, only green failed ${t.greenFailed}, only blue failed ${t.blueFailed}, ` +
+        `both failed ${t.bothFailed}${p.substituted ? `, green substituted ${p.substituted}` : ''}; spend ${fmtUsd(p.spendUsd.blue + p.spendUsd.green)}`,
+    );
+  }
+  if (s.waiting) lines.push(`  waiting: ${s.waiting === 'capacity' ? "for green's capacity (429s)" : 'for the gateway (both arms failing, or refused with 429)'}`);
+  for (const arm of ['blue', 'green'] as const) if (s.lastError?.[arm]) lines.push(`  last ${arm} error: ${s.lastError[arm]}`);
   if (v) lines.push(`  verdict (step ${v.step}, round ${v.round}): ${v.evaluation.verdict} — ${v.evaluation.reason}`);
   if (s.reason) lines.push(`  reason: ${s.reason}`);
   if (s.live.dropped) lines.push(`  live batches dropped: ${s.live.dropped} (too many arrived at once)`);

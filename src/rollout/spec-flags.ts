@@ -26,6 +26,7 @@ export interface SpecFlags {
   maxErrorRateIncrease?: string;
   minSamples?: string;
   maxHoldPairs?: string;
+  spendCap?: string;
   prompts?: string;
 }
 
@@ -67,6 +68,7 @@ export function specFromFlags(f: SpecFlags): RolloutSpec {
   if (f.maxErrorRate !== undefined) guards.maxErrorRate = num('max-error-rate', f.maxErrorRate);
   if (f.maxErrorRateIncrease !== undefined) guards.maxErrorRateIncrease = num('max-error-rate-increase', f.maxErrorRateIncrease);
   if (f.minSamples !== undefined) guards.minSamples = num('min-samples', f.minSamples);
+  if (f.spendCap !== undefined) guards.cost = { ...((guards.cost as object | undefined) ?? {}), spendCapUsd: num('spend-cap', f.spendCap) };
   if (f.maxHoldPairs !== undefined) {
     guards.maxHoldPairs = num('max-hold-pairs', f.maxHoldPairs);
     delete guards.maxHoldRounds; // the flag replaces the file's budget in either unit
