@@ -1,6 +1,6 @@
 /**
  * Guards on paired probe evidence (./paired). Each returns one GuardResult with its numbers on one line.
- * All bounds are time-uniform (./eb): valid however often the rollout looks. Methods: ./README.md.
+ * All bounds are time-uniform (./cs): valid however often the rollout looks. Methods: ./README.md.
  */
 import { fmtConfidence, fmtMs, fmtPercent, fmtPp, fmtRatio, fmtUsd } from '../format';
 import { normalMixtureHalfWidth } from './cs';

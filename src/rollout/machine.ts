@@ -405,7 +405,7 @@ export function evaluateState(spec: RolloutSpec, s: RolloutState): Evaluation {
   });
 }
 
-const WAIT_FOR = { capacity: "green's capacity (429s)", gateway: 'a healthy gateway (both arms failing)' } as const;
+const WAIT_FOR = { capacity: "green's capacity (429s)", gateway: 'the gateway (both arms failing, or refused with 429)' } as const;
 
 /**
  * The policy: Pass → dwell; Fail → onFailure; a wait (capacity, shared outage) → another round, up to
