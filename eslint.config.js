@@ -34,6 +34,7 @@ export const WORKFLOW_CODE = [
   'src/decision/seed-rule.ts',
   'src/decision/verdict.ts',
   'src/format.ts',
+  'src/shadow/contract.ts',
   'src/spec/duration.ts',
   'src/stats/percentile.ts',
   'src/catalog/prices.ts',

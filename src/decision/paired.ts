@@ -92,11 +92,35 @@ export interface ArmColumns {
   retriedFailures: number[];
 }
 
+/**
+ * Output checks that need no golden answer, judged per pair against blue's answer to the same request:
+ * - json: the answer parses as JSON (asked for with response_format json_object / json_schema)
+ * - schema: it conforms to the request's response_format json_schema
+ * - toolCall: the answer calls a tool (counted only where blue's answer called one)
+ * - toolArgs: every tool call's arguments parse as JSON (and match the tool's parameters schema, if given)
+ * - refusal: the answer is not a refusal (no `refusal` field, no refusal marker at its start)
+ */
+export const OUTPUT_CHECKS = ['json', 'schema', 'toolCall', 'toolArgs', 'refusal'] as const;
+export type OutputCheck = (typeof OUTPUT_CHECKS)[number];
+
+/** Per pair and arm: 1 the answer passed the check, 0 it failed, -1 the check does not apply (or no answer). */
+export type OutputColumns = Partial<Record<OutputCheck, { blue: number[]; green: number[] }>>;
+
+/** An LLM judge's call per pair, blind and in random order: which answer was better. */
+export const JUDGE_CODES = ['none', 'green', 'blue', 'tie'] as const;
+export type JudgeCode = (typeof JUDGE_CODES)[number];
+
 export interface ProbeRound {
-  /** prompt index of each pair */
+  /** prompt index of each pair (shadow pairs: 0) */
   prompt: number[];
   blue: ArmColumns;
   green: ArmColumns;
+  /** output checks needing no golden answer (shadow pairs, and probes whose request asks for JSON or tools) */
+  output?: OutputColumns;
+  /** index into JUDGE_CODES per pair, when a judge graded it ('none': not judged) */
+  judge?: number[];
+  /** the judge's own spend for this round, micro-dollars (booked apart from both arms) */
+  judgeMicroUsd?: number;
   /** the arm's model is missing from the price catalog the worker used */
   unpriced?: { blue?: boolean; green?: boolean };
 }

@@ -8,6 +8,7 @@ import { defineSearchAttributeKey, type SearchAttributePair } from '@temporalio/
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ArmSummary as DecisionArmSummary, WireArmStats } from '../decision/arm-stats';
 import type { ProbeRound } from '../decision/paired';
+import type { ShadowBatch, ShadowRequest } from '../shadow/contract';
 import type { Evaluation } from '../decision/verdict';
 import type { ArmRef } from '../gateway/arm';
 import type { RetryPolicy } from '../gateway/send';
@@ -16,7 +17,7 @@ import type { RolloutSpec, SamplePrompt } from './spec';
 
 export type { ArmRef };
 
-export type Phase = 'preflight' | 'ramping' | 'paused' | 'promoted' | 'rolled_back' | 'failed';
+export type Phase = 'preflight' | 'shadow' | 'ramping' | 'paused' | 'promoted' | 'rolled_back' | 'failed';
 export const CLOSED_PHASES: readonly Phase[] = ['promoted', 'rolled_back', 'failed'];
 export const isClosedPhase = (p: Phase): boolean => CLOSED_PHASES.includes(p);
 
@@ -79,6 +80,8 @@ export interface RolloutStatus {
   };
   /** The last gateway error line per arm (key-free). */
   lastError?: { blue?: string; green?: string };
+  /** Set during the shadow phase (phase `shadow`): what routers mirror to green. */
+  shadow?: ShadowRequest;
   /** Set while the step waits (not a lack of evidence): for green's capacity, or a healthy gateway. */
   waiting?: 'capacity' | 'gateway';
   verdicts: VerdictRecord[];
@@ -123,12 +126,14 @@ export const abortUpdate = defineUpdate<RolloutStatus, [ReasonInput]>('abort');
 export const promoteUpdate = defineUpdate<RolloutStatus, [ReasonInput]>('promote');
 /** Live outcomes from routers, one batch per router and interval (never one per request). */
 export const liveMetricsSignal = defineSignal<[LiveMetricsBatch]>('liveMetrics');
+/** A router's shadow pairs (src/shadow/contract.ts): numbers only, one batch per target and interval. */
+export const shadowMetricsSignal = defineSignal<[ShadowBatch]>('shadowMetrics');
 export const statusQuery = defineQuery<RolloutStatus>('status');
 
 /** What `temporal workflow metadata` and the Web UI show for each handler. */
 export const HANDLER_DESCRIPTIONS = {
   status: 'The rollout now: phase, step, green percent, per-arm numbers (samples and live), verdicts, reason.',
-  pause: 'Hold the ratio; stop sampling and advancing until resume. Input: {"reason": "…"} or "…" (optional).',
+  pause: 'Hold the ratio; stop probing and advancing until resume. Input: {"reason": "…"} or "…" (optional).',
   resume: 'Continue a paused rollout (after a failed verdict under onFailure: pause, resume accepts the risk). No input.',
   abort: 'Roll back now: green to 0% at once, also mid-dwell. Input: {"reason": "…"} or "…" (optional).',
   promote: 'Send green to 100% now and complete (refused before preflight passes and after the end). Input: {"reason": "…"} (optional).',
