@@ -3,7 +3,7 @@
  * Temporal dev server with its Web UI, the simulated gateway when no GATEWAY_BASE_URL is set, and a
  * worker, and the router with steady demo traffic through it; runs a rollout that promotes, then one whose
  * green degrades mid-way (fault injected through the simulator's admin endpoint) and rolls itself back —
- * on samples and live traffic alike; then keeps the stack up until Ctrl-C.
+ * on probes and live traffic alike; then keeps the stack up until Ctrl-C.
  */
 import type { Command } from 'commander';
 import { NativeConnection } from '@temporalio/worker';
@@ -31,7 +31,7 @@ function demoSpec(target: string, over: Partial<RolloutSpec> = {}): RolloutSpec 
         target,
         blue: { model: 'gpt-4.1' },
         green: { model: 'gpt-4.1-turbo' },
-        plan: { steps: [10, 25, 50, 100], dwell: '3s', samplesPerStep: 200, concurrency: 50 },
+        plan: { steps: [10, 25, 50, 100], dwell: '3s', probesPerRound: 100, concurrency: 50 },
         rateLimit: { requestsPerMinute: 6000 },
         retry: { attempts: 2, minBackoff: '200ms', maxBackoff: '1s' },
         request: { timeout: '10s' },
@@ -131,7 +131,7 @@ async function promoteDemo(config: Config, stack: DemoStack): Promise<boolean> {
   say(`  Web UI: ${webUiLink(config, rolloutWorkflowId(happy.target))}`);
   const s1 = await stack.rollouts.watch(happy.target, liveView());
   say(`  → ${s1.phase}${s1.reason ? `: ${s1.reason}` : ''}`);
-  say(`  live traffic judged with the samples: blue ${s1.live.blue.requests} / green ${s1.live.green.requests} requests from the router`);
+  say(`  live traffic judged beside the probes: blue ${s1.live.blue.requests} / green ${s1.live.green.requests} requests from the router`);
   return s1.phase === 'promoted';
 }
 

@@ -66,13 +66,13 @@ function specOptions(c: Command): Command {
     .option('--steps <list>', 'green percent per step, e.g. 10,25,50,100')
     .option('--initial <percent>', 'first step (with --increment), e.g. 10')
     .option('--increment <percent>', 'step size (with --initial), e.g. 10')
-    .option('--dwell <duration>', 'time at each step after it passes, e.g. 60s, 10m')
+    .option('--dwell <duration>', 'minimum time at each step, from its start, e.g. 60s, 10m')
     .option('--probes <n>', 'probe pairs per round (each prompt to both arms at once)')
     .option('--samples <n>', 'the earlier name of --probes')
     .option('--concurrency <n>', 'probe pairs in flight at once')
     .option('--rpm <n>', 'requests per minute per model')
     .option('--on-failure <policy>', 'rollback (default) or pause')
-    .option('--max-error-rate <x>', 'absolute ceiling for green errors, e.g. 0.05')
+    .option('--max-error-rate <x>', "ceiling on what green adds to blue's error rate, e.g. 0.05")
     .option('--max-error-rate-increase <x>', 'tolerated green − blue error rate, e.g. 0.02')
     .option('--min-samples <n>', 'judged probe pairs before a verdict')
     .option('--spend-cap <usd>', 'stop (onFailure) once green probes have cost this many dollars')
@@ -175,7 +175,7 @@ export function registerRolloutCommands(program: Command): void {
           else say(`${name} queued for ${id}: no worker acknowledged within 10s; it takes effect when a worker picks the rollout up`);
         }),
       );
-  operatorCommand('pause', 'hold the ratio; stop sampling and advancing until resume', (r, t, why) => r.pause(t, why));
+  operatorCommand('pause', 'hold the ratio; stop probing and advancing until resume', (r, t, why) => r.pause(t, why));
   operatorCommand('resume', 'continue a paused rollout', (r, t) => r.resume(t));
   operatorCommand('abort', 'roll back now: green to 0% at once (also mid-dwell)', (r, t, why) => r.abort(t, why));
 
