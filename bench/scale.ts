@@ -1,5 +1,5 @@
 /**
- * `npx tsx bench/scale.ts [--sizes 50,200,500] [--soak 300] [--rate 500] [--state-dir D] [--port-offset 22000]`
+ * `npx tsx bench/scale.ts [--sizes 50,200,500] [--soak 300] [--rate 500] [--budget 1800] [--state-dir D] [--port-offset 22000]`
  *
  * The product on the native production stack (src/stack: PostgreSQL, the Temporal server with SQL
  * visibility, 3 workers, 2 routers, the simulator at zero latency):
@@ -14,15 +14,28 @@
  *
  * The soak runs first, then the sizes; each row is printed as soon as it is measured. All traffic is on
  * 127.0.0.1; every loop is bounded in count and time.
+ *
+ * What a rollout costs under the current spec (default guards; `modelshift validate` accepts these plans):
+ * with equal arms a step passes on 200 pairs of its own (machine pairsToPass: minSamples 50,
+ * windowMinPairs 100, and the error bound within 0.02), and the last step promotes only once the whole
+ * rollout has guards.promoteMinPairs (600) judged pairs. At probesPerRound 100: a size rollout (50 → 100 %)
+ * runs 2 rounds at 50 % and collects to 600 at 100 % — about 6 rounds, 600 pairs (1,200 simulated requests);
+ * a soak rollout (10/25/50/100 %) about 8 rounds (800 pairs), plus its dwell at each of the first three
+ * steps. The simulator's models are not in the price catalog, so the cost guard does not compare cost.
+ * Each size has a budget (`--budget`, seconds from the first start, default 1800): rollouts still running
+ * then are counted in the row with their phase, step and reason, and terminated so the next size starts
+ * clean. A soak rollout that ends wrong gets `modelshift status <target> --json` printed to stderr and
+ * saved in the state folder.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
-import { rolloutWorkflowId } from '../src/rollout/contract';
+import { rolloutWorkflowId, type RolloutResult } from '../src/rollout/contract';
 import { parseSpec, type RolloutSpec } from '../src/rollout/spec';
 import { Stack } from '../src/stack/stack';
-import { closedResult, connectStack, routerTarget, simModel, until, type StackClient } from '../test/stack/helpers';
+import { closedResult, connectStack, modelshift, routerTarget, simModel, until, type StackClient } from '../test/stack/helpers';
+import { modelshiftEnv } from '../src/stack/settings';
 
 const arg = (name: string, fallback: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -32,6 +45,8 @@ const SIZES = arg('sizes', '50,200,500').split(',').filter(Boolean).map(Number);
 const SOAK_S = Number(arg('soak', '300'));
 const RATE = Number(arg('rate', '500'));
 const SOAK_ROLLOUTS = 20;
+/** Seconds a size may take from its first start before the rollouts still running are reported and terminated. */
+const BUDGET_S = Number(arg('budget', '1800'));
 const OFFSET = Number(arg('port-offset', '22000'));
 const ownState = process.argv.indexOf('--state-dir') < 0;
 const stateDir = ownState ? mkdtempSync(join(tmpdir(), 'modelshift-scale-')) : arg('state-dir', '');
@@ -53,7 +68,7 @@ function spec(target: string, blue: string, green: string, steps: number[], dwel
     target,
     blue: { model: blue },
     green: { model: green },
-    plan: { steps, dwell, samplesPerStep: 100, concurrency: 20 },
+    plan: { steps, dwell, probesPerRound: 100, concurrency: 20 },
     rateLimit: { requestsPerMinute: 1_000_000 },
     retry: { attempts: 2, minBackoff: '50ms', maxBackoff: '200ms' },
     request: { timeout: '10s' },
@@ -76,6 +91,7 @@ async function pids(stack: Stack, prefix: string): Promise<number[]> {
   return (await stack.status()).filter((s) => s.name.startsWith(prefix) && s.pid).map((s) => s.pid!);
 }
 
+const fmt = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '–');
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -144,6 +160,8 @@ async function measureAbort(stack: Stack, sc: StackClient, target: string): Prom
 interface SizeRow {
   n: number;
   promoted: number;
+  /** what did not promote: closed otherwise, or still running at the budget (then terminated), with why */
+  notes: string[];
   wallS: number;
   overheadP50: number;
   overheadP95: number;
@@ -154,6 +172,99 @@ interface SizeRow {
   abortMs: number[];
   abortAckMs: number;
   abortQueued: boolean;
+}
+
+const sleep = (msToWait: number) => new Promise((r) => setTimeout(r, Math.max(0, msToWait)));
+
+/** First `max` characters of a line (reasons carry numbers; a table cell needs one short line). */
+const short = (line: string | undefined, max = 140) => {
+  const l = (line ?? '').split('\n')[0];
+  return l.length > max ? `${l.slice(0, max - 1)}…` : l;
+};
+
+/**
+ * Wait (until `deadline`) for every target's workflow to close: a cheap visibility count while many run,
+ * then describe() on each still open (authoritative). Returns how each closed, when the last one did, and
+ * the targets still open at the deadline.
+ */
+async function waitClosed(
+  sc: StackClient,
+  targets: string[],
+  runningQuery: string,
+  deadline: number,
+): Promise<{ closed: Map<string, { status: string; result?: RolloutResult }>; lastCloseMs: number; open: string[] }> {
+  const closed = new Map<string, { status: string; result?: RolloutResult }>();
+  let lastCloseMs = NaN;
+  let open = [...targets];
+  let described = 0;
+  while (open.length && Date.now() < deadline) {
+    const running = await sc.client.workflow.count(runningQuery).then(
+      (c) => c.count,
+      () => open.length,
+    );
+    // visibility lags a little behind: describe each open one when it says few are left, every 30 s, and
+    // just before the deadline
+    if (running > 25 && Date.now() - described < 30_000 && Date.now() < deadline - 10_000) {
+      await sleep(Math.min(5_000, deadline - 10_000 - Date.now()));
+      continue;
+    }
+    described = Date.now();
+    const still: string[] = [];
+    for (let i = 0; i < open.length; i += 25) {
+      await Promise.all(
+        open.slice(i, i + 25).map(async (t) => {
+          try {
+            const h = sc.client.workflow.getHandle(rolloutWorkflowId(t));
+            const d = await h.describe();
+            if (d.status.name === 'RUNNING' || d.status.name === 'CONTINUED_AS_NEW') return void still.push(t);
+            const result = d.status.name === 'COMPLETED' ? ((await h.result()) as RolloutResult) : undefined;
+            closed.set(t, { status: d.status.name, result });
+            const at = d.closeTime?.getTime() ?? Date.now();
+            lastCloseMs = Number.isFinite(lastCloseMs) ? Math.max(lastCloseMs, at) : at;
+          } catch {
+            still.push(t);
+          }
+        }),
+      );
+    }
+    open = still;
+    if (open.length) await sleep(Math.min(5_000, deadline - Date.now()));
+  }
+  return { closed, lastCloseMs, open };
+}
+
+/** Rollouts still running at the budget: their phase, step and reason (grouped), then terminate them. */
+async function reportAndTerminate(sc: StackClient, open: string[]): Promise<string[]> {
+  const groups = new Map<string, { count: number; example: string; pairs: number[] }>();
+  for (let i = 0; i < open.length; i += 25) {
+    await Promise.all(
+      open.slice(i, i + 25).map(async (t) => {
+        let key = 'status query failed';
+        let example: string;
+        let pairs = NaN;
+        try {
+          const st = await sc.rollouts.status(t, { queryTimeoutMs: 10_000 });
+          key = `${st.phase} at step ${st.step}/${st.totalSteps}${st.waiting ? ` (waiting: ${st.waiting})` : ''}`;
+          example = short(st.verdicts.at(-1)?.evaluation.reason ?? st.reason, 120);
+          pairs = st.probes.pairs;
+        } catch (e) {
+          example = short((e as Error).message, 80);
+        }
+        const g = groups.get(key) ?? { count: 0, example, pairs: [] };
+        g.count++;
+        g.pairs.push(pairs);
+        groups.set(key, g);
+        await sc.client.workflow
+          .getHandle(rolloutWorkflowId(t))
+          .terminate('scale bench: over its time budget')
+          .catch(() => undefined);
+      }),
+    );
+  }
+  return [...groups].map(
+    ([key, g]) =>
+      `${g.count} ${key}, ${fmt(pct(g.pairs.filter(Number.isFinite), 50))} pairs judged (median)${g.example ? `: "${g.example}"` : ''}`,
+  );
 }
 
 async function runSize(stack: Stack, sc: StackClient, n: number): Promise<SizeRow> {
@@ -168,59 +279,84 @@ async function runSize(stack: Stack, sc: StackClient, n: number): Promise<SizeRo
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, sum(workers.map((p) => procStat(p)?.rssMb ?? 0)));
   }, 250);
-  const abortTarget = `scale-abort-${n}`;
-  await sc.rollouts.start(spec(abortTarget, blue, green, [50, 100], '1h'));
-  await until(
-    'both routers at 50% for the abort probe',
-    async () => (await Promise.all([1, 2].map((k) => routerTarget(stack, k, abortTarget)))).every((t) => t?.greenPercent === 50),
-    120_000,
-    100,
-  );
-  const targets = [...Array(n)].map((_, i) => `scale-${n}-${i}-${Date.now().toString(36)}`);
-  const t0 = Date.now();
-  for (let i = 0; i < targets.length; i += 25)
-    await Promise.all(targets.slice(i, i + 25).map((t) => sc.rollouts.start(spec(t, blue, green, [50, 100], '200ms'))));
-  err(`scale: ${n} rollouts started in ${Date.now() - t0} ms`);
-  // Abort the probe rollout while the others are running (once a third of them have a verdict).
-  await until(
-    'load under way',
-    async () => {
-      const running = await sc.client.workflow.count(`WorkflowType="rolloutWorkflow" AND ExecutionStatus="Running"`);
-      return running.count <= Math.ceil(n * 0.9) + 1 || Date.now() - t0 > 20_000;
-    },
-    600_000,
-    500,
-  );
-  const abort = await measureAbort(stack, sc, abortTarget);
-  const results = [];
-  for (const t of targets) results.push(await closedResult(sc, t, 900_000));
-  const wallS = (Date.now() - t0) / 1000;
-  clearInterval(sampler);
-  const after = workers.map((p) => procStat(p)!);
-  const overhead: number[] = [];
-  const gateway: number[] = [];
-  let events = 0;
-  const sample = targets.filter((_, i) => i % Math.max(1, Math.floor(n / 50)) === 0); // up to ~50 histories
-  for (const t of sample) {
-    const r = await roundTimes(sc, t);
-    overhead.push(...r.overhead);
-    gateway.push(...r.gateway);
-    events += r.events / r.steps;
+  try {
+    const abortTarget = `scale-abort-${n}`;
+    await sc.rollouts.start(spec(abortTarget, blue, green, [50, 100], '1h'));
+    await until(
+      'both routers at 50% for the abort probe',
+      async () => (await Promise.all([1, 2].map((k) => routerTarget(stack, k, abortTarget)))).every((t) => t?.greenPercent === 50),
+      120_000,
+      100,
+    );
+    const targets = [...Array(n)].map((_, i) => `scale-${n}-${i}-${Date.now().toString(36)}`);
+    const t0 = Date.now();
+    const deadline = t0 + BUDGET_S * 1000;
+    for (let i = 0; i < targets.length; i += 25)
+      await Promise.all(targets.slice(i, i + 25).map((t) => sc.rollouts.start(spec(t, blue, green, [50, 100], '200ms'))));
+    err(`scale: ${n} rollouts started in ${Date.now() - t0} ms (budget ${BUDGET_S} s)`);
+    const runningQuery = `WorkflowType="rolloutWorkflow" AND ExecutionStatus="Running" AND GreenModel="${green}" AND RolloutTarget!="${abortTarget}"`;
+    // Abort the probe rollout while the others are running (once a tenth of them have closed, or after 20 s).
+    await until(
+      'load under way',
+      async () => (await sc.client.workflow.count(runningQuery)).count <= Math.ceil(n * 0.9) || Date.now() - t0 > 20_000,
+      60_000,
+      500,
+    ).catch(() => undefined);
+    const abort = await measureAbort(stack, sc, abortTarget);
+    const { closed, lastCloseMs, open } = await waitClosed(sc, targets, runningQuery, deadline);
+    const wallS = ((open.length ? Date.now() : lastCloseMs) - t0) / 1000;
+    clearInterval(sampler);
+    const after = workers.map((p) => procStat(p)!);
+    const notes: string[] = [];
+    const others = new Map<string, { count: number; example: string }>();
+    for (const [, c] of closed) {
+      if (c.result?.phase === 'promoted') continue;
+      const key = c.result ? c.result.phase : c.status.toLowerCase();
+      const g = others.get(key) ?? { count: 0, example: short(c.result?.reason, 120) };
+      g.count++;
+      others.set(key, g);
+    }
+    for (const [key, g] of others) notes.push(`${g.count} ${key}${g.example ? `: "${g.example}"` : ''}`);
+    if (open.length) {
+      err(`scale: ${open.length} of ${n} rollouts still running at the ${BUDGET_S} s budget; reading their status, then terminating them`);
+      notes.push(
+        `${open.length} still running at the ${BUDGET_S} s budget, then terminated — ${(await reportAndTerminate(sc, open)).join('; ')}`,
+      );
+    }
+    const promotedTargets = targets.filter((t) => closed.get(t)?.result?.phase === 'promoted');
+    const overhead: number[] = [];
+    const gateway: number[] = [];
+    let events = 0;
+    let histories = 0;
+    const sample = targets.filter((_, i) => i % Math.max(1, Math.floor(n / 50)) === 0); // up to ~50 histories
+    for (const t of sample) {
+      const r = await roundTimes(sc, t).catch(() => undefined);
+      if (!r) continue;
+      overhead.push(...r.overhead);
+      gateway.push(...r.gateway);
+      if (promotedTargets.includes(t)) {
+        events += r.events / r.steps;
+        histories++;
+      }
+    }
+    return {
+      n,
+      promoted: promotedTargets.length,
+      notes,
+      wallS,
+      overheadP50: pct(overhead, 50),
+      overheadP95: pct(overhead, 95),
+      gatewayP50: pct(gateway, 50),
+      eventsPerStep: histories ? events / histories : NaN,
+      cpuMsPerRollout: ((sum(after.map((a) => a.cpuS)) - sum(before.map((b) => b.cpuS))) * 1000) / n,
+      memKbPerRollout: ((peakRss - sum(before.map((b) => b.rssMb))) * 1024) / n,
+      abortMs: abort.routers,
+      abortAckMs: abort.ackMs,
+      abortQueued: abort.queued,
+    };
+  } finally {
+    clearInterval(sampler);
   }
-  return {
-    n,
-    promoted: results.filter((r) => r.phase === 'promoted').length,
-    wallS,
-    overheadP50: pct(overhead, 50),
-    overheadP95: pct(overhead, 95),
-    gatewayP50: pct(gateway, 50),
-    eventsPerStep: events / sample.length,
-    cpuMsPerRollout: ((sum(after.map((a) => a.cpuS)) - sum(before.map((b) => b.cpuS))) * 1000) / n,
-    memKbPerRollout: ((peakRss - sum(before.map((b) => b.rssMb))) * 1024) / n,
-    abortMs: abort.routers,
-    abortAckMs: abort.ackMs,
-    abortQueued: abort.queued,
-  };
 }
 
 interface SoakTotals {
@@ -316,17 +452,39 @@ async function soakRollout(stack: Stack, sc: StackClient, target: string, i: num
     }
     const r = await closedResult(sc, target, SOAK_S * 1000 + 300_000);
     if (r.phase === (bad ? 'rolled_back' : 'promoted')) totals.endedRight++;
-    else totals.stuck.push(`${target}: ${r.phase}`);
+    else {
+      totals.stuck.push(
+        `${target} (${bad ? 'green turned bad' : 'equal arms'}): ${r.phase} at step ${r.status.step}, "${short(r.reason, 300)}"`,
+      );
+      await saveStatus(stack, target);
+    }
   } catch (e) {
-    totals.stuck.push(`${target}: ${(e as Error).message.split('\n')[0]}`);
+    totals.stuck.push(`${target}: ${short((e as Error).message, 300)}`);
+    await saveStatus(stack, target);
   }
 }
 
-const fmt = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '–');
+/** `modelshift status <target> --json` against this stack, to stderr and <stateDir>/status-<target>.json. */
+async function saveStatus(stack: Stack, target: string): Promise<void> {
+  const r = await modelshift(['status', target, '--json'], { ...process.env, ...modelshiftEnv(stack.settings) }, 60_000);
+  const file = join(stateDir, `status-${target}.json`);
+  writeFileSync(file, r.stdout || r.stderr);
+  err(`scale: ${target} ended wrong; modelshift status ${target} --json (exit ${r.code}, saved in ${file}):\n${r.stdout || r.stderr}`);
+}
 
 async function main(): Promise<void> {
   const stack = Stack.from({ stateDir, portOffset: OFFSET, workers: 3, routers: 2 }, env);
   err(`scale: bringing the stack up in ${stateDir} (ports +${OFFSET})`);
+  // Interrupted (Ctrl-C, a timeout's SIGTERM): the stack still comes down.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      err(`scale: ${sig}; bringing the stack down`);
+      void stack
+        .down(err)
+        .catch(() => undefined)
+        .finally(() => process.exit(130));
+    });
+  }
   await stack.up(err);
   const sc = await connectStack(stack);
   try {
@@ -361,7 +519,7 @@ async function main(): Promise<void> {
       err(`scale: ${n} concurrent rollouts…`);
       const r = await runSize(stack, sc, n);
       console.log(
-        `| ${r.n} | ${r.promoted}/${r.n} | ${fmt(r.wallS, 1)} | ${fmt(r.overheadP50)} | ${fmt(r.overheadP95)} | ${fmt(r.gatewayP50)} | ${fmt(r.eventsPerStep, 1)} | ${fmt(r.cpuMsPerRollout, 1)} | ${fmt(r.memKbPerRollout)} | ${r.abortMs.map((x) => fmt(x)).join(' / ')} | ${fmt(r.abortAckMs)}${r.abortQueued ? ' (queued as a signal)' : ''} |`,
+        `| ${r.n} | ${r.promoted}/${r.n}${r.notes.length ? ` (${r.notes.join('; ')})` : ''} | ${fmt(r.wallS, 1)} | ${fmt(r.overheadP50)} | ${fmt(r.overheadP95)} | ${fmt(r.gatewayP50)} | ${fmt(r.eventsPerStep, 1)} | ${fmt(r.cpuMsPerRollout, 1)} | ${fmt(r.memKbPerRollout)} | ${r.abortMs.map((x) => fmt(x)).join(' / ')} | ${fmt(r.abortAckMs)}${r.abortQueued ? ' (queued as a signal)' : ''} |`,
       );
     }
   } finally {
