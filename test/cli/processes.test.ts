@@ -81,6 +81,6 @@ describe('processes', () => {
     expect(out).toMatch(/→ promoted: all 4 steps passed/);
     expect(out).toMatch(/injected: gpt-4\.1-turbo now fails 30% of requests/);
     expect(out).toMatch(/→ rolled_back: failed verdict at \d+% green/);
-    expect(out).toMatch(/live traffic judged with the samples: blue \d+ \/ green [1-9]\d* requests from the router/);
+    expect(out).toMatch(/live traffic judged beside the probes: blue \d+ \/ green [1-9]\d* requests from the router/);
   }, 300_000);
 });
