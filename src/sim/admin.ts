@@ -9,8 +9,9 @@ import type { ModelRegistry } from './state';
  * GET  /admin/models/:model   -> { model, profile }            (404 if unknown)
  * PUT  /admin/models/:model   -> { model, profile }            body: partial profile merged over the current one
  *                                                               (adds the model from defaults if unknown); 400 on bad input
- * POST /admin/reset           -> { ok: true }                  initial profiles, zero stats, reseeded RNGs, full buckets
+ * POST /admin/reset           -> { ok: true }                  initial profiles, zero stats, reseeded RNGs, full buckets, empty request log
  * GET  /admin/stats           -> { stats: { [name]: SimModelStats } }
+ * GET  /admin/requests        -> { requests: SimRequestRecord[] } every chat completion's arrival and end, in order (server.ts)
  */
 export function handleAdmin(registry: ModelRegistry, method: string, path: string, body: unknown, res: ServerResponse): void {
   if (path === '/admin/models' && method === 'GET') return sendJson(res, 200, { models: registry.profiles() });

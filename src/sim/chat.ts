@@ -1,10 +1,10 @@
 // POST /v1/chat/completions: fault decision, then a JSON or SSE answer.
 import type { ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { generateContent, type GeneratedContent } from './content';
+import { drawOutput, isJudgeCall, judgeAnswer, modelAnswer, type OutputDraws, type SimAnswer } from './behaviour';
 import { badRequest, modelNotFound, rateLimited, serverError } from './errors';
 import { sendJson } from './http';
-import type { Distribution } from './profiles';
+import type { Distribution, FaultProfile } from './profiles';
 import { lognormalFromQuantiles, type Rng } from '../stats/rng';
 import type { ModelRegistry } from './state';
 import { countPromptTokens } from './tokens';
@@ -33,6 +33,8 @@ const ChatRequestSchema = z.looseObject({
   max_tokens: positiveInt,
   max_completion_tokens: positiveInt,
   response_format: z.looseObject({ type: z.string() }).nullish(),
+  tools: z.array(z.unknown(), { error: 'expected an array of tools' }).nullish(),
+  tool_choice: z.unknown().optional(),
 });
 
 export type Outcome = 'ok' | 'serverError' | 'rateLimited' | 'timeout' | 'malformed';
@@ -83,6 +85,7 @@ export function handleChat(ctx: ChatContext, res: ServerResponse, raw: unknown, 
   const which = rng();
   const latency = sample(rng, profile.latencyMs) * ctx.latencyScale;
   const drawnTokens = Math.max(1, Math.round(sample(rng, profile.completionTokens)));
+  const draws = drawOutput(state.outputRng);
 
   if (u < profile.errorRate) {
     stats.serverError++;
@@ -102,11 +105,9 @@ export function handleChat(ctx: ChatContext, res: ServerResponse, raw: unknown, 
   if (malformed) stats.malformed++;
   else stats.ok++;
 
-  const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? undefined;
-  const json = body.response_format?.type === 'json_object' || body.response_format?.type === 'json_schema';
-  const gen = generateContent(body.messages, drawnTokens, maxTokens, json, body.model, profile.outputOverride);
-  const promptTokens = countPromptTokens(body.messages);
   const id = ctx.nextId();
+  const gen = answerFor(body, id, drawnTokens, profile, draws);
+  const promptTokens = countPromptTokens(body.messages);
   const created = Math.floor(Date.now() / 1000);
   const headers: Record<string, string> = {
     ...rlHeaders,
@@ -143,29 +144,68 @@ export function handleChat(ctx: ChatContext, res: ServerResponse, raw: unknown, 
   return malformed ? 'malformed' : 'ok';
 }
 
-function usage(promptTokens: number, gen: GeneratedContent) {
+type ChatBody = z.infer<typeof ChatRequestSchema>;
+
+/** The answer's content under the model's output behaviours: the judge's verdict for a judge call, else the model's answer. */
+function answerFor(body: ChatBody, id: string, drawnTokens: number, profile: FaultProfile, draws: OutputDraws): SimAnswer {
+  if (isJudgeCall(body.messages)) return judgeAnswer(body.messages, profile, draws);
+  const request = {
+    model: body.model,
+    messages: body.messages,
+    drawnTokens,
+    maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
+    responseFormat: body.response_format,
+    tools: body.tools,
+    toolChoice: body.tool_choice,
+    id,
+  };
+  return modelAnswer(request, profile, draws, profile.outputOverride);
+}
+
+function usage(promptTokens: number, gen: SimAnswer) {
   return { prompt_tokens: promptTokens, completion_tokens: gen.completionTokens, total_tokens: promptTokens + gen.completionTokens };
 }
 
-function completionBody(id: string, created: number, model: string, gen: GeneratedContent, promptTokens: number) {
+function completionBody(id: string, created: number, model: string, gen: SimAnswer, promptTokens: number) {
+  const message: Record<string, unknown> = { role: 'assistant', content: gen.content, refusal: gen.refusal };
+  if (gen.toolCalls.length)
+    message.tool_calls = gen.toolCalls.map((t) => ({ id: t.id, type: 'function', function: { name: t.name, arguments: t.arguments } }));
   return {
     id: `chatcmpl-${id}`,
     object: 'chat.completion',
     created,
     model,
-    choices: [
-      { index: 0, message: { role: 'assistant', content: gen.content, refusal: null }, logprobs: null, finish_reason: gen.finishReason },
-    ],
+    choices: [{ index: 0, message, logprobs: null, finish_reason: gen.finishReason }],
     usage: usage(promptTokens, gen),
     system_fingerprint: 'fp_modelshift_sim',
   };
+}
+
+/** A text cut into 2–16 pieces of about 24 characters (the deltas of a stream). */
+function pieces(text: string): string[] {
+  const n = Math.min(16, Math.max(2, Math.ceil(text.length / 24)));
+  const size = Math.max(1, Math.ceil(text.length / n));
+  const out: string[] = [];
+  for (let i = 0; i < text.length; i += size) out.push(text.slice(i, i + size));
+  return out;
+}
+
+/** The deltas of an answer after the role chunk: content, a refusal, or tool calls (name first, arguments in pieces). */
+function answerDeltas(gen: SimAnswer): object[] {
+  if (gen.toolCalls.length)
+    return gen.toolCalls.flatMap((t, index) => [
+      { tool_calls: [{ index, id: t.id, type: 'function', function: { name: t.name, arguments: '' } }] },
+      ...pieces(t.arguments).map((p) => ({ tool_calls: [{ index, function: { arguments: p } }] })),
+    ]);
+  if (gen.refusal !== null) return pieces(gen.refusal).map((p) => ({ refusal: p }));
+  return pieces(gen.content ?? '').map((p) => ({ content: p }));
 }
 
 interface StreamPlan {
   id: string;
   created: number;
   model: string;
-  gen: GeneratedContent;
+  gen: SimAnswer;
   promptTokens: number;
   latency: number;
   malformed: boolean;
@@ -186,14 +226,11 @@ function streamAnswer(ctx: ChatContext, res: ServerResponse, p: StreamPlan): voi
   const chunk = (delta: object, finish: string | null) =>
     `data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...extra })}\n\n`;
 
-  const events: string[] = [chunk({ role: 'assistant', content: '', refusal: null }, null)];
+  const events: string[] = [chunk({ role: 'assistant', content: p.gen.toolCalls.length ? null : '', refusal: null }, null)];
   if (p.malformed) {
     events.push(`data: {"id":"chatcmpl-${p.id}","object":"chat.completion.chunk","choices":[{"delta":{"content":"trunc\n\n`);
   } else {
-    const text = p.gen.content;
-    const pieces = Math.min(16, Math.max(2, Math.ceil(text.length / 24)));
-    const size = Math.max(1, Math.ceil(text.length / pieces));
-    for (let i = 0; i < text.length; i += size) events.push(chunk({ content: text.slice(i, i + size) }, null));
+    for (const delta of answerDeltas(p.gen)) events.push(chunk(delta, null));
     events.push(chunk({}, p.gen.finishReason));
     if (p.includeUsage) events.push(`data: ${JSON.stringify({ ...base, choices: [], usage: usage(p.promptTokens, p.gen) })}\n\n`);
     events.push('data: [DONE]\n\n');

@@ -38,11 +38,14 @@ export function registerSimCommand(program: Command): Command {
 Endpoints:
   GET  /v1/models, /v1/models/:id       POST /v1/chat/completions (JSON or stream: true)
   GET  /admin/models                    PUT  /admin/models/:model   (partial profile patch, JSON)
-  GET  /admin/stats                     POST /admin/reset
+  GET  /admin/stats                     POST /admin/reset           GET /admin/requests (arrival/end order)
 
 Profile fields (per model): errorRate, timeoutRate, malformedRate (0..1), latencyMs (ms or {p50,p99}),
   completionTokens (tokens or {p50,p99}), rpm (number or null), outputOverride (string or null),
-  substituteModel (answer as this model, or null), fallbackHeader (send x-litellm-attempted-fallbacks: 1).
+  substituteModel (answer as this model, or null), fallbackHeader (send x-litellm-attempted-fallbacks: 1);
+  output behaviours: brokenJsonShare, refusalShare, dropToolCallShare, degradedShare (0..1), lengthFactor (x),
+  judgeNoise (0..1: share of random verdicts when answering as the judge, a request with the judge's prompt).
+  Requests with tools get a tool call with valid JSON arguments (unless tool_choice is "none").
 
 Example:
   modelshift sim --latency-scale 0.1

@@ -1,7 +1,7 @@
 // Simulated OpenAI-compatible gateway: library entry point.
 import type { AddressInfo } from 'node:net';
 import { DEFAULT_PROFILE, DEFAULT_SIM_MODELS, FaultProfileSchema, mergeProfile, type FaultProfile } from './profiles';
-import { createSimServer } from './server';
+import { createSimServer, type SimRequestRecord } from './server';
 import { ModelRegistry, type SimModelStats } from './state';
 
 export interface SimulatorOptions {
@@ -34,8 +34,11 @@ export interface Simulator {
   setProfile(model: string, patch: Partial<FaultProfile>): void;
   getProfile(model: string): FaultProfile | undefined;
   stats(): Record<string, SimModelStats>;
-  /** Same as POST /admin/reset. */
+  /** Same as POST /admin/reset (which also clears the request log). */
   reset(): void;
+  /** The chat completions seen so far, in arrival order, with the order of their ends (GET /admin/requests). */
+  requestLog(): SimRequestRecord[];
+  clearRequestLog(): void;
   /** Stops listening and ends every open/held connection. */
   close(): Promise<void>;
 }
@@ -46,7 +49,7 @@ export function buildCatalog(opts: Pick<SimulatorOptions, 'models' | 'onlyModels
     try {
       catalog[name] = mergeProfile(DEFAULT_SIM_MODELS[name] ?? DEFAULT_PROFILE, patch);
     } catch (err) {
-      throw new Error(`models.${name}.${(err as Error).message}`);
+      throw new Error(`models.${name}.${(err as Error).message}`, { cause: err });
     }
   }
   return catalog;
@@ -58,7 +61,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   if (!(latencyScale >= 0) || !Number.isFinite(latencyScale)) throw new Error(`latencyScale: expected a number >= 0, got ${opts.latencyScale}`);
   if (!apiKey) throw new Error('apiKey: expected a non-empty string');
   const registry = new ModelRegistry(opts.seed ?? 42, buildCatalog(opts));
-  const { server, shutdown } = createSimServer({ registry, apiKey, adminKey: opts.adminKey ?? apiKey, latencyScale, log: opts.log });
+  const { server, shutdown, requestLog, clearRequestLog } = createSimServer({ registry, apiKey, adminKey: opts.adminKey ?? apiKey, latencyScale, log: opts.log });
 
   const host = opts.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
@@ -76,11 +79,15 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     setProfile: (model, patch) => { registry.patch(model, patch); },
     getProfile: (model) => registry.get(model)?.profile,
     stats: () => registry.stats(),
-    reset: () => registry.reset(),
+    reset: () => { registry.reset(); clearRequestLog(); },
+    requestLog,
+    clearRequestLog,
     close: () => (closing ??= shutdown()),
   };
 }
 
 export { FaultProfileSchema, DEFAULT_SIM_MODELS, DEFAULT_PROFILE, type FaultProfile, type SimModelStats };
 export { FaultProfilePatchSchema, type Distribution } from './profiles';
+export { DEGRADED_MARKER, REFUSAL_TEXT } from './behaviour';
+export type { SimRequestRecord } from './server';
 export { loadSimProfileFile, type SimProfileFile } from './file';

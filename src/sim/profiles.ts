@@ -42,6 +42,19 @@ const fields = {
   substituteModel: z.string({ error: 'expected a model name or null' }).min(1, { error: 'expected a model name or null' }).nullable(),
   /** Send `x-litellm-attempted-fallbacks: 1` with every answer (a LiteLLM gateway that fell back). */
   fallbackHeader: z.boolean({ error: 'expected true or false' }),
+  // ---- output behaviours (src/sim/behaviour.ts), drawn from the model's own seeded output stream ----
+  /** Share of answers to requests asking for JSON (response_format json_object / json_schema) that are not valid JSON. */
+  brokenJsonShare: rate,
+  /** Share of answers that are refusals (`refusal` set under response_format, else the text starts "I'm sorry, but I can't"). */
+  refusalShare: rate,
+  /** Answers this many times longer, in text and completion tokens (before max_tokens). 1 = as drawn. */
+  lengthFactor: z.number({ error: 'expected a number between 0.01 and 100' }).min(0.01, { error: 'expected a number between 0.01 and 100' }).max(100, { error: 'expected a number between 0.01 and 100' }),
+  /** Share of requests with `tools` (tool_choice not "none") answered with text instead of a tool call. */
+  dropToolCallShare: rate,
+  /** Share of answers carrying DEGRADED_MARKER: the worse answer for the simulated judge. */
+  degradedShare: rate,
+  /** As a judge (a request with the judge's system prompt): share of verdicts drawn at random (A, B, tie). */
+  judgeNoise: rate,
 };
 
 const SUM_MSG = 'errorRate + timeoutRate + malformedRate must be <= 1';
@@ -68,6 +81,12 @@ export const DEFAULT_PROFILE: FaultProfile = Object.freeze({
   quotesKeyInErrors: false,
   substituteModel: null,
   fallbackHeader: false,
+  brokenJsonShare: 0,
+  refusalShare: 0,
+  lengthFactor: 1,
+  dropToolCallShare: 0,
+  degradedShare: 0,
+  judgeNoise: 0.05,
 }) as FaultProfile;
 
 function model(patch: Partial<FaultProfile>): FaultProfile {

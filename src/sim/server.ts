@@ -15,19 +15,85 @@ export interface ServerConfig {
   log?: (line: string) => void;
 }
 
+/**
+ * One chat completion as the simulator saw it, in the order of events: `startSeq` when the request
+ * arrived, `endSeq` when its response finished (or the connection closed). Both come from one counter,
+ * so "B started after A finished" is `B.startSeq > A.endSeq`, whatever the clock says. Numbers only.
+ */
+export interface SimRequestRecord {
+  /** 1, 2, … in arrival order */
+  request: number;
+  model?: string;
+  stream: boolean;
+  startSeq: number;
+  endSeq?: number;
+  /** performance.now() at arrival and at the end */
+  startedAt: number;
+  endedAt?: number;
+  status?: number;
+}
+
+/** The request log keeps the last this many chat completions. */
+export const REQUEST_LOG_SIZE = 20_000;
+
 export interface RunningServer {
   server: Server;
+  /** The chat completions seen so far (the last REQUEST_LOG_SIZE), oldest first. */
+  requestLog(): SimRequestRecord[];
+  clearRequestLog(): void;
   /** Cancel pending timers, drop hanging requests and open sockets, stop listening. */
   shutdown(): Promise<void>;
 }
 
-export function createSimServer(cfg: ServerConfig): RunningServer {
-  const timers = new Set<NodeJS.Timeout>();
-  const hanging = new Set<ServerResponse>();
-  const sockets = new Set<Socket>();
-  let seq = 0;
+/** The chat completions seen, numbered in arrival order, each with the order of its end (one event counter). */
+class RequestLog {
+  private log: SimRequestRecord[] = [];
+  private requestNo = 0;
+  private eventSeq = 0;
 
-  const ctx: ChatContext = {
+  /** A chat completion arrived: logged now, its model once the body is read, its end when the response closes. */
+  arrived(res: ServerResponse): SimRequestRecord {
+    const r: SimRequestRecord = { request: ++this.requestNo, stream: false, startSeq: ++this.eventSeq, startedAt: performance.now() };
+    this.log.push(r);
+    if (this.log.length > REQUEST_LOG_SIZE * 1.25) this.log = this.log.slice(-REQUEST_LOG_SIZE);
+    res.once('close', () => {
+      r.endSeq = ++this.eventSeq;
+      r.endedAt = performance.now();
+      r.status = res.statusCode;
+    });
+    return r;
+  }
+
+  /** The model and stream flag, once the body is read (nothing else of it). */
+  static describe(entry: SimRequestRecord, body: unknown): void {
+    const b = (body ?? {}) as { model?: unknown; stream?: unknown };
+    entry.model = typeof b.model === 'string' ? b.model : undefined;
+    entry.stream = b.stream === true;
+  }
+
+  /** The log's part of the admin API: GET /admin/requests answers here (its status); POST /admin/reset also clears the log. */
+  admin(method: string, path: string, res: ServerResponse): number | undefined {
+    if (path === '/admin/requests' && method === 'GET') {
+      sendJson(res, 200, { requests: this.records() });
+      return 200;
+    }
+    if (path === '/admin/reset' && method === 'POST') this.clear();
+    return undefined;
+  }
+
+  records(): SimRequestRecord[] {
+    return this.log.slice(-REQUEST_LOG_SIZE);
+  }
+
+  clear(): void {
+    this.log = [];
+  }
+}
+
+/** What a chat completion needs of the server: ids, timers that die with the response, held responses. */
+function chatContext(cfg: ServerConfig, timers: Set<NodeJS.Timeout>, hanging: Set<ServerResponse>): ChatContext {
+  let seq = 0;
+  return {
     registry: cfg.registry,
     latencyScale: cfg.latencyScale,
     nextId: () => `sim${(++seq).toString(36).padStart(8, '0')}`,
@@ -43,12 +109,22 @@ export function createSimServer(cfg: ServerConfig): RunningServer {
       res.once('close', () => hanging.delete(res));
     },
   };
+}
+
+export function createSimServer(cfg: ServerConfig): RunningServer {
+  const timers = new Set<NodeJS.Timeout>();
+  const hanging = new Set<ServerResponse>();
+  const sockets = new Set<Socket>();
+  const log = new RequestLog();
+
+  const ctx = chatContext(cfg, timers, hanging);
 
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<string | number> => {
     const method = req.method ?? 'GET';
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
+    const entry = path === '/v1/chat/completions' && method === 'POST' ? log.arrived(res) : undefined;
 
     if (path === '/healthz') { sendJson(res, 200, { ok: true }); return 200; }
     const isAdmin = path.startsWith('/admin/');
@@ -75,8 +151,11 @@ export function createSimServer(cfg: ServerConfig): RunningServer {
       }
     }
 
-    if (isAdmin) { handleAdmin(cfg.registry, method, path, body, res); return res.statusCode; }
-    if (path === '/v1/chat/completions' && method === 'POST') return handleChat(ctx, res, body ?? {}, key);
+    if (isAdmin) return log.admin(method, path, res) ?? (handleAdmin(cfg.registry, method, path, body, res), res.statusCode);
+    if (path === '/v1/chat/completions' && method === 'POST') {
+      if (entry) RequestLog.describe(entry, body);
+      return handleChat(ctx, res, body ?? {}, key);
+    }
     if (path === '/v1/models' && method === 'GET') {
       sendJson(res, 200, { object: 'list', data: cfg.registry.names().map((id) => modelObject(cfg.registry, id)) });
       return 200;
@@ -112,6 +191,8 @@ export function createSimServer(cfg: ServerConfig): RunningServer {
 
   return {
     server,
+    requestLog: () => log.records(),
+    clearRequestLog: () => log.clear(),
     shutdown() {
       for (const t of timers) clearTimeout(t);
       timers.clear();

@@ -23,6 +23,8 @@ const emptyStats = (): SimModelStats => ({ requests: 0, ok: 0, serverError: 0, r
 export interface ModelState {
   profile: FaultProfile;
   rng: Rng;
+  /** Output behaviours' draws (src/sim/behaviour.ts): a stream of its own, so the fault draws above stay as they were. */
+  outputRng: Rng;
   bucket: TokenBucket | null;
   stats: SimModelStats;
   created: number;
@@ -76,6 +78,7 @@ export class ModelRegistry {
     return {
       profile,
       rng: mulberry32(seedFor(this.seed, name)),
+      outputRng: mulberry32(seedFor(this.seed, `${name}\u0000output`)),
       bucket: profile.rpm === null ? null : new TokenBucket(profile.rpm),
       stats: emptyStats(),
       created: CREATED,
