@@ -18,7 +18,7 @@ import { headerLookup, modelInText, substitution } from '../gateway/substitution
 import { usageFromTail } from './body';
 import type { RouterContext } from './context';
 import { errors, send } from './errors';
-import { failedOutcome, type ErrorClass } from './live-stats';
+import { failedOutcome, type ErrorClass, type Outcome } from './live-stats';
 import type { ResolvedArm } from './upstreams';
 
 /** Headers that belong to one connection, never forwarded either way (`host` is the upstream's own). */
@@ -185,6 +185,15 @@ function armHeaders(arm: Arm | '', model: string): Record<string, string> {
   return arm ? { 'x-modelshift-arm': arm, 'x-modelshift-model': model } : { 'x-modelshift-model': model };
 }
 
+/**
+ * Watches one attempt's answer (the shadow mirror's capture of blue, src/shadow/mirror.ts): the chunks
+ * as they go to the client, then the outcome once the client has the whole answer. Never delays either.
+ */
+export interface AnswerTap {
+  data(chunk: Buffer): void;
+  end(status: number | string, outcome: Outcome): void;
+}
+
 export type AttemptResult = { done: true } | { done: false; errorClass: ErrorClass; status: number | string; latencyMs: number };
 
 export interface AttemptSpec {
@@ -200,6 +209,8 @@ export interface AttemptSpec {
   canFallback: boolean;
   /** when the router received the request (performance.now()) */
   started: number;
+  /** sees the answer as it passes (a shadow mirror's capture of blue's answer) */
+  tap?: AnswerTap;
 }
 
 /** The parts of the router an attempt reports to. */
@@ -260,9 +271,10 @@ export class Attempt implements Dispatcher.DispatchHandler {
     this.resolve(result);
   }
 
-  private record(status: number | string, outcome: Parameters<Sink['record']>[4]): void {
+  private record(status: number | string, outcome: Outcome): void {
     const s = this.spec;
     this.ctx.record(s.target, s.arm, s.resolved.model, status, outcome, s.started);
+    s.tap?.end(status, outcome);
   }
 
   private fail(errorClass: ErrorClass, status: number | string): void {
@@ -307,6 +319,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
         this.head.push(chunk.subarray(0, HEAD_BYTES - this.headBytes));
         this.headBytes += Math.min(chunk.length, HEAD_BYTES - this.headBytes);
       }
+      this.spec.tap?.data(chunk);
       if (!this.res.write(chunk)) {
         controller.pause();
         this.res.once('drain', this.onDrain);

@@ -8,7 +8,8 @@
  *   an abort reaches each within the primary's poll. Workers read nothing themselves.
  * - Live outcomes are counted once: each worker aggregates its own requests and hands each sealed interval
  *   to the primary (dropped duplicates by batch id), which merges them and sends one liveMetrics batch per
- *   target and interval for the whole host.
+ *   target and interval for the whole host. Shadow pairs (each worker mirrors its own requests) go the
+ *   same way: one shadowMetrics batch per target and interval for the host.
  * - /metrics on any worker answers for the whole router: the primary merges every worker's registry and
  *   its own (counters summed, the ratio gauges taken once).
  * - A worker that dies is replaced; SIGTERM/SIGINT to the primary stops the workers (each finishes its
@@ -20,8 +21,10 @@ import { Failure } from '../errors';
 import type { RouterSettings } from './config';
 import { RouterMetrics } from './metrics';
 import type { Router, RouterLogger, RouterOptions } from './options';
-import { RatioTracker, type RatioSource, type SharedRatioState } from './ratio';
-import { LiveAggregator, type LiveBatch, type LiveReporter } from './reporter';
+import { isOpenPhase, RatioTracker, type RatioSource, type SharedRatioState } from './ratio';
+import { isPermanent, LiveAggregator, type LiveBatch, type LiveReporter } from './reporter';
+import { ShadowBatcher } from '../shadow/batch';
+import type { ShadowBatch } from '../shadow/contract';
 import { createRouter } from './server';
 
 /** One registry's metrics as getMetricsAsJSON() gives them (what AggregatorRegistry.aggregate merges). */
@@ -36,6 +39,7 @@ type ToPrimary =
   | { t: 'listening'; url: string }
   | { t: 'listen-error'; message: string }
   | { t: 'live'; target: string; batch: LiveBatch }
+  | { t: 'shadow'; target: string; batch: ShadowBatch }
   | { t: 'metrics-req'; id: number }
   | { t: 'metrics-json'; id: number; metrics: MetricsJson };
 
@@ -62,6 +66,8 @@ export interface PrimaryOptions {
 export class RouterPrimary {
   readonly tracker: RatioTracker;
   readonly live: LiveAggregator;
+  /** the workers' shadow pairs, merged: one shadowMetrics batch per target and interval for the host */
+  readonly shadow: ShadowBatcher;
   readonly metrics: RouterMetrics;
   private readonly workers = new Set<Worker>();
   private readonly crashes: number[] = [];
@@ -96,12 +102,29 @@ export class RouterPrimary {
         o.log.warn('live metrics batch not delivered', { target, dropped, error: err.message.split('\n')[0] });
       },
     });
+    this.shadow = this.createShadow();
+  }
+
+  private createShadow(): ShadowBatcher {
+    const reporter = this.o.reporter;
+    return new ShadowBatcher({
+      report: reporter?.reportShadow ? (target, batch) => reporter.reportShadow!(target, batch) : undefined,
+      intervalMs: this.o.settings.reportIntervalMs,
+      routerId: this.live.routerId,
+      isPermanent,
+      onSent: (target) => this.metrics.shadowBatches.labels(target, 'sent').inc(),
+      onError: (target, err, dropped) => {
+        this.metrics.shadowBatches.labels(target, dropped ? 'dropped' : 'retry').inc();
+        this.o.log.warn('shadow metrics batch not delivered', { target, dropped, error: err.message.split('\n')[0] });
+      },
+    });
   }
 
   /** Read every ratio once, then start the workers; resolves when all of them listen (a listen error: Failure). */
   async start(): Promise<void> {
     await this.tracker.start();
     this.live.start();
+    this.shadow.start();
     const listening = await Promise.all(Array.from({ length: this.o.workers }, () => this.fork()));
     const failed = listening.find((l) => l.error);
     if (failed) {
@@ -144,6 +167,10 @@ export class RouterPrimary {
       this.seenBatches.add(m.batch.batchId);
       if (this.seenBatches.size > 10_000) this.seenBatches.delete(this.seenBatches.values().next().value!);
       this.live.merge(m.target, m.batch);
+    } else if (m.t === 'shadow') {
+      if (this.seenBatches.has(m.batch.batchId)) return;
+      this.seenBatches.add(m.batch.batchId);
+      this.shadow.merge(m.target, m.batch);
     } else if (m.t === 'metrics-req') {
       void this.clusterMetrics().then(
         (text) => send(w, { t: 'metrics-text', id: m.id, text }),
@@ -210,6 +237,7 @@ export class RouterPrimary {
       clearTimeout(timer);
       for (const w of this.workers) w.process.kill('SIGKILL');
       await this.live.close();
+      await this.shadow.close();
       await this.o.source?.close?.();
       await this.o.onStopped?.();
     })();
@@ -227,8 +255,6 @@ function sendToPrimary(m: ToPrimary): Promise<void> {
     process.send!(m, undefined, {}, (err) => (err ? reject(err) : resolve()));
   });
 }
-
-const isOpenPhase = (phase: string | undefined) => phase === 'preflight' || phase === 'ramping' || phase === 'paused';
 
 /**
  * A worker of a router cluster: a router that reads no ratio (its primary pushes them), hands its live
@@ -248,7 +274,10 @@ export async function runWorker(s: RouterSettings, options: RouterOptions): Prom
     ...options,
     ratioSource: undefined,
     followRatios: true,
-    reporter: { report: (target, batch) => sendToPrimary({ t: 'live', target, batch }) },
+    reporter: {
+      report: (target, batch) => sendToPrimary({ t: 'live', target, batch }),
+      reportShadow: (target, batch) => sendToPrimary({ t: 'shadow', target, batch }),
+    },
     reportIntervalMs: Math.min(WORKER_REPORT_MS, s.reportIntervalMs),
     metricsText,
     workerId: cluster.worker?.id ?? 0,

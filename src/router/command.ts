@@ -5,7 +5,7 @@
 import cluster from 'node:cluster';
 import { Connection } from '@temporalio/client';
 import type { Command } from 'commander';
-import { classify, estimateCostUsd, loadCatalog } from '../catalog';
+import { classify, estimateCostUsd, isPriced, loadCatalog } from '../catalog';
 import { loadConfig } from '../config';
 import { connectionOptions, targetAddress } from '../temporal/connect';
 import { action } from '../cli/exit';
@@ -184,6 +184,8 @@ function routerOptions(s: RouterSettings, deps: Deps): RouterOptions {
     autoModel: s.autoModel,
     classify: (messages) => classify(Array.isArray(messages) ? messages : [], catalog.routing),
     cost: (model, usage) => estimateCostUsd(catalog, model, usage),
+    priced: (model) => isPriced(catalog, model),
+    shadow: s.shadow,
     processMetrics: true,
     logger: defaultLogger,
   };

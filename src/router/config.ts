@@ -20,6 +20,11 @@
  *   ratioFrom: http://router-0:4000   # read ratios from that router (a shared reader) instead of Temporal, while it answers
  *   keyEnvs: [PARTNER_API_KEY]   # further key variables a rollout's arm may name as apiKeyEnv
  *   allowedOrigins: [https://partner.example]   # further hosts a rollout's arm baseURL may point at
+ *   shadow:                      # a rollout's shadow phase: requests mirrored to green after blue answered
+ *     queueSize: 256             # mirrors waiting; a full queue drops the mirror, never the user
+ *     concurrency: 8             # mirrors (and judge calls) in flight per process
+ *     judge: { model: gpt-4.1 }  # the judge when the rollout names none (an arm: model, baseURL, apiKeyEnv; rubric)
+ *   # per target: targets.<t>.shadow: { excludeUsers: [vip-*], excludePaths: ["/v1/chat/completions?tenant=bank"] }
  *
  * Environment: ROUTER_CONFIG (file path), ROUTER_PORT, ROUTER_HOST, ROUTER_TARGETS
  * ("chat-default=gpt-4.1,support=claude-sonnet-4.5" or JSON of `targets`), ROUTER_API_KEYS,
@@ -38,6 +43,7 @@ import { parseList, parseNumber, type NumberRange } from '../cli/flags';
 import { BadInput } from '../errors';
 import type { ArmRef } from '../gateway/arm';
 import { DEFAULT_UPSTREAM_CONNECTIONS } from './options';
+import type { ShadowOptions, TargetShadowConfig } from '../shadow/mirror';
 import { isForbiddenKeyEnv, originOf } from './policy';
 
 export class RouterConfigError extends BadInput {
@@ -56,11 +62,24 @@ const ArmSchema = z.strictObject({
   apiKeyEnv: envName.optional(),
 });
 
+const TargetShadowSchema = z.strictObject({
+  excludeUsers: z.array(z.string().min(1)).max(10_000).optional(),
+  excludePaths: z.array(z.string().startsWith('/', 'expected a path starting with /')).max(1_000).optional(),
+});
+const ShadowSchema = z.strictObject({
+  queueSize: z.number().int().min(0).max(100_000).optional(),
+  maxQueueBytes: z.number().int().min(0).max(MAX_BODY_LIMIT).optional(),
+  concurrency: z.number().int().min(1).max(1_024).optional(),
+  maxAnswerBytes: z.number().int().min(1_024).max(MAX_BODY_LIMIT).optional(),
+  timeoutMs: z.number().int().positive().optional(),
+  judge: ArmSchema.extend({ rubric: z.string().max(2_000).optional() }).optional(),
+});
+
 export const RouterFileSchema = z.strictObject({
   port: z.number().int().min(0).max(65535).optional(),
   host: z.string().min(1).optional(),
   gateway: z.strictObject({ baseURL: z.url({ protocol: /^https?$/ }).optional(), apiKeyEnv: envName.optional() }).optional(),
-  targets: z.record(z.string().min(1), z.strictObject({ blue: ArmSchema })).optional(),
+  targets: z.record(z.string().min(1), z.strictObject({ blue: ArmSchema, shadow: TargetShadowSchema.optional() })).optional(),
   pollIntervalMs: z.number().int().min(50).max(60_000).optional(),
   staleAfterSeconds: z.number().positive().optional(),
   reportIntervalSeconds: z.number().positive().optional(),
@@ -72,6 +91,7 @@ export const RouterFileSchema = z.strictObject({
   autoModel: z.string().min(1).optional(),
   keyEnvs: z.array(envName).optional(),
   allowedOrigins: z.array(z.url({ protocol: /^https?$/ })).optional(),
+  shadow: ShadowSchema.optional(),
 });
 export type RouterFile = z.output<typeof RouterFileSchema>;
 
@@ -79,7 +99,7 @@ export interface RouterSettings {
   port: number;
   host: string;
   gateway: { baseURL?: string; apiKeyEnv: string };
-  targets: Record<string, { blue: ArmRef }>;
+  targets: Record<string, { blue: ArmRef; shadow?: TargetShadowConfig }>;
   apiKeys: string[];
   pollIntervalMs: number;
   staleAfterMs: number;
@@ -98,6 +118,8 @@ export interface RouterSettings {
   keyEnvs: string[];
   /** further origins a rollout's baseURL may use (file allowedOrigins + ROUTER_ALLOWED_ORIGINS) */
   allowedOrigins: string[];
+  /** the shadow phase's mirror (file `shadow`) */
+  shadow: ShadowOptions;
 }
 
 export interface RouterFlags {
@@ -262,5 +284,6 @@ export function loadRouterSettings(flags: RouterFlags = {}, env: NodeJS.ProcessE
     autoModel: file.autoModel ?? 'auto',
     keyEnvs,
     allowedOrigins,
+    shadow: file.shadow ?? {},
   };
 }

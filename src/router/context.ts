@@ -13,9 +13,11 @@ import { failedOutcome, type Outcome } from './live-stats';
 import { RouterMetrics } from './metrics';
 import { resolveSettings, type ArmConfig, type RouterLogger, type RouterOptions, type Settings } from './options';
 import { ArmProblem, UpstreamPolicy } from './policy';
-import { RatioTracker, type RatioSource } from './ratio';
-import { LiveAggregator } from './reporter';
+import { isOpenPhase, RatioTracker, type RatioSource } from './ratio';
+import { isPermanent, LiveAggregator } from './reporter';
 import { UpstreamPools, type ResolvedArm } from './upstreams';
+import { ShadowBatcher } from '../shadow/batch';
+import { ShadowMirror, type ActiveShadow } from '../shadow/mirror';
 
 /** How long a connection refused with a 413 still takes (and discards) the client's bytes before it is closed. */
 const LINGER_MS = 1_000;
@@ -36,6 +38,9 @@ export class RouterContext {
   readonly tracker: RatioTracker;
   readonly live: LiveAggregator;
   readonly pools: UpstreamPools;
+  /** the shadow phase: mirrors to green off the user's path, their pairs batched to the rollout */
+  readonly shadowBatches: ShadowBatcher;
+  readonly shadow: ShadowMirror;
   /** GET /v1/models: the gateway's list, reused for 30 s (handlers/models.ts) */
   modelsCache: { at: number; data: unknown[] } | undefined;
   /** the first round of ratio reads has finished (/readyz) */
@@ -67,6 +72,48 @@ export class RouterContext {
       headersTimeout: s.headersTimeoutMs,
       bodyTimeout: s.bodyTimeoutMs,
     });
+    this.shadowBatches = this.createShadowBatches(options);
+    this.shadow = new ShadowMirror(
+      {
+        active: (target) => this.activeShadow(target),
+        resolve: (ref) => this.resolveArm(ref, undefined),
+        price: (model, usage) => this.cost(model, usage.inputTokens, usage.outputTokens),
+        priced: s.priced,
+        exclusions: (target) => s.targets.get(target)?.shadow,
+        metrics: this.metrics,
+        log: this.log,
+        random: s.random,
+        batcher: this.shadowBatches,
+      },
+      s.shadow,
+    );
+  }
+
+  private createShadowBatches(options: RouterOptions): ShadowBatcher {
+    const reporter = options.reporter;
+    return new ShadowBatcher({
+      report: reporter?.reportShadow ? (target, batch) => reporter.reportShadow!(target, batch) : undefined,
+      intervalMs: options.reportIntervalMs ?? 5_000,
+      routerId: this.live.routerId,
+      isPermanent,
+      onSent: (target) => this.metrics.shadowBatches.labels(target, 'sent').inc(),
+      onError: (target, err, dropped) => {
+        this.metrics.shadowBatches.labels(target, dropped ? 'dropped' : 'retry').inc();
+        this.log.warn('shadow metrics batch not delivered', { target, dropped, error: err.message.split('\n')[0] });
+      },
+    });
+  }
+
+  /**
+   * The target's shadow orders while it mirrors: phase `shadow`, a green, not stopped — and a ratio read
+   * recently (a stale one may hide a stop: no mirrors on a guess).
+   */
+  activeShadow(target: string): ActiveShadow | undefined {
+    const snap = this.tracker.states.get(target)?.snapshot;
+    const orders = snap?.shadow;
+    if (snap?.phase !== 'shadow' || !orders || orders.stopped || !(orders.percent > 0) || !snap.green) return undefined;
+    if (this.tracker.isStale(target)) return undefined;
+    return { orders, green: snap.green };
   }
 
   private createTracker(options: RouterOptions): RatioTracker {
@@ -110,8 +157,7 @@ export class RouterContext {
       reporter: options.reporter,
       intervalMs: options.reportIntervalMs ?? 5_000,
       shouldReport: (target) => {
-        const phase = this.tracker.states.get(target)?.snapshot?.phase;
-        return phase === 'preflight' || phase === 'ramping' || phase === 'paused';
+        return isOpenPhase(this.tracker.states.get(target)?.snapshot?.phase);
       },
       onSent: (target) => this.metrics.batches.labels(target, 'sent').inc(),
       onError: (target, err, dropped) => {

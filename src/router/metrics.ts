@@ -15,6 +15,25 @@ export class RouterMetrics {
   readonly substitutions: Counter<'target'>;
   readonly sourceErrors: Counter<'target'>;
   readonly batches: Counter<'target' | 'result'>;
+  /** shadow phase: requests picked for a mirror to green, by what became of them */
+  readonly shadowRequests = new Counter({
+    name: 'modelshift_router_shadow_requests_total',
+    help: 'Shadow phase: requests picked to be mirrored to green, by result (mirrored; dropped_queue_full, dropped_too_large; skipped_opt_out, skipped_excluded)',
+    labelNames: ['target', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly shadowSpend = new Counter({
+    name: 'modelshift_router_shadow_spend_usd_total',
+    help: "Shadow phase: USD spent on mirrors (kind green) and on the judge (kind judge), at the catalog's prices",
+    labelNames: ['target', 'kind'] as const,
+    registers: [this.registry],
+  });
+  readonly shadowBatches = new Counter({
+    name: 'modelshift_router_shadow_batches_total',
+    help: 'Shadow-metrics batches sent to rollouts, by result (sent, retry, dropped)',
+    labelNames: ['target', 'result'] as const,
+    registers: [this.registry],
+  });
   /** models of targets and rollout arms: always their own label (the operator's and rollouts' choice, bounded) */
   private readonly known = new Set<string>();
   /** model names clients sent through unchanged: capped */

@@ -8,12 +8,15 @@ import type { RouterMetrics } from './metrics';
 import { ClientKeys } from './policy';
 import type { RatioSource, RatioTracker } from './ratio';
 import type { LiveAggregator, LiveReporter } from './reporter';
+import type { ShadowMirror, ShadowOptions, TargetShadowConfig } from '../shadow/mirror';
 
 /** A target's arm as the router's config names it: the shape every arm has (src/gateway/arm.ts). */
 export type ArmConfig = ArmRef;
 
 export interface TargetConfig {
   blue: ArmConfig;
+  /** the shadow phase: users and request paths never mirrored to green */
+  shadow?: TargetShadowConfig;
 }
 
 export interface RouterLogger {
@@ -63,6 +66,10 @@ export interface RouterOptions {
   autoModel?: string;
   /** USD cost of one request for the live aggregate (e.g. the catalog's estimateCostUsd; default 0) */
   cost?: CostFn;
+  /** whether `cost` knows the model's price (shadow pairs flag unpriced arms; default: every model) */
+  priced?: (model: string) => boolean;
+  /** the shadow phase's mirror: queue, concurrency, the judge (src/shadow/mirror.ts) */
+  shadow?: ShadowOptions;
   /** where `apiKeyEnv` names are looked up (default process.env) */
   env?: NodeJS.ProcessEnv;
   /**
@@ -108,6 +115,8 @@ export interface Router {
   metrics: RouterMetrics;
   tracker: RatioTracker;
   live: LiveAggregator;
+  /** the shadow phase's mirror to green */
+  shadow: ShadowMirror;
   /** arm assignment as the router does it, for tests and tooling */
   route(model: string, user: string | undefined): { target: string; arm: Arm; model: string } | undefined;
 }
@@ -133,6 +142,8 @@ export interface Settings {
   autoModel: string;
   classify?: Classifier;
   cost?: CostFn;
+  priced?: (model: string) => boolean;
+  shadow: ShadowOptions;
   maxBodyBytes: number;
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
@@ -154,6 +165,8 @@ export function resolveSettings(o: RouterOptions): Settings {
     autoModel: o.autoModel ?? 'auto',
     classify: o.classify,
     cost: o.cost,
+    priced: o.priced,
+    shadow: o.shadow ?? {},
     maxBodyBytes: o.maxBodyBytes ?? 16 * 1024 * 1024,
     headersTimeoutMs: o.upstreamTimeoutMs ?? 60_000,
     bodyTimeoutMs: o.bodyTimeoutMs ?? 300_000,

@@ -2,14 +2,20 @@
  * Where the green ratio comes from. The router polls a RatioSource per target and keeps the last
  * good answer: when the source fails it keeps serving that (fail static) and reports the target stale.
  */
-import type { ArmRef, Phase } from '../rollout/contract';
+import { isClosedPhase, type ArmRef, type Phase } from '../rollout/contract';
+import type { ShadowOrders } from '../shadow/orders';
 
 export interface RatioSnapshot {
   greenPercent: number;
   phase?: Phase;
   blue?: ArmRef;
   green?: ArmRef;
+  /** phase `shadow`: what the rollout asks routers to mirror to green (src/shadow/mirror.ts) */
+  shadow?: ShadowOrders;
 }
+
+/** A rollout that is still going (preflight, shadow, ramping, paused — any phase not closed): its live outcomes are reported. */
+export const isOpenPhase = (phase: Phase | undefined): boolean => phase !== undefined && !isClosedPhase(phase);
 
 export interface RatioSource {
   /** The target's current rollout, or null when it has none (→ 100 % blue, its configured model). Throws when it cannot tell. */
@@ -19,10 +25,13 @@ export interface RatioSource {
   close?(): Promise<void>;
 }
 
-/** Closed phases fix the ratio whatever the status says: promoted → all green, rolled back / failed → all blue. */
+/**
+ * Closed phases fix the ratio whatever the status says: promoted → all green, rolled back / failed → all
+ * blue. The shadow phase serves every user from blue too (green only sees mirrors).
+ */
 export function effectivePercent(s: RatioSnapshot): number {
   if (s.phase === 'promoted') return 100;
-  if (s.phase === 'rolled_back' || s.phase === 'failed') return 0;
+  if (s.phase === 'rolled_back' || s.phase === 'failed' || s.phase === 'shadow') return 0;
   const p = Number(s.greenPercent);
   return Number.isFinite(p) ? Math.min(100, Math.max(0, p)) : 0;
 }

@@ -8,6 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Arm } from './assign';
+import type { ShadowBatch } from '../shadow/contract';
 import { emptyLive, mergeLive, recordLive, type LiveArmStats, type Outcome } from './live-stats';
 
 export interface LiveBatch {
@@ -18,6 +19,8 @@ export interface LiveBatch {
 
 export interface LiveReporter {
   report(target: string, batch: LiveBatch): Promise<void>;
+  /** the shadow phase's pairs (src/shadow/batch.ts): one ShadowBatch per target and interval */
+  reportShadow?(target: string, batch: ShadowBatch): Promise<void>;
   close?(): Promise<void>;
 }
 
@@ -162,6 +165,6 @@ export class LiveAggregator {
 }
 
 /** Errors that retrying will not fix (the rollout has finished or never existed). */
-function isPermanent(err: Error): boolean {
+export function isPermanent(err: Error): boolean {
   return err.name === 'WorkflowNotFoundError' || /not found|already completed|workflow execution already/i.test(err.message);
 }

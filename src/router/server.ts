@@ -24,6 +24,7 @@ export function createRouter(options: RouterOptions = {}): Router {
     ctx.isReady = true;
   });
   ctx.live.start();
+  ctx.shadowBatches.start();
   if (ctx.settings.open)
     log.warn('ROUTER IS OPEN: no client keys configured (set ROUTER_API_KEYS); anyone who can reach it can use the gateway keys it holds');
 
@@ -58,6 +59,7 @@ export function createRouter(options: RouterOptions = {}): Router {
     metrics: ctx.metrics,
     tracker: ctx.tracker,
     live: ctx.live,
+    shadow: ctx.shadow,
     route: (model, user) => ctx.route(model, user),
     async listen(port = 4000, host = '0.0.0.0') {
       server = createServer({ keepAliveTimeout: 65_000, noDelay: true }, handler);
@@ -83,6 +85,7 @@ export function createRouter(options: RouterOptions = {}): Router {
           s.closeIdleConnections();
         });
       }
+      await ctx.shadow.close(); // mirrors in flight finish (briefly), the last shadow batches go out
       await ctx.live.close();
       await ctx.source.close?.();
       await ctx.pools.close();

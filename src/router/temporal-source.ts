@@ -30,6 +30,7 @@ import {
   type RolloutResult,
   type RolloutStatus,
 } from '../rollout/contract';
+import { readShadowOrders } from '../shadow/orders';
 import type { RatioSnapshot, RatioSource } from './ratio';
 
 export interface TemporalRatioSourceOptions {
@@ -209,10 +210,13 @@ function attributes(d: WorkflowExecutionDescription): { phase: Phase; greenPerce
 }
 
 export function toSnapshot(st: RolloutStatus): RatioSnapshot {
-  return {
+  const snap: RatioSnapshot = {
     greenPercent: st.greenPercent,
     phase: st.phase,
     blue: { model: st.blue.model, baseURL: st.blue.baseURL, apiKeyEnv: st.blue.apiKeyEnv },
     green: { model: st.green.model, baseURL: st.green.baseURL, apiKeyEnv: st.green.apiKeyEnv },
   };
+  const shadow = st.phase === 'shadow' ? readShadowOrders(st.shadow) : undefined;
+  if (shadow) snap.shadow = shadow;
+  return snap;
 }

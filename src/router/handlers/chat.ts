@@ -3,10 +3,12 @@
  * classifier's choice. A rollout target goes to the arm its user is assigned (sticky by `user` or the
  * x-modelshift-user header); when green fails before its first byte, the request is served by blue and
  * the failure counts against green. Any other model is passed to the default gateway unchanged.
+ * In a rollout's shadow phase every user gets blue, and a share of the requests is mirrored to green
+ * after blue has answered (src/shadow/mirror.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Arm } from '../assign';
-import { attempt } from '../attempt';
+import { attempt, type AnswerTap } from '../attempt';
 import { BodyTooLargeError, readBody, replaceModel } from '../body';
 import type { RouterContext, TargetArms } from '../context';
 import { errors } from '../errors';
@@ -124,7 +126,9 @@ async function serveTarget(
   }
   const blue = ctx.resolveArm(a.blue, ctx.configuredBlue(target));
   if (blue instanceof ArmProblem) return ctx.refuseArm(res, blue, target, 'blue', a.blue.model, started);
-  await callArm(ctx, req, res, c, blue, 'blue', started);
+  // the shadow phase: blue's answer is kept as it passes, and mirrored to green once the user has it
+  const tap = ctx.shadow.select(target, blue.model, req, c);
+  await callArm(ctx, req, res, c, blue, 'blue', started, tap);
 }
 
 /** One arm of the target, the body's model set to the arm's; only green may fall back (to blue). */
@@ -136,8 +140,9 @@ function callArm(
   arm: ResolvedArm,
   which: Arm,
   started: number,
+  tap?: AnswerTap,
 ) {
   const body = replaceModel(c.raw, arm.model, c.body);
   const path = arm.up.basePath + UPSTREAM_PATH;
-  return attempt(ctx, req, res, { resolved: arm, path, body, target: c.model, arm: which, canFallback: which === 'green', started });
+  return attempt(ctx, req, res, { resolved: arm, path, body, target: c.model, arm: which, canFallback: which === 'green', started, tap });
 }

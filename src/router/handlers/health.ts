@@ -1,7 +1,8 @@
 /**
  * Probes, served without a client key and for any method:
  * - /healthz: each target's ratio, phase, arms and whether its ratio is stale (status `degraded` when one is),
- *   and which process answered (pid, worker number, requests it has seen)
+ *   in the shadow phase its shadow orders, and which process answered (pid, worker number, requests it has
+ *   seen, shadow mirrors queued and in flight)
  * - /readyz: 200 once every target's ratio was read (or failed) once, 503 before that and while closing
  * - /metrics: the router's Prometheus registry (in a cluster: every process's, merged by the primary)
  */
@@ -18,7 +19,7 @@ export function healthz(ctx: RouterContext, _req: IncomingMessage, res: ServerRe
 export function health(ctx: RouterContext): {
   status: string;
   open: boolean;
-  process: { pid: number; worker: number; requests: number };
+  process: { pid: number; worker: number; requests: number; shadow: { queued: number; inFlight: number } };
   targets: Record<string, unknown>;
 } {
   const { tracker } = ctx;
@@ -37,9 +38,11 @@ export function health(ctx: RouterContext): {
       stale,
       ratioAgeSeconds: Number.isFinite(age) ? Math.round(age * 1000) / 1000 : null,
       lastError: s.lastError,
+      // the shadow phase: what the rollout asks, and whether this router mirrors now (not while its ratio is stale)
+      shadow: s.snapshot?.phase === 'shadow' ? { ...s.snapshot.shadow, mirroring: !!ctx.activeShadow(name) } : undefined,
     };
   }
-  const proc = { pid: process.pid, worker: ctx.settings.workerId, requests: ctx.requestsSeen };
+  const proc = { pid: process.pid, worker: ctx.settings.workerId, requests: ctx.requestsSeen, shadow: ctx.shadow.load };
   return { status: degraded ? 'degraded' : 'ok', open: ctx.settings.open, process: proc, targets };
 }
 
