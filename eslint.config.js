@@ -16,6 +16,7 @@ export const WORKFLOW_CODE = [
   'src/workflows.ts',
   'src/rollout/workflow.ts',
   'src/rollout/machine.ts',
+  'src/rollout/controls.ts',
   'src/rollout/contract.ts',
   'src/rollout/web-ui.ts',
   'src/experiment/workflow.ts',

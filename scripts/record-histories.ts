@@ -2,7 +2,11 @@
  * Records real histories of the rollout and experiment workflows (dev server + simulator + worker)
  * into test/histories/, for the replay tests. Re-run after an intentional, versioned workflow change:
  *   node --import tsx scripts/record-histories.ts
+ * or record new histories without touching the stored ones (each name is a file in test/histories/):
+ *   node --import tsx scripts/record-histories.ts rollout-approved-with-webhook
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,9 +19,14 @@ import { startDevServer } from '../src/temporal/devserver';
 import { createWorker } from '../src/worker';
 import { buildExperimentInput } from '../src/experiment/command';
 import { emptyArmStats, recordOutcome, toWireArmStats } from '../src/decision/arm-stats';
-import { abortSignal, liveMetricsSignal, pauseUpdate, promoteUpdate, resumeSignal, rolloutWorkflowId, statusQuery } from '../src/rollout/contract';
+import { abortSignal, approveUpdate, liveMetricsSignal, pauseUpdate, promoteUpdate, resumeSignal, rolloutWorkflowId, statusQuery } from '../src/rollout/contract';
 
 const out = join(import.meta.dirname, '..', 'test', 'histories');
+const only = process.argv.slice(2);
+// a webhook receiver for the rollouts that notify
+const hooks = createServer((req, res) => void req.resume().on('end', () => res.writeHead(200).end()));
+await new Promise<void>((r) => hooks.listen(0, '127.0.0.1', r));
+const hookUrl = `http://127.0.0.1:${(hooks.address() as AddressInfo).port}/hook`;
 const server = await startDevServer();
 const sim = await startSimulator({ latencyScale: 0.02, seed: 3, models: { 'gpt-4.1': { errorRate: 0 }, 'gpt-4.1-turbo': { errorRate: 0 } } });
 process.env.GATEWAY_BASE_URL = sim.url;
@@ -39,6 +48,7 @@ const start = (target: string, over: object = {}, options?: object) =>
 const cli = (await ensureTemporalCli()).path!;
 /** Export with the official CLI (`temporal workflow show -o json`), the format historyFromJSON reads. */
 const save = async (name: string, workflowId: string, runId?: string) => {
+  if (only.length && !only.includes(name)) return;
   const json = execFileSync(cli, ['workflow', 'show', '--address', server.address, '-w', workflowId, ...(runId ? ['-r', runId] : []), '-o', 'json'], {
     encoding: 'utf8',
     maxBuffer: 64 * 1024 * 1024,
@@ -91,6 +101,13 @@ try {
   await e2.result();
   await save('rollout-promoted-by-operator', e2.workflowId);
 
+  // 3c. An approval gate at the first step, approved by update, with a webhook told of every event.
+  const g = await start('record-approve', { plan: { ...base.plan, steps: [{ percent: 25, approval: true }, 50, 100] }, notify: [{ url: hookUrl }] });
+  await until('record-approve', (s) => s.waiting === 'approval');
+  await g.executeUpdate(approveUpdate, { args: [{ by: 'recorder', reason: 'looks good' }] });
+  await g.result();
+  await save('rollout-approved-with-webhook', g.workflowId);
+
   // 4. Unknown model: failed in preflight.
   const f = await start('record-preflight', { green: { model: 'no-such-model' } });
   await f.result();
@@ -117,5 +134,6 @@ try {
   await running;
   await native.close();
   await sim.close();
+  hooks.close();
   await server.stop();
 }

@@ -9,6 +9,7 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ArmSummary as DecisionArmSummary, WireArmStats } from '../decision/arm-stats';
 import type { ProbeRound } from '../decision/paired';
 import type { ShadowBatch, ShadowRequest } from '../shadow/contract';
+import type { ApprovalRecord } from './controls';
 import type { Evaluation } from '../decision/verdict';
 import type { ArmRef } from '../gateway/arm';
 import type { RetryPolicy } from '../gateway/send';
@@ -31,6 +32,13 @@ export interface RolloutInput {
   options?: RolloutOptions;
   /** Carried across continue-as-new; absent on the first run. */
   state?: RolloutState;
+  /** Set by `modelshift retry`: the run this one retries and which attempt it is (2, 3, …); carried across continue-as-new. */
+  retryOf?: RetryOf;
+}
+
+export interface RetryOf {
+  runId: string;
+  attempt: number;
 }
 
 export interface RolloutResult {
@@ -82,8 +90,17 @@ export interface RolloutStatus {
   lastError?: { blue?: string; green?: string };
   /** Set during the shadow phase (phase `shadow`): what routers mirror to green. */
   shadow?: ShadowRequest;
-  /** Set while the step waits (not a lack of evidence): for green's capacity, or a healthy gateway. */
-  waiting?: 'capacity' | 'gateway';
+  /**
+   * Set while the step waits (not a lack of evidence): for green's capacity, a healthy gateway, an
+   * approval at a gated step, or the schedule window.
+   */
+  waiting?: 'capacity' | 'gateway' | 'approval' | 'window';
+  /** What the step holds for, in one line, while it waits for an approval or the window (with the command to approve). */
+  hold?: string;
+  /** Approvals given at gated steps: who, why, when. */
+  approvals?: ApprovalRecord[];
+  /** Per webhook (spec.notify): events delivered and failed, the last failure. */
+  notifications?: Array<{ target: string; delivered: number; failed: number; pending: number; lastError?: string }>;
   verdicts: VerdictRecord[];
   updatedAt: string;
   /** Set when the workflow ended without completing (terminated, timed_out, failed, canceled): how. */
@@ -124,6 +141,18 @@ export const pauseUpdate = defineUpdate<RolloutStatus, [ReasonInput]>('pause');
 export const resumeUpdate = defineUpdate<RolloutStatus, []>('resume');
 export const abortUpdate = defineUpdate<RolloutStatus, [ReasonInput]>('abort');
 export const promoteUpdate = defineUpdate<RolloutStatus, [ReasonInput]>('promote');
+/** Approve the gated step the rollout waits at. `by`: who approves (the CLI sends user@host); `reason`: why. */
+export interface ApproveArgs {
+  by?: string;
+  reason?: string;
+}
+export const approveUpdate = defineUpdate<RolloutStatus, [ApproveArgs | string | undefined | null]>('approve');
+/** Who approved, from the update's input (a plain string is the reason). */
+export function approverFrom(input: unknown): { by: string; reason?: string } {
+  const a = (typeof input === 'string' ? { reason: input } : (input ?? {})) as ApproveArgs;
+  const by = typeof a.by === 'string' && a.by.trim() ? a.by.trim().slice(0, 200) : 'unknown (no "by" given)';
+  return { by, reason: reasonFrom(a.reason ?? undefined) };
+}
 /** Live outcomes from routers, one batch per router and interval (never one per request). */
 export const liveMetricsSignal = defineSignal<[LiveMetricsBatch]>('liveMetrics');
 /** A router's shadow pairs (src/shadow/contract.ts): numbers only, one batch per target and interval. */
@@ -137,6 +166,8 @@ export const HANDLER_DESCRIPTIONS = {
   resume: 'Continue a paused rollout (after a failed verdict under onFailure: pause, resume accepts the risk). No input.',
   abort: 'Roll back now: green to 0% at once, also mid-dwell. Input: {"reason": "…"} or "…" (optional).',
   promote: 'Send green to 100% now and complete (refused before preflight passes and after the end). Input: {"reason": "…"} (optional).',
+  approve: 'Approve the gated step the rollout waits at (refused when it waits for none). Input: {"by": "who", "reason": "why"} (both optional).',
+  shadowMetrics: "A router's batch of shadow pairs (real requests mirrored to green, numbers only). Sent by `modelshift router`; not for people.",
   liveMetrics: "A router's batch of live outcomes: {batchId, blue, green} of ArmStats. Sent by `modelshift router`; not for people.",
 } as const;
 
@@ -150,7 +181,9 @@ export const RolloutPhase = defineSearchAttributeKey('RolloutPhase', 'KEYWORD');
 export const BlueModel = defineSearchAttributeKey('BlueModel', 'KEYWORD');
 export const GreenModel = defineSearchAttributeKey('GreenModel', 'KEYWORD');
 export const GreenPercent = defineSearchAttributeKey('GreenPercent', 'INT');
-export const ROLLOUT_SEARCH_ATTRIBUTES = [RolloutTarget, RolloutPhase, BlueModel, GreenModel, GreenPercent];
+/** 1 for a first rollout of a target's spec, 2, 3 … for each `modelshift retry` of it (set at start, never upserted). */
+export const RolloutAttempt = defineSearchAttributeKey('RolloutAttempt', 'INT');
+export const ROLLOUT_SEARCH_ATTRIBUTES = [RolloutTarget, RolloutPhase, BlueModel, GreenModel, GreenPercent, RolloutAttempt];
 
 /** The search attributes for a rollout of `spec` in `phase` at `greenPercent`: one builder for start and upsert. */
 export function rolloutSearchAttributes(spec: Pick<RolloutSpec, 'target' | 'blue' | 'green'>, phase: Phase, greenPercent: number): SearchAttributePair[] {

@@ -20,6 +20,16 @@ import { evaluate, type Evaluation } from '../decision/verdict';
 import { formatDuration } from '../spec/duration';
 import type { ArmSummary, LiveMetricsBatch, Phase, ProbeRoundResult, RolloutStatus, VerdictRecord } from './contract';
 import type { RolloutSpec } from './spec';
+import {
+  fmtWindow,
+  nextOpening,
+  NOTIFY_EVENTS_KEPT,
+  windowOpen,
+  type ApprovalRecord,
+  type HookProgress,
+  type NotifyEvent,
+  type NotifyEventKind,
+} from './controls';
 
 /** Where the rollout is within its plan (the phase says whether it runs, holds or ended). */
 export type Stage =
@@ -30,7 +40,14 @@ export type Stage =
   /** sample rounds at the current step until a verdict */
   | { kind: 'judging' }
   /** the step passed: wait `remainingMs` (live batches are judged as they come), then the next step */
-  | { kind: 'dwelling'; remainingMs: number };
+  | { kind: 'dwelling'; remainingMs: number }
+  /**
+   * the step passed and dwelt, and its gate wants a human: hold (a watch round of probes every minute,
+   * live batches judged; a Fail still applies onFailure) until an approval or the deadline
+   */
+  | { kind: 'awaiting-approval'; since: number; deadline?: number; lastWatchAt: number }
+  /** the next step may start only inside the schedule window: hold the same way until it opens */
+  | { kind: 'outside-window'; since: number; opensAt?: number; lastWatchAt: number };
 
 export type Outcome = { phase: 'promoted' | 'rolled_back' | 'failed'; reason: string };
 export type Arms = { blue: ArmStats; green: ArmStats };
@@ -69,6 +86,10 @@ export interface RolloutState {
   updatedAt?: string;
   /** Workflow runs so far (1 + continue-as-new count). */
   runs: number;
+  /** Approvals given at gated steps (and proceeds on timeout), oldest first. */
+  approvals?: ApprovalRecord[];
+  /** Notification events not yet delivered to every hook, and each hook's progress (spec.notify). */
+  notify?: { seq: number; events: NotifyEvent[]; hooks: HookProgress[] };
 }
 
 export const VERDICTS_KEPT = 20;
@@ -144,11 +165,32 @@ export function toStatus(spec: RolloutSpec, s: RolloutState): RolloutStatus {
       spendUsd: { blue: s.probes.record.arms.blue.costUsd, green: s.probes.record.arms.green.costUsd },
     },
     ...(s.lastError ? { lastError: s.lastError } : {}),
-    ...(s.waitingSince !== undefined && s.lastEvaluation?.wait ? { waiting: s.lastEvaluation.wait } : {}),
+    ...waitingOf(spec, s),
+    ...(s.approvals?.length ? { approvals: s.approvals } : {}),
+    ...(spec.notify?.length ? { notifications: notificationsOf(spec, s) } : {}),
     verdicts: s.verdicts,
     updatedAt: s.updatedAt ?? s.startedAt,
     ...(s.ignoredSignal ? { ignoredSignal: s.ignoredSignal } : {}),
   };
+}
+
+function waitingOf(spec: RolloutSpec, s: RolloutState): Pick<RolloutStatus, 'waiting' | 'hold'> {
+  const hold = holdText(spec, s);
+  if (s.stage.kind === 'awaiting-approval') return { waiting: 'approval', ...(hold ? { hold } : {}) };
+  if (s.stage.kind === 'outside-window') return { waiting: 'window', ...(hold ? { hold } : {}) };
+  return s.waitingSince !== undefined && s.lastEvaluation?.wait ? { waiting: s.lastEvaluation.wait } : {};
+}
+
+/** Where a hook sends, for display: its URL's origin, or the variable holding a secret URL. */
+// (no URL class in workflow code: the origin by pattern; the spec has checked the URL)
+const hookTarget = (h: NonNullable<RolloutSpec['notify']>[number]) => (h.url ? (/^https?:\/\/[^/?#]+/i.exec(h.url)?.[0] ?? 'webhook') : `$${h.urlEnv}`);
+
+function notificationsOf(spec: RolloutSpec, s: RolloutState): NonNullable<RolloutStatus['notifications']> {
+  return (spec.notify ?? []).map((h, i) => {
+    const p = s.notify?.hooks[i] ?? { next: 1, delivered: 0, failed: 0 };
+    const pending = (s.notify?.events ?? []).filter((e) => e.seq >= p.next && h.events.includes(e.kind)).length;
+    return { target: hookTarget(h), delivered: p.delivered, failed: p.failed, pending, ...(p.lastError ? { lastError: p.lastError } : {}) };
+  });
 }
 
 /** The failing guards' details, or the evaluation's reason, on one line. */
@@ -288,7 +330,8 @@ export type Next =
   | { kind: 'preflight' }
   | { kind: 'advance' }
   | { kind: 'sample' }
-  | { kind: 'dwell'; ms: number };
+  | { kind: 'dwell'; ms: number }
+  | { kind: 'hold'; for: 'approval' | 'window' };
 
 export function next(s: RolloutState): Next {
   if (s.outcome) return { kind: 'ended' };
@@ -302,6 +345,10 @@ export function next(s: RolloutState): Next {
       return { kind: 'sample' };
     case 'dwelling':
       return { kind: 'dwell', ms: s.stage.remainingMs };
+    case 'awaiting-approval':
+      return { kind: 'hold', for: 'approval' };
+    case 'outside-window':
+      return { kind: 'hold', for: 'window' };
   }
 }
 
@@ -329,6 +376,205 @@ export function advance(spec: RolloutSpec, s: RolloutState, nowMs: number): Roll
     probes: { record: s.probes.record, window: emptyEvidence() },
     live: { ...s.live, window: emptyArms() },
   };
+}
+
+// ---------- release controls: approval gates and the schedule window ----------
+
+/**
+ * While a step holds for an approval or the window, a watch round of probes runs once a dwell, at least
+ * once a minute and at most once a second: guards keep judging green at the ratio it serves.
+ */
+export const watchIntervalMs = (spec: RolloutSpec): number => Math.min(60_000, Math.max(1_000, spec.dwellMs));
+
+const gateAt = (spec: RolloutSpec, stepIndex: number) => spec.gates?.find((g) => g.stepIndex === stepIndex);
+const approvedAt = (s: RolloutState, stepIndex: number) => (s.approvals ?? []).some((a) => a.step === stepIndex + 1);
+
+/**
+ * Leave the current step: to a hold if its gate wants an approval not yet given, or if the next step may
+ * not start outside the schedule window; otherwise to the next step (or the promotion).
+ */
+export function advanceOrHold(spec: RolloutSpec, s: RolloutState, nowMs: number): RolloutState {
+  const gate = s.stepIndex >= 0 ? gateAt(spec, s.stepIndex) : undefined;
+  if (gate && !approvedAt(s, s.stepIndex)) {
+    return { ...s, stage: { kind: 'awaiting-approval', since: nowMs, deadline: nowMs + gate.timeoutMs, lastWatchAt: nowMs } };
+  }
+  if (spec.window && !windowOpen(spec.window, nowMs)) {
+    const opensAt = nextOpening(spec.window, nowMs);
+    return { ...s, stage: { kind: 'outside-window', since: nowMs, ...(opensAt !== undefined ? { opensAt } : {}), lastWatchAt: nowMs } };
+  }
+  return advance(spec, s, nowMs);
+}
+
+/** How long the hold may sleep before something is due: the deadline, the window's opening, the next watch round. */
+export function holdWaitMs(spec: RolloutSpec, s: RolloutState, nowMs: number, watch: boolean): number {
+  const st = s.stage;
+  const due: number[] = [];
+  if (watch && (st.kind === 'awaiting-approval' || st.kind === 'outside-window')) due.push(st.lastWatchAt + watchIntervalMs(spec));
+  if (st.kind === 'awaiting-approval' && st.deadline !== undefined) due.push(st.deadline);
+  if (st.kind === 'outside-window') due.push(st.opensAt ?? nowMs + 60_000);
+  return Math.max(0, Math.min(...due, nowMs + 24 * 3_600_000) - nowMs);
+}
+
+/** Is a watch round due (guards keep running on probes while a step holds)? */
+export const watchDue = (spec: RolloutSpec, s: RolloutState, nowMs: number): boolean =>
+  (s.stage.kind === 'awaiting-approval' || s.stage.kind === 'outside-window') && s.stepIndex >= 0 && nowMs - s.stage.lastWatchAt >= watchIntervalMs(spec);
+
+export function watched(s: RolloutState, nowMs: number): RolloutState {
+  return s.stage.kind === 'awaiting-approval' || s.stage.kind === 'outside-window' ? { ...s, stage: { ...s.stage, lastWatchAt: nowMs } } : s;
+}
+
+/** The clock moved on during a hold: the window opened, or the approval's deadline passed (its policy applies). */
+export function holdTick(spec: RolloutSpec, s: RolloutState, nowMs: number): RolloutState {
+  const st = s.stage;
+  if (s.outcome) return s;
+  if (st.kind === 'outside-window') {
+    if (!spec.window || windowOpen(spec.window, nowMs)) return { ...s, stage: { kind: 'next-step' } };
+    if (st.opensAt !== undefined && nowMs >= st.opensAt) return { ...s, stage: { ...st, opensAt: nextOpening(spec.window, nowMs) } };
+    return s;
+  }
+  if (st.kind !== 'awaiting-approval' || st.deadline === undefined || nowMs < st.deadline) return s;
+  const gate = gateAt(spec, s.stepIndex);
+  const waited = formatDuration(nowMs - st.since);
+  const what = `no approval for step ${s.stepIndex + 1} (${s.greenPercent}%) within ${waited}`;
+  switch (gate?.onTimeout ?? 'rollback') {
+    case 'rollback':
+      return end(s, 'rolled_back', 0, `${what} (onTimeout: rollback)`);
+    case 'pause':
+      // held for a human without a deadline now: approve moves on, abort rolls back
+      return { ...s, pause: { reason: `${what} (onTimeout: pause): approve to continue, abort to roll back` }, stage: { ...st, deadline: undefined } };
+    case 'proceed':
+      return {
+        ...s,
+        approvals: [...(s.approvals ?? []), { step: s.stepIndex + 1, greenPercent: s.greenPercent, by: 'timeout', reason: `${what} (onTimeout: proceed)`, at: new Date(nowMs).toISOString() }],
+        stage: { kind: 'next-step' },
+      };
+  }
+}
+
+/** Why an approval is refused right now (the update's validator), or undefined. */
+export function approvalRefusal(spec: RolloutSpec, s: RolloutState): string | undefined {
+  if (s.outcome) return `rollout-${spec.target} is already ${s.outcome.phase}; nothing to approve`;
+  if (s.stage.kind !== 'awaiting-approval') {
+    const gated = (spec.gates ?? []).map((g) => `step ${g.stepIndex + 1} (${spec.steps[g.stepIndex]}%)`);
+    return gated.length
+      ? `rollout-${spec.target} is not waiting for an approval (it is at step ${s.stepIndex + 1}; gates: ${gated.join(', ')})`
+      : `rollout-${spec.target} has no approval gates; nothing to approve`;
+  }
+  return undefined;
+}
+
+/** A human approved the step the rollout waits at: recorded (who, why, when), then the next step (the window permitting). */
+export function approve(s: RolloutState, by: string, reason: string | undefined, at: string): RolloutState {
+  if (s.stage.kind !== 'awaiting-approval' || s.outcome) return s;
+  const record: ApprovalRecord = { step: s.stepIndex + 1, greenPercent: s.greenPercent, by, ...(reason ? { reason } : {}), at };
+  const fromTimeout = s.pause?.reason.startsWith(`no approval for step ${s.stepIndex + 1} `);
+  return { ...s, approvals: [...(s.approvals ?? []), record], stage: { kind: 'next-step' }, ...(fromTimeout ? { pause: undefined } : {}) };
+}
+
+/** What the step holds for, in one line (status, watch, Web UI). */
+export function holdText(spec: RolloutSpec, s: RolloutState): string | undefined {
+  const st = s.stage;
+  const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  if (st.kind === 'awaiting-approval') {
+    const gate = gateAt(spec, s.stepIndex);
+    const until = st.deadline !== undefined ? `, until ${iso(st.deadline)} (then ${gate?.onTimeout ?? 'rollback'})` : '';
+    return `waiting for approval of step ${s.stepIndex + 1} (${s.greenPercent}%) since ${iso(st.since)}${until}: npx modelshift approve ${spec.target} --reason "…"`;
+  }
+  if (st.kind === 'outside-window' && spec.window) {
+    return `outside the schedule window (${fmtWindow(spec.window)}): the next step starts ${st.opensAt !== undefined ? `at ${iso(st.opensAt)}` : 'when it opens'}`;
+  }
+  return undefined;
+}
+
+// ---------- notifications ----------
+
+/** The events between two states of the rollout (a phase change, a verdict that acts, an approval request, the end). */
+export function eventsBetween(spec: RolloutSpec, prev: RolloutState, next: RolloutState, at: string): Omit<NotifyEvent, 'seq'>[] {
+  const base = (kind: NotifyEventKind) => ({
+    kind,
+    at,
+    phase: phaseOf(next),
+    step: next.stepIndex + 1,
+    totalSteps: spec.steps.length,
+    greenPercent: next.greenPercent,
+    ...(reasonOf(next) ? { reason: reasonOf(next) } : {}),
+  });
+  const out: Omit<NotifyEvent, 'seq'>[] = [];
+  if (next.outcome && !prev.outcome) {
+    out.push(base('end'));
+    return out;
+  }
+  if (phaseOf(next) !== phaseOf(prev)) out.push(base('phase'));
+  const v = next.verdicts.at(-1);
+  // a Fail always; a Pass once per step (watch rounds while a step holds pass again and again: not news)
+  const news = (r: VerdictRecord) => r.evaluation.verdict === 'Fail' || !prev.verdicts.some((p) => p.step === r.step && p.evaluation.verdict === 'Pass');
+  if (v && v !== prev.verdicts.at(-1) && v.evaluation.verdict !== 'Inconclusive' && news(v)) {
+    const e = v.evaluation;
+    out.push({
+      ...base('verdict'),
+      step: v.step,
+      greenPercent: v.greenPercent,
+      verdict: { verdict: e.verdict, reason: (e.verdict === 'Fail' ? describeEvaluation(e) : e.reason).slice(0, 500), errorRate: { blue: e.blue.errorRate, green: e.green.errorRate }, pairs: next.probes.record.pairs },
+    });
+  }
+  if (next.stage.kind === 'awaiting-approval' && prev.stage.kind !== 'awaiting-approval') {
+    const gate = gateAt(spec, next.stepIndex);
+    out.push({
+      ...base('approval'),
+      approval: {
+        step: next.stepIndex + 1,
+        greenPercent: next.greenPercent,
+        ...(next.stage.deadline !== undefined ? { deadline: new Date(next.stage.deadline).toISOString() } : {}),
+        onTimeout: gate?.onTimeout ?? 'rollback',
+      },
+    });
+  }
+  return out;
+}
+
+/** Queue events for every hook (kept: the last NOTIFY_EVENTS_KEPT; a hook further behind misses the oldest, counted as failed). */
+export function enqueueEvents(spec: RolloutSpec, s: RolloutState, events: Omit<NotifyEvent, 'seq'>[]): RolloutState {
+  if (!spec.notify?.length || !events.length) return s;
+  const n = s.notify ?? { seq: 0, events: [], hooks: spec.notify.map(() => ({ next: 1, delivered: 0, failed: 0 })) };
+  const added = events.map((e, i) => ({ ...e, seq: n.seq + i + 1 }));
+  const all = [...n.events, ...added];
+  const kept = all.slice(-NOTIFY_EVENTS_KEPT);
+  const dropped = all.slice(0, all.length - kept.length);
+  // a hook that had not received a dropped event it wants counts it as failed and moves past it
+  const hooks = !dropped.length
+    ? n.hooks
+    : n.hooks.map((h, i) => {
+        const missed = dropped.filter((e) => e.seq >= h.next && spec.notify![i].events.includes(e.kind)).length;
+        return { ...h, next: Math.max(h.next, dropped.at(-1)!.seq + 1), failed: h.failed + missed };
+      });
+  return { ...s, notify: { seq: n.seq + added.length, events: kept, hooks } };
+}
+
+/** The next event hook `i` wants (skipping those it did not subscribe to), or undefined when it is up to date. */
+export function nextEventFor(spec: RolloutSpec, s: RolloutState, i: number): NotifyEvent | undefined {
+  const n = s.notify;
+  const hook = spec.notify?.[i];
+  if (!n || !hook) return undefined;
+  return n.events.find((e) => e.seq >= n.hooks[i].next && hook.events.includes(e.kind));
+}
+
+/** Hook `i` is done with event `seq` (delivered, or given up on after its retries). */
+export function eventDone(s: RolloutState, i: number, seq: number, error?: string): RolloutState {
+  const n = s.notify;
+  if (!n) return s;
+  const hooks = n.hooks.map((h, j) => {
+    if (j !== i) return h;
+    const failed = h.failed + (error ? 1 : 0);
+    return { next: Math.max(h.next, seq + 1), delivered: h.delivered + (error ? 0 : 1), failed, ...(error ? { lastError: error.slice(0, 300) } : h.lastError ? { lastError: h.lastError } : {}) };
+  });
+  // drop events every hook is past
+  const low = Math.min(...hooks.map((h) => h.next));
+  return { ...s, notify: { ...n, hooks, events: n.events.filter((e) => e.seq >= low) } };
+}
+
+/** Every hook has had every event it wants. */
+export function notifyDrained(spec: RolloutSpec, s: RolloutState): boolean {
+  return (spec.notify ?? []).every((_, i) => nextEventFor(spec, s, i) === undefined);
 }
 
 /**

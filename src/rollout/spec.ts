@@ -13,6 +13,7 @@ import { parseDuration } from '../spec/duration';
 import { formatZodError, SpecError } from '../spec/errors';
 import { unsafeBaseURL } from '../gateway/policy';
 import { pairsToPass } from './machine';
+import { NOTIFY_EVENTS, type ApprovalGate, type NotifyHook, type ScheduleWindow } from './controls';
 
 const duration = (what: string, maxMs: number, maxText: string) =>
   z.union([z.string(), z.number()]).transform((v, ctx) => {
@@ -66,9 +67,74 @@ const PromptSchema = z.union([
 
 const Percent = z.number().gt(0, 'expected a percent above 0').max(100, 'expected a percent of at most 100');
 
+/** A step with an approval gate: `{ percent: 50, approval: true }` or with its own timeout and policy. */
+const GatedStep = z.strictObject({
+  percent: Percent,
+  approval: z.union([
+    z.boolean(),
+    z.strictObject({
+      timeout: duration('approval timeout', 30 * 24 * HOUR, '30 days').optional(),
+      onTimeout: z.enum(['rollback', 'pause', 'proceed'], { error: 'expected rollback, pause or proceed' }).optional(),
+    }),
+  ]),
+});
+const Step = z.union([Percent, GatedStep]);
+const stepPercent = (s: z.output<typeof Step>): number => (typeof s === 'number' ? s : s.percent);
+
+/** Approvals wait this long unless the step says otherwise, then roll back (green must not stay unapproved). */
+export const DEFAULT_APPROVAL_TIMEOUT_MS = 24 * HOUR;
+
+const DAY_NAMES = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+const WindowSchema = z.strictObject({
+  days: z
+    .array(z.string().transform((d) => d.toLowerCase().slice(0, 3)).pipe(z.enum(DAY_NAMES, { error: 'expected days such as mon, tue … sun' })))
+    .min(1, 'expected at least one day')
+    .default([...DAY_NAMES]),
+  hours: z
+    .string()
+    .regex(/^([01]\d|2[0-4]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$/, 'expected hours such as 09:00-17:00 (24-hour clock; 22:00-06:00 crosses midnight)')
+    .default('00:00-24:00'),
+  timezone: z
+    .string()
+    .default('UTC')
+    .refine((tz) => {
+      try {
+        new Intl.DateTimeFormat('en-US', { timeZone: tz });
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'expected an IANA time zone such as Europe/Berlin or UTC'),
+});
+
+/** Variables a webhook may never name: Temporal's, the router's client keys, the gateway's keys. */
+const FORBIDDEN_NOTIFY_ENVS = /^(TEMPORAL_.*|ROUTER_API_KEYS|GATEWAY_API_KEY|HOLYSHEEP_API_KEY)$/;
+const NotifyEnv = z
+  .string()
+  .regex(ENV_NAME, 'expected the NAME of an environment variable on the worker')
+  .refine((n) => !FORBIDDEN_NOTIFY_ENVS.test(n), 'expected a variable of its own (never TEMPORAL_*, ROUTER_API_KEYS or a gateway key)');
+const NotifySchema = z
+  .strictObject({
+    url: z
+      .url({ protocol: /^https?$/, error: 'expected an http(s) URL' })
+      .max(2000)
+      .superRefine((url, ctx) => {
+        const unsafe = unsafeBaseURL(url);
+        if (unsafe) ctx.addIssue({ code: 'custom', message: `expected a URL without credentials or query (it ${unsafe}); for a secret URL such as Slack's, use urlEnv` });
+      })
+      .optional(),
+    urlEnv: NotifyEnv.optional(),
+    events: z.array(z.enum(['phase', 'verdict', 'approval', 'end'], { error: 'expected phase, verdict, approval or end' })).min(1).optional(),
+    secretEnv: NotifyEnv.optional(),
+    format: z.enum(['json', 'slack'], { error: 'expected json or slack' }).default('json'),
+  })
+  .superRefine((n, ctx) => {
+    if ((n.url === undefined) === (n.urlEnv === undefined)) ctx.addIssue({ code: 'custom', path: ['url'], message: 'give url, or urlEnv (the worker variable holding a secret URL), not both' });
+  });
+
 const PlanSchema = z
   .strictObject({
-    steps: z.array(Percent).min(1).optional(),
+    steps: z.array(Step).min(1).optional(),
     initial: Percent.optional(),
     increment: Percent.optional(),
     dwell: duration('dwell', 30 * 24 * HOUR, '30 days').default(60_000),
@@ -77,6 +143,8 @@ const PlanSchema = z
     /** The earlier name of probesPerRound. */
     samplesPerStep: z.number().int().min(1).max(10_000).optional(),
     concurrency: z.number().int().min(1).max(256).default(10),
+    /** Steps advance only inside this window; outside it the rollout holds its step, guards running. */
+    window: WindowSchema.optional(),
   })
   .superRefine((p, ctx) => {
     if (p.probesPerRound !== undefined && p.samplesPerStep !== undefined) {
@@ -86,13 +154,14 @@ const PlanSchema = z
       ctx.addIssue({ code: 'custom', path: ['steps'], message: 'give either steps or initial + increment, not both' });
     }
     if (p.steps) {
-      for (let i = 1; i < p.steps.length; i++) {
-        if (p.steps[i] <= p.steps[i - 1]) {
-          ctx.addIssue({ code: 'custom', path: ['steps', i], message: `steps must rise strictly (${p.steps[i - 1]} then ${p.steps[i]})` });
+      const pct = p.steps.map(stepPercent);
+      for (let i = 1; i < pct.length; i++) {
+        if (pct[i] <= pct[i - 1]) {
+          ctx.addIssue({ code: 'custom', path: ['steps', i], message: `steps must rise strictly (${pct[i - 1]} then ${pct[i]})` });
           return;
         }
       }
-      if (p.steps[p.steps.length - 1] !== 100) {
+      if (pct[pct.length - 1] !== 100) {
         ctx.addIssue({ code: 'custom', path: ['steps'], message: 'the last step must be 100 (full promotion); add 100' });
       }
     }
@@ -119,6 +188,7 @@ export const SpecSchema = z.strictObject({
         .default(60_000),
     })
     .default({ maxTokens: 256, temperature: 0.7, timeout: 60_000 }),
+  notify: z.array(NotifySchema).max(10, 'expected at most 10 webhooks').optional(),
   retry: z
     .strictObject({
       attempts: z.number().int().min(1).max(10).default(3),
@@ -150,6 +220,12 @@ export interface RolloutSpec {
   rateLimit: { requestsPerMinute: number };
   request: { maxTokens: number; temperature: number; timeoutMs: number };
   retry: RetryPolicy;
+  /** Steps that wait for a human's approval before the rollout leaves them. */
+  gates?: ApprovalGate[];
+  /** Steps advance only inside this window. */
+  window?: ScheduleWindow;
+  /** Webhooks told of phase changes, verdicts, approval requests and the end. */
+  notify?: NotifyHook[];
 }
 
 /** Probe pairs per round unless the spec says otherwise. */
@@ -180,7 +256,7 @@ const MAX_STEPS = 100;
 function stepsFrom(plan: z.output<typeof PlanSchema>, source: string): number[] {
   if (plan.steps) {
     if (plan.steps.length > MAX_STEPS) throw new SpecError(`${source}: plan.steps: ${plan.steps.length} steps; at most ${MAX_STEPS}`);
-    return plan.steps;
+    return plan.steps.map(stepPercent);
   }
   const initial = plan.initial ?? 10;
   const increment = plan.increment ?? plan.initial ?? 10;
@@ -200,13 +276,31 @@ function stepsFrom(plan: z.output<typeof PlanSchema>, source: string): number[] 
   return steps;
 }
 
-/** Validate raw input (already parsed from YAML/JSON or built from flags). Throws SpecError. */
+function gatesFrom(plan: z.output<typeof PlanSchema>): ApprovalGate[] {
+  return (plan.steps ?? []).flatMap((st, stepIndex) => {
+    if (typeof st === 'number' || st.approval === false) return [];
+    const a = st.approval === true ? {} : st.approval;
+    return [{ stepIndex, timeoutMs: a.timeout ?? DEFAULT_APPROVAL_TIMEOUT_MS, onTimeout: a.onTimeout ?? 'rollback' }];
+  });
+}
+
+function windowFrom(w: z.output<typeof WindowSchema>, source: string): ScheduleWindow {
+  const [from, to] = w.hours.split('-').map((hm) => {
+    const [h, m] = hm.split(':').map(Number);
+    return h * 60 + m;
+  });
+  if (from > 24 * 60 || to > 24 * 60) throw new SpecError(`${source}: plan.window.hours: ${w.hours} is past 24:00; use 00:00-24:00 at most`);
+  // 24:00 as the end is the day's last minute boundary; 00:00-24:00 is the whole day
+  return { days: [...new Set(w.days)], fromMinute: from % (24 * 60), toMinute: to, timezone: w.timezone };
+}
+
 /** Fields earlier versions accepted, and what replaced them. */
 const RETIRED_FIELDS: Record<string, string> = {
   'plan.blueControlPercent': 'retired: every probe is now a pair (one prompt to blue and green at once), so there is no blue control share; delete the field',
-  fallback: 'retired: probes never fall back to blue (a fallback would hide green errors); the router falls back on live traffic (modelshift router --no-fallback); delete the field',
+  fallback: 'retired: probes never fall back to blue (a fallback would hide green errors); only the router falls back, on live traffic, and counts it against green; delete the field',
 };
 
+/** Validate raw input (already parsed from YAML/JSON or built from flags). Throws SpecError. */
 export function parseSpec(raw: unknown, source = 'spec'): RolloutSpec {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new SpecError(`${source}: (top level): expected a mapping with target, blue, green, plan…`);
@@ -229,7 +323,20 @@ export function parseSpec(raw: unknown, source = 'spec'): RolloutSpec {
   const probesPerRound = s.plan.probesPerRound ?? s.plan.samplesPerStep ?? DEFAULT_PROBES_PER_ROUND;
   const { maxHoldRounds, ...guardsRest } = parsedGuards;
   const guards = { ...guardsRest, maxHoldPairs: maxHoldRounds !== undefined ? maxHoldRounds * probesPerRound : guardsRest.maxHoldPairs };
+  const gates = gatesFrom(s.plan);
+  const window = s.plan.window && windowFrom(s.plan.window, source);
+  const notify = s.notify?.map(
+    (n): NotifyHook => ({
+      ...(n.url ? { url: n.url } : { urlEnv: n.urlEnv }),
+      events: n.events ?? [...NOTIFY_EVENTS],
+      ...(n.secretEnv ? { secretEnv: n.secretEnv } : {}),
+      format: n.format,
+    }),
+  );
   return {
+    ...(gates.length ? { gates } : {}),
+    ...(window ? { window } : {}),
+    ...(notify?.length ? { notify } : {}),
     target: s.target,
     blue: s.blue,
     green: s.green,

@@ -25,6 +25,8 @@ import type * as activities from '../activities';
 import {
   abortSignal,
   abortUpdate,
+  approverFrom,
+  approveUpdate,
   HANDLER_DESCRIPTIONS as DESCRIBE,
   liveMetricsSignal,
   pauseSignal,
@@ -65,6 +67,15 @@ const { preflight } = proxyActivities<typeof activities>({
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: { maximumAttempts: 5, initialInterval: '1s', maximumInterval: '10s', nonRetryableErrorTypes: ['GatewayAuth', 'ModelNotFound', 'GatewayConfig'] },
 });
+
+/** Webhooks: a down receiver is retried for about two minutes, then the event counts as failed for it. */
+const { deliverNotification } = proxyActivities<typeof activities>({
+  startToCloseTimeout: '20s',
+  retry: { maximumAttempts: 8, initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: ['NotifyConfig', 'NotifyRejected'] },
+});
+
+/** At the end, how long the rollout waits for its webhooks to have every event before it closes. */
+const NOTIFY_DRAIN_MS = 2 * 60_000;
 
 const probeActivities = (spec: RolloutSpec) =>
   proxyActivities<typeof activities>({
@@ -148,6 +159,10 @@ class RolloutRun {
     setHandler(resumeUpdate, () => this.applyAndAnswer(m.resume(this.state)), checked('resume'));
     setHandler(abortUpdate, (a) => this.applyAndAnswer(m.abort(this.state, reasonFrom(a))), checked('abort'));
     setHandler(promoteUpdate, (a) => this.applyAndAnswer(m.promote(this.state, reasonFrom(a))), checked('promote'));
+    setHandler(approveUpdate, (a) => this.applyAndAnswer(this.approved(a)), {
+      validator: (_a) => this.refuse(m.approvalRefusal(this.spec, this.state)),
+      description: DESCRIBE.approve,
+    });
   }
 
   private status(): RolloutStatus {
@@ -166,9 +181,16 @@ class RolloutRun {
   private readonly closed = () => m.isClosed(this.state);
   private readonly paused = () => this.state.pause !== undefined;
 
-  /** Take a new state and publish it; an ending is logged once. */
+  private approved(input: unknown): m.RolloutState {
+    const { by, reason } = approverFrom(input);
+    log.info(`rollout ${this.spec.target}: step ${this.state.stepIndex + 1} approved by ${by}${reason ? `: ${reason}` : ''}`);
+    return m.approve(this.state, by, reason, new Date().toISOString());
+  }
+
+  /** Take a new state and publish it; an ending is logged once; webhooks get the events between the two. */
   private apply(next: m.RolloutState): void {
     const wasClosed = this.closed();
+    if (this.spec.notify?.length) next = m.enqueueEvents(this.spec, next, m.eventsBetween(this.spec, this.state, next, new Date().toISOString()));
     this.state = next;
     this.publish();
     if (!wasClosed && next.outcome) log.info(`rollout ${this.spec.target} ${next.outcome.phase}: ${next.outcome.reason}`);
@@ -226,6 +248,44 @@ class RolloutRun {
    */
   async run(): Promise<RolloutResult> {
     this.publish();
+    // Webhooks are delivered beside the loop, one hook at a time in order: a down receiver never slows the rollout.
+    const hooks = (this.spec.notify ?? []).map((_, i) => this.deliver(i));
+    const result = await this.loop();
+    if (hooks.length && m.isClosed(this.state)) {
+      await condition(() => m.notifyDrained(this.spec, this.state), NOTIFY_DRAIN_MS);
+    }
+    this.deliveryStopped = true;
+    return result;
+  }
+
+  private deliveryStopped = false;
+
+  /** Deliver hook `i`'s events in order, each with the activity's retries; a failure is recorded, never thrown. */
+  private async deliver(i: number): Promise<void> {
+    const { spec } = this;
+    const hook = spec.notify![i];
+    for (;;) {
+      await condition(() => this.deliveryStopped || m.nextEventFor(spec, this.state, i) !== undefined);
+      const event = m.nextEventFor(spec, this.state, i);
+      if (this.deliveryStopped || !event) return;
+      const rollout = { workflowId: workflowInfo().workflowId, target: spec.target, blue: spec.blue.model, green: spec.green.model };
+      let error: string | undefined;
+      try {
+        await deliverNotification.executeWithOptions({ summary: `notify ${event.kind} #${event.seq} (webhook ${i + 1})` }, [{ hook, event, rollout }]);
+      } catch (err) {
+        if (isCancellation(err)) return;
+        error = failureMessage(err);
+        log.warn(`webhook ${i + 1} did not take event ${event.seq} (${event.kind}): ${error}`);
+      }
+      this.state = m.eventDone(this.state, i, event.seq, error);
+    }
+  }
+
+  /**
+   * One loop, one action per turn. An ending and a pause come first in every turn: nothing advances
+   * while paused, and continue-as-new happens only here, with no activity in flight.
+   */
+  private async loop(): Promise<RolloutResult> {
     // Preflight runs even when a pause came with the start: the pause holds after it.
     if (this.state.stage.kind === 'preflight' && !this.closed()) await this.preflight();
     for (;;) {
@@ -238,13 +298,14 @@ class RolloutRun {
       if (this.shouldContinueAsNew()) {
         await condition(allHandlersFinished);
         if (this.closed() || (this.paused() && !this.underPressure())) continue; // an ending or a pause that came meanwhile goes first
-        return continueAsNew<typeof rolloutWorkflow>({ spec: this.spec, options: this.input.options, state: this.state });
+        return continueAsNew<typeof rolloutWorkflow>({ spec: this.spec, options: this.input.options, state: this.state, ...(this.input.retryOf ? { retryOf: this.input.retryOf } : {}) });
       }
       if (next.kind === 'paused') continue; // under pressure: the next turn continues as new
       if (next.kind === 'preflight') await this.preflight();
-      else if (next.kind === 'advance') this.apply(m.advance(this.spec, this.state, Date.now()));
-      else if (next.kind === 'sample') await this.probeRound();
+      else if (next.kind === 'advance') this.apply(m.advanceOrHold(this.spec, this.state, Date.now()));
+      else if (next.kind === 'sample') await this.probeRound(false);
       else if (next.kind === 'dwell') await this.dwell(next.ms);
+      else if (next.kind === 'hold') await this.hold(next.for);
     }
   }
 
@@ -263,8 +324,34 @@ class RolloutRun {
     if (!this.closed()) this.apply(m.preflightPassed(this.state));
   }
 
-  /** One probe round at the current step, then its verdict. Paused, aborted or promoted mid-round: the round does not count. */
-  private async probeRound(): Promise<void> {
+  /**
+   * Hold the step for an approval or the schedule window. Guards keep running: a watch round of probes
+   * every minute and every live batch are judged (a Fail applies onFailure); the approval's deadline and
+   * the window's opening are kept by the workflow clock.
+   */
+  private async hold(what: 'approval' | 'window'): Promise<void> {
+    const { spec } = this;
+    const stage = this.state.stage;
+    const seen = this.state.live.batches;
+    const ms = m.holdWaitMs(spec, this.state, Date.now(), this.state.stepIndex >= 0);
+    const summary = what === 'approval' ? `waiting for approval of step ${this.state.stepIndex + 1} (${this.state.greenPercent}%)` : `outside the schedule window at ${this.state.greenPercent}% green`;
+    await condition(() => this.closed() || this.paused() || this.state.stage !== stage || this.state.live.batches > seen || this.underPressure(), ms, { summary });
+    if (this.closed() || this.paused() || this.state.stage !== stage) return;
+    const now = Date.now();
+    this.apply(m.holdTick(spec, this.state, now));
+    if (this.closed() || this.paused() || this.state.stage.kind !== stage.kind) return;
+    if (this.state.live.batches > seen) this.judge(this.state, true);
+    if (!this.closed() && m.watchDue(spec, this.state, now)) {
+      this.state = m.watched(this.state, now);
+      await this.probeRound(true);
+    }
+  }
+
+  /**
+   * One probe round at the current step, then its verdict (`watch`: a round while the step holds — only a
+   * Fail changes anything). Paused, aborted or promoted mid-round: the round does not count.
+   */
+  private async probeRound(watch: boolean): Promise<void> {
     const { spec } = this;
     const r = m.nextRound(spec, this.state);
     const summary = `step ${r.step}/${spec.steps.length} round ${r.roundAtStep}: ${spec.probesPerRound} probe pairs (green serves ${this.state.greenPercent}% of users)`;
@@ -293,7 +380,7 @@ class RolloutRun {
       return this.apply(m.samplingFailed(this.state, failureMessage(err)));
     }
     if (this.closed()) return;
-    this.judge(m.recordRound(spec, this.state, result), false);
+    this.judge(m.recordRound(spec, this.state, result), watch);
   }
 
   /** Dwell at this step: an ending or a pause interrupts it, the time left is kept; a live batch is judged. */
