@@ -16,10 +16,12 @@ import { Failure, firstLine } from '../errors';
 import {
   abortSignal,
   abortUpdate,
+  approveUpdate,
   BlueModel,
   GreenModel,
   GreenPercent,
   isClosedPhase,
+  RolloutAttempt,
   pauseSignal,
   pauseUpdate,
   promoteUpdate,
@@ -32,6 +34,8 @@ import {
   rolloutWorkflowId,
   statusQuery,
   targetOfWorkflowId,
+  type RetryOf,
+  type RolloutInput,
   type RolloutOptions,
   type RolloutResult,
   type RolloutStatus,
@@ -50,6 +54,11 @@ export interface RolloutRow {
   status: string;
   startTime: string;
   workflowId: string;
+  runId: string;
+  /** 1 for a first rollout, 2, 3 … for each retry (RolloutAttempt) */
+  attempt: number;
+  /** the run this one retries (memo previousRunId) */
+  previousRunId?: string;
 }
 
 /** The identity the server uses when a reset terminates the run it replaces. */
@@ -76,18 +85,19 @@ export class RolloutClient {
   }
 
   /** Start a rollout; refuses a second one for a target that has a running rollout. */
-  async start(spec: RolloutSpec, options?: RolloutOptions): Promise<WorkflowHandleWithFirstExecutionRunId<typeof rolloutWorkflow>> {
+  async start(spec: RolloutSpec, options?: RolloutOptions, retryOf?: RetryOf): Promise<WorkflowHandleWithFirstExecutionRunId<typeof rolloutWorkflow>> {
     const workflowId = rolloutWorkflowId(spec.target);
     try {
       return await this.client.workflow.start<typeof rolloutWorkflow>(ROLLOUT_WORKFLOW_TYPE, {
         workflowId,
         taskQueue: this.taskQueue,
-        args: [{ spec, options }],
+        args: [{ spec, options, ...(retryOf ? { retryOf } : {}) }],
+        ...(retryOf ? { memo: { previousRunId: retryOf.runId, attempt: retryOf.attempt } } : {}),
         workflowIdConflictPolicy: 'FAIL',
         workflowIdReusePolicy: 'ALLOW_DUPLICATE',
         // Above the worker's 30 s sandbox limit: a task under a signal flood is slow, not stuck (src/worker.ts).
         workflowTaskTimeout: '60s',
-        typedSearchAttributes: rolloutSearchAttributes(spec, 'preflight', 0),
+        typedSearchAttributes: [...rolloutSearchAttributes(spec, 'preflight', 0), { key: RolloutAttempt, value: retryOf?.attempt ?? 1 }],
         staticSummary: staticSummary(spec),
         staticDetails: staticDetails(spec),
       });
@@ -99,6 +109,41 @@ export class RolloutClient {
       }
       throw err;
     }
+  }
+
+  /**
+   * A fresh run of the target's last rollout, with the same spec, after it rolled back, was aborted or
+   * failed: linked to that run (memo previousRunId, search attribute RolloutAttempt). Refused while a
+   * rollout of the target runs, and after a promotion (start a new rollout instead).
+   */
+  async retry(target: string): Promise<{ handle: WorkflowHandleWithFirstExecutionRunId<typeof rolloutWorkflow>; spec: RolloutSpec; retryOf: RetryOf; previous: string }> {
+    const handle = this.handle(target);
+    const desc = await handle.describe().catch((err: unknown) => {
+      if (err instanceof WorkflowNotFoundError) throw new Failure(`no rollout for target ${target} to retry (workflow ${rolloutWorkflowId(target)} not found); see modelshift list`);
+      throw err;
+    });
+    const phase = desc.typedSearchAttributes.get(RolloutPhase);
+    if (desc.status.name === 'RUNNING') {
+      throw new Failure(`target ${target} has a running rollout (${phase ?? 'running'}); retry starts a new run only after it ends: abort it first (modelshift abort ${target})`);
+    }
+    const previous = desc.status.name === 'COMPLETED' ? (phase ?? 'completed') : desc.status.name.toLowerCase();
+    if (previous === 'promoted') throw new Failure(`the last rollout of ${target} was promoted; nothing to retry (start a new rollout with modelshift start)`);
+    const input = await this.inputOf(desc.workflowId, desc.runId);
+    const attempt = (input.retryOf?.attempt ?? desc.typedSearchAttributes.get(RolloutAttempt) ?? 1) + 1;
+    const retryOf = { runId: desc.runId, attempt };
+    return { handle: await this.start(input.spec, input.options, retryOf), spec: input.spec, retryOf, previous };
+  }
+
+  /** A run's workflow input (its first history event): the spec it was started with. */
+  private async inputOf(workflowId: string, runId: string): Promise<RolloutInput> {
+    const res = await this.client.workflowService.getWorkflowExecutionHistory({
+      namespace: this.client.options.namespace,
+      execution: { workflowId, runId },
+      maximumPageSize: 1,
+    });
+    const payload = res.history?.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+    if (!payload) throw new Failure(`cannot read the spec of ${workflowId} (run ${runId}): its history has no input`);
+    return this.client.options.loadedDataConverter.payloadConverter.fromPayload<RolloutInput>(payload);
   }
 
   /** The status of a rollout, running or finished. */
@@ -252,6 +297,24 @@ export class RolloutClient {
     return this.intent(target, (h) => h.executeUpdate(abortUpdate, { args: [args] }), (h) => h.signal(abortSignal, args), 'abort', opts.ackTimeoutMs ?? ACK_TIMEOUT_MS);
   }
 
+  /**
+   * Approve the gated step the rollout waits at (who and why are recorded in its status and history).
+   * An update only: an approval is acknowledged or refused, never queued for later.
+   */
+  async approve(target: string, by: string, reason?: string, opts: { ackTimeoutMs?: number } = {}): Promise<RolloutStatus> {
+    const timeoutMs = opts.ackTimeoutMs ?? ACK_TIMEOUT_MS;
+    try {
+      return await this.client.withDeadline(Date.now() + timeoutMs, () => this.handle(target).executeUpdate(approveUpdate, { args: [{ by, reason }] }));
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError) throw new Failure(`approve refused: ${err.cause?.message ?? err.message}`);
+      if (err instanceof WorkflowNotFoundError) throw new Failure(`no running rollout for target ${target}; see modelshift list`);
+      if (isDeadline(err)) {
+        throw new Failure(`approve: no worker answered for ${target} within ${Math.round(timeoutMs / 1000)}s; is \`modelshift worker\` running? (run modelshift status ${target} before approving again)`);
+      }
+      throw err;
+    }
+  }
+
   /** Green to 100 % now; refused (Failure) when the rollout ended or has not passed preflight. */
   async promote(target: string, reason?: string): Promise<RolloutStatus> {
     try {
@@ -268,12 +331,14 @@ export class RolloutClient {
   }
 
   /**
-   * One row per rollout, newest first: a continue-as-new chain or a reset is one rollout (the run that
-   * continues); a rollout that ended without completing shows how (terminated…) at 0 %, as routers serve it.
+   * One row per rollout, newest first — every run of a target, so a target's retries show as its history: a
+   * continue-as-new chain or a reset is one rollout (the run that continues); a rollout that ended without
+   * completing shows how (terminated…) at 0 %, as routers serve it. `target`: only that target's runs.
    */
-  async list(limit = 20): Promise<RolloutRow[]> {
+  async list(limit = 20, target?: string): Promise<RolloutRow[]> {
     const byRollout = new Map<string, RolloutRow>();
-    const query = `WorkflowType = '${ROLLOUT_WORKFLOW_TYPE}' AND ExecutionStatus != 'ContinuedAsNew'`;
+    const only = target ? ` AND WorkflowId = '${rolloutWorkflowId(target)}'` : '';
+    const query = `WorkflowType = '${ROLLOUT_WORKFLOW_TYPE}' AND ExecutionStatus != 'ContinuedAsNew'${only}`;
     let seen = 0;
     for await (const wf of this.client.workflow.list({ query })) {
       const sa = wf.typedSearchAttributes;
@@ -288,6 +353,9 @@ export class RolloutClient {
         status,
         startTime: wf.startTime.toISOString(),
         workflowId: wf.workflowId,
+        runId: wf.runId,
+        attempt: sa.get(RolloutAttempt) ?? 1,
+        ...(typeof wf.memo?.previousRunId === 'string' ? { previousRunId: wf.memo.previousRunId } : {}),
       };
       if (++seen > 1000) break;
       // A reset ends the old run (terminated by the history resetter) and continues in a new one: one rollout.

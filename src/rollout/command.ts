@@ -1,5 +1,6 @@
-/** Operator commands — start, validate, status, watch, pause, resume, abort, promote, list: flags → RolloutClient → render. */
-import type { Command } from 'commander';
+/** Operator commands — start, validate, status, watch, pause, resume, abort, approve, promote, retry, list: flags → RolloutClient → render. */
+import { InvalidArgumentError, type Command } from 'commander';
+import { userInfo, hostname } from 'node:os';
 import { action, EXIT } from '../cli/exit';
 import { parseInteger } from '../cli/flags';
 import { loadConfig, loadDotEnv, type Config } from '../config';
@@ -49,6 +50,19 @@ function withRollouts<A extends unknown[]>(fn: (rollouts: RolloutClient, config:
       await client.connection.close();
     }
   });
+}
+
+const TARGET = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+/** Who approves when --by is not given: the OS user at this host. */
+function defaultApprover(): string {
+  let user = process.env.USER || process.env.USERNAME || '';
+  try {
+    user ||= userInfo().username;
+  } catch {
+    user ||= 'unknown';
+  }
+  return `${user}@${hostname()}`;
 }
 
 const exitFor = (s: RolloutStatus) => (s.phase === 'promoted' ? EXIT.ok : EXIT.failure);
@@ -185,15 +199,52 @@ export function registerRolloutCommands(program: Command): void {
     .option('--reason <text>', 'why')
     .action(withRollouts(async (rollouts, _config, target: string, opts: { reason?: string }) => say(statusText(await rollouts.promote(target, opts.reason)))));
 
+  registerReleaseCommands(program);
+
   program
     .command('list')
-    .description('rollouts, newest first')
+    .description('rollouts, newest first: every run, so retries show as a target\'s history')
     .option('--json', 'machine-readable')
     .option('--limit <n>', 'at most n', '20')
+    .option('--target <alias>', "only this target's runs", (v: string) => {
+      if (!TARGET.test(v)) throw new InvalidArgumentError('expected an alias of letters, digits, . _ - (e.g. chat-default)');
+      return v;
+    })
     .action(
-      withRollouts(async (rollouts, _config, opts: { json?: boolean; limit: string }) => {
-        const rows = await rollouts.list(parseInteger('--limit', opts.limit, 1));
+      withRollouts(async (rollouts, _config, opts: { json?: boolean; limit: string; target?: string }) => {
+        const rows = await rollouts.list(parseInteger('--limit', opts.limit, 1), opts.target);
         say(opts.json ? JSON.stringify(rows, null, 2) : listText(rows));
+      }),
+    );
+}
+
+/** approve and retry: the release controls (issue 15). */
+function registerReleaseCommands(program: Command): void {
+  program
+    .command('approve <target>')
+    .description('approve the gated step the rollout waits at; it moves on (who and why are recorded)')
+    .option('--reason <text>', 'why (kept in the status and history)')
+    .option('--by <name>', 'who approves (default: user@host)')
+    .action(
+      withRollouts(async (rollouts, _config, target: string, opts: { reason?: string; by?: string }) => {
+        const by = opts.by?.trim() || defaultApprover();
+        const s = await rollouts.approve(target, by, opts.reason);
+        const a = s.approvals?.at(-1);
+        say(`approve: ${rollouts.handle(target).workflowId} step ${a?.step ?? s.step} (${a?.greenPercent ?? s.greenPercent}%) approved by ${by}; now ${s.phase} at ${s.greenPercent}% green`);
+      }),
+    );
+
+  program
+    .command('retry <target>')
+    .description("start a fresh run of the target's last rollout spec after a rollback, abort or failure (refused while one runs)")
+    .option('--wait', 'follow it live until it ends (exit 0 promoted, 1 otherwise)')
+    .action(
+      withRollouts(async (rollouts, config, target: string, opts: { wait?: boolean }) => {
+        const { handle, spec, retryOf, previous } = await rollouts.retry(target);
+        say(`retry: started ${handle.workflowId} attempt ${retryOf.attempt} (the last run ${retryOf.runId} was ${previous}): ${staticSummary(spec)}`);
+        say(`  Web UI: ${webUiLink(config, handle.workflowId)}`);
+        say(`  history: npx modelshift list --target ${spec.target}`);
+        if (opts.wait) return exitFor(await rollouts.watch(spec.target, liveView(), { onRetry: warn }));
       }),
     );
 }

@@ -16,7 +16,10 @@ export function statusJson(s: RolloutStatus): Record<string, unknown> {
     live: s.live,
     probes: s.probes,
     waiting: s.waiting ?? null,
+    hold: s.hold ?? null,
     lastError: s.lastError ?? null,
+    approvals: s.approvals ?? [],
+    ...(s.notifications ? { notifications: s.notifications } : {}),
     lastVerdict: s.verdicts.at(-1) ?? null,
     verdicts: s.verdicts,
     updatedAt: s.updatedAt,
@@ -24,6 +27,13 @@ export function statusJson(s: RolloutStatus): Record<string, unknown> {
     ...(s.ignoredSignal ? { ignoredSignal: s.ignoredSignal } : {}),
   };
 }
+
+const WAITING: Record<NonNullable<RolloutStatus['waiting']>, string> = {
+  capacity: "for green's capacity (429s)",
+  gateway: 'for the gateway (both arms failing, or refused with 429)',
+  approval: 'for an approval',
+  window: 'for the schedule window',
+};
 
 export function statusText(s: RolloutStatus): string {
   const head = `${s.target}: ${s.phase.toUpperCase()}  step ${s.step}/${s.totalSteps}  green ${fmtBar(s.greenPercent)} ${s.greenPercent}%`;
@@ -45,7 +55,14 @@ export function statusText(s: RolloutStatus): string {
         `both failed ${t.bothFailed}${p.substituted ? `, green substituted ${p.substituted}` : ''}; spend ${fmtUsd(p.spendUsd.blue + p.spendUsd.green)}`,
     );
   }
-  if (s.waiting) lines.push(`  waiting: ${s.waiting === 'capacity' ? "for green's capacity (429s)" : 'for the gateway (both arms failing, or refused with 429)'}`);
+  if (s.hold) lines.push(`  ${s.hold}`);
+  else if (s.waiting) lines.push(`  waiting: ${WAITING[s.waiting]}`);
+  for (const a of s.approvals ?? []) lines.push(`  approved step ${a.step} (${a.greenPercent}%) by ${a.by} at ${a.at}${a.reason ? `: ${a.reason}` : ''}`);
+  for (const n of s.notifications ?? []) {
+    if (n.failed || n.pending > 3) {
+      lines.push(`  webhook ${n.target}: ${n.delivered} delivered, ${n.failed} failed, ${n.pending} pending${n.lastError ? `; last error: ${n.lastError}` : ''}`);
+    }
+  }
   for (const arm of ['blue', 'green'] as const) if (s.lastError?.[arm]) lines.push(`  last ${arm} error: ${s.lastError[arm]}`);
   if (v) lines.push(`  verdict (step ${v.step}, round ${v.round}): ${v.evaluation.verdict} — ${v.evaluation.reason}`);
   if (s.reason) lines.push(`  reason: ${s.reason}`);
@@ -59,7 +76,8 @@ export function listText(rows: RolloutRow[]): string {
   return rows
     .map(
       (r) =>
-        `${r.target.padEnd(24)} ${r.phase.padEnd(12)} ${String(r.greenPercent).padStart(3)}%  ${r.blue} → ${r.green}  ${r.status.toLowerCase()}  ${r.startTime}`,
+        `${r.target.padEnd(24)} ${r.phase.padEnd(12)} ${String(r.greenPercent).padStart(3)}%  ${r.blue} → ${r.green}  ${r.status.toLowerCase()}  ${r.startTime}` +
+        (r.attempt > 1 ? `  attempt ${r.attempt} (retry of run ${r.previousRunId ?? '?'})` : ''),
     )
     .join('\n');
 }

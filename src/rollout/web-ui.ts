@@ -69,7 +69,12 @@ export function renderDetails(spec: RolloutSpec, state: RolloutState): string {
       `both ${p.table.bothFailed}${p.substituted ? `; green answered by another model ${p.substituted}×` : ''}. ` +
       `Probe spend: green ${usd(p.spendUsd.green)}, blue ${usd(p.spendUsd.blue)}.`,
   );
-  if (s.waiting) lines.push('', `**Waiting** for ${s.waiting === 'capacity' ? "green's capacity (429s)" : 'the gateway (both arms failing, or refused with 429)'}.`);
+  if (s.hold) lines.push('', `**Holding:** ${md(s.hold)}${s.waiting === 'approval' ? ' — or send the update `approve` (input `{"by": "you", "reason": "…"}`) from this page.' : ''}`);
+  else if (s.waiting) lines.push('', `**Waiting** for ${s.waiting === 'capacity' ? "green's capacity (429s)" : 'the gateway (both arms failing, or refused with 429)'}.`);
+  for (const a of s.approvals ?? []) lines.push('', `Step ${a.step} (${a.greenPercent}%) approved by ${md(a.by)} at ${a.at}${a.reason ? `: ${md(a.reason)}` : ''}.`);
+  for (const n of s.notifications ?? []) {
+    lines.push('', `Webhook ${md(n.target)}: ${n.delivered} delivered, ${n.failed} failed, ${n.pending} pending${n.lastError ? ` (last error: ${md(n.lastError)})` : ''}.`);
+  }
   for (const arm of ['blue', 'green'] as const) {
     const err = s.lastError?.[arm];
     if (err) lines.push('', `Last ${arm} gateway error: ${md(err)}`);

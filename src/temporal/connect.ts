@@ -108,7 +108,7 @@ export async function registerSearchAttributes(config: Config, log: (l: string) 
     });
     log(`modelshift: registered search attributes ${missing.map((k) => k.name).join(', ')}`);
   } catch (err) {
-    log(`modelshift: could not check/register search attributes (${(err as Error).message.split('\n')[0]}); register RolloutTarget, RolloutPhase, BlueModel, GreenModel (Keyword) and GreenPercent (Int) on the namespace`);
+    log(`modelshift: could not check/register search attributes (${(err as Error).message.split('\n')[0]}); register RolloutTarget, RolloutPhase, BlueModel, GreenModel (Keyword), GreenPercent and RolloutAttempt (Int) on the namespace`);
   } finally {
     await client.connection.close();
   }
