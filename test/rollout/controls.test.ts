@@ -39,26 +39,42 @@ describe('spec: approval gates, window, notify', () => {
   });
 
   it('refuses a bad gate, window or webhook with the field and the fix', () => {
-    expect(refusal({ ...base, plan: { steps: [10, { percent: 50, approval: { onTimeout: 'wait' } }, 100] } })).toMatch(/plan\.steps\[1\]\.approval\.onTimeout.*rollback, pause or proceed/);
-    expect(refusal({ ...base, plan: { steps: [10, 100], window: { timezone: 'Mars/Olympus' } } })).toMatch(/plan\.window\.timezone.*IANA time zone/);
+    expect(refusal({ ...base, plan: { steps: [10, { percent: 50, approval: { onTimeout: 'wait' } }, 100] } })).toMatch(
+      /plan\.steps\[1\]\.approval\.onTimeout.*rollback, pause or proceed/,
+    );
+    expect(refusal({ ...base, plan: { steps: [10, 100], window: { timezone: 'Mars/Olympus' } } })).toMatch(
+      /plan\.window\.timezone.*IANA time zone/,
+    );
     expect(refusal({ ...base, plan: { steps: [10, 100], window: { hours: '9-17' } } })).toMatch(/plan\.window\.hours.*09:00-17:00/);
     expect(refusal({ ...base, plan: { steps: [10, 100], window: { days: ['someday'] } } })).toMatch(/plan\.window\.days.*mon, tue/);
     expect(refusal({ ...base, notify: [{ url: 'https://hooks.example.com/x?token=s3cret' }] })).toMatch(/notify\[0\]\.url.*urlEnv/);
     expect(refusal({ ...base, notify: [{ url: 'https://a.example/x', urlEnv: 'HOOK_URL' }] })).toMatch(/notify\[0\].*not both/);
-    expect(refusal({ ...base, notify: [{ urlEnv: 'HOOK_URL', secretEnv: 'TEMPORAL_API_KEY' }] })).toMatch(/notify\[0\]\.secretEnv.*never TEMPORAL_/);
+    expect(refusal({ ...base, notify: [{ urlEnv: 'HOOK_URL', secretEnv: 'TEMPORAL_API_KEY' }] })).toMatch(
+      /notify\[0\]\.secretEnv.*never TEMPORAL_/,
+    );
     expect(refusal({ ...base, notify: [{ url: 'https://a.example/x', format: 'teams' }] })).toMatch(/notify\[0\]\.format.*json or slack/);
   });
 
   it('reads a window and webhooks with their defaults', () => {
-    const s = spec({ window: { days: ['Mon', 'tue'], hours: '22:00-06:00', timezone: 'Europe/Berlin' } }, { notify: [{ url: 'https://hooks.example.com/modelshift' }] });
+    const s = spec(
+      { window: { days: ['Mon', 'tue'], hours: '22:00-06:00', timezone: 'Europe/Berlin' } },
+      { notify: [{ url: 'https://hooks.example.com/modelshift' }] },
+    );
     expect(s.window).toEqual({ days: ['mon', 'tue'], fromMinute: 22 * 60, toMinute: 6 * 60, timezone: 'Europe/Berlin' });
-    expect(s.notify).toEqual([{ url: 'https://hooks.example.com/modelshift', events: ['phase', 'verdict', 'approval', 'end'], format: 'json' }]);
+    expect(s.notify).toEqual([
+      { url: 'https://hooks.example.com/modelshift', events: ['phase', 'verdict', 'approval', 'end'], format: 'json' },
+    ]);
   });
 });
 
 describe('the schedule window', () => {
   // 2026-12-07 is a Monday; Berlin is UTC+1 in December.
-  const officeHours: ScheduleWindow = { days: ['mon', 'tue', 'wed', 'thu', 'fri'], fromMinute: 9 * 60, toMinute: 17 * 60, timezone: 'Europe/Berlin' };
+  const officeHours: ScheduleWindow = {
+    days: ['mon', 'tue', 'wed', 'thu', 'fri'],
+    fromMinute: 9 * 60,
+    toMinute: 17 * 60,
+    timezone: 'Europe/Berlin',
+  };
   const at = (iso: string) => Date.parse(iso);
 
   it('is open on its days between its hours, in its time zone', () => {
@@ -99,7 +115,9 @@ describe('machine: approval gates', () => {
     const held = m.advanceOrHold(sp, leaving(sp, 1), 1000);
     expect(m.approvalRefusal(sp, held)).toBeUndefined();
     const ok = m.approve(held, 'alice@ops', 'dashboards look fine', '2026-12-02T10:00:00.000Z');
-    expect(ok.approvals).toEqual([{ step: 2, greenPercent: 50, by: 'alice@ops', reason: 'dashboards look fine', at: '2026-12-02T10:00:00.000Z' }]);
+    expect(ok.approvals).toEqual([
+      { step: 2, greenPercent: 50, by: 'alice@ops', reason: 'dashboards look fine', at: '2026-12-02T10:00:00.000Z' },
+    ]);
     expect(m.next(ok)).toEqual({ kind: 'advance' });
     expect(m.approvalRefusal(sp, ok)).toMatch(/not waiting for an approval .*gates: step 2 \(50%\)/);
     expect(m.advanceOrHold(sp, ok, 2000).stepIndex).toBe(2); // approved: no second hold at the same step
@@ -157,7 +175,9 @@ describe('machine: the schedule window', () => {
     const held = m.advanceOrHold(sp, leaving(sp, 0), monday);
     expect(held.stepIndex).toBe(0);
     expect(held.stage).toMatchObject({ kind: 'outside-window', opensAt: Date.parse('2026-12-13T00:00:00Z') });
-    expect(m.toStatus(sp, held).hold).toMatch(/outside the schedule window \(sun 00:00–01:00 UTC\): the next step starts at 2026-12-13T00:00:00Z/);
+    expect(m.toStatus(sp, held).hold).toMatch(
+      /outside the schedule window \(sun 00:00–01:00 UTC\): the next step starts at 2026-12-13T00:00:00Z/,
+    );
     expect(m.holdTick(sp, held, monday + 60_000).stage.kind).toBe('outside-window');
     const open = m.holdTick(sp, held, Date.parse('2026-12-13T00:00:00Z'));
     expect(m.next(open)).toEqual({ kind: 'advance' });
@@ -167,7 +187,15 @@ describe('machine: the schedule window', () => {
 
 describe('machine: notification events', () => {
   const hooks = (events?: string[][]) =>
-    spec({ steps: [10, { percent: 50, approval: true }, 100] }, { notify: (events ?? [undefined]).map((e, i) => ({ url: `https://hook${i}.example/x`, ...(e ? { events: e } : {}) })) as SpecInput['notify'] });
+    spec(
+      { steps: [10, { percent: 50, approval: true }, 100] },
+      {
+        notify: (events ?? [undefined]).map((e, i) => ({
+          url: `https://hook${i}.example/x`,
+          ...(e ? { events: e } : {}),
+        })) as SpecInput['notify'],
+      },
+    );
 
   it('derives a phase change, an approval request and the end, numbered in order', () => {
     const sp = hooks();
@@ -214,7 +242,11 @@ describe('machine: notification events', () => {
   it('keeps at most NOTIFY_EVENTS_KEPT events: a hook that fell behind counts the ones it missed as failed', () => {
     const sp = hooks([['phase'], ['end']]);
     const ev = { kind: 'phase' as const, at: 'x', phase: 'ramping', step: 1, totalSteps: 3, greenPercent: 10 };
-    const s = m.enqueueEvents(sp, m.initialState('x'), Array.from({ length: NOTIFY_EVENTS_KEPT + 5 }, () => ev));
+    const s = m.enqueueEvents(
+      sp,
+      m.initialState('x'),
+      Array.from({ length: NOTIFY_EVENTS_KEPT + 5 }, () => ev),
+    );
     expect(s.notify!.events).toHaveLength(NOTIFY_EVENTS_KEPT);
     expect(s.notify!.hooks[0]).toMatchObject({ next: 6, failed: 5 });
     expect(s.notify!.hooks[1]).toMatchObject({ next: 6, failed: 0 }); // it wanted none of them

@@ -56,7 +56,8 @@ afterAll(async () => {
   await new Promise((r) => receiver.close(r));
 });
 
-const taken = (path: string) => deliveries.filter((d) => d.path === path && d.status === 200).map((d) => ({ ...d, json: JSON.parse(d.body) }));
+const taken = (path: string) =>
+  deliveries.filter((d) => d.path === path && d.status === 200).map((d) => ({ ...d, json: JSON.parse(d.body) }));
 
 /** A closed port: connections are refused. */
 async function deadUrl(): Promise<string> {
@@ -69,7 +70,12 @@ async function deadUrl(): Promise<string> {
 
 /** Slack's documented Block Kit message shape (api.slack.com/reference/block-kit/blocks), the parts we use. */
 const Text = (max: number, types: readonly ['plain_text'] | readonly ['plain_text', 'mrkdwn'] = ['plain_text', 'mrkdwn']) =>
-  z.strictObject({ type: z.enum(types), text: z.string().min(1).max(max), emoji: z.boolean().optional(), verbatim: z.boolean().optional() });
+  z.strictObject({
+    type: z.enum(types),
+    text: z.string().min(1).max(max),
+    emoji: z.boolean().optional(),
+    verbatim: z.boolean().optional(),
+  });
 const SlackMessage = z.strictObject({
   text: z.string().min(1).max(40_000),
   blocks: z
@@ -77,9 +83,18 @@ const SlackMessage = z.strictObject({
       z.discriminatedUnion('type', [
         z.strictObject({ type: z.literal('header'), text: Text(150, ['plain_text']), block_id: z.string().max(255).optional() }),
         z
-          .strictObject({ type: z.literal('section'), text: Text(3000).optional(), fields: z.array(Text(2000)).min(1).max(10).optional(), block_id: z.string().max(255).optional() })
+          .strictObject({
+            type: z.literal('section'),
+            text: Text(3000).optional(),
+            fields: z.array(Text(2000)).min(1).max(10).optional(),
+            block_id: z.string().max(255).optional(),
+          })
           .refine((s) => s.text || s.fields, 'a section needs text or fields'),
-        z.strictObject({ type: z.literal('context'), elements: z.array(Text(3000)).min(1).max(10), block_id: z.string().max(255).optional() }),
+        z.strictObject({
+          type: z.literal('context'),
+          elements: z.array(Text(3000)).min(1).max(10),
+          block_id: z.string().max(255).optional(),
+        }),
         z.strictObject({ type: z.literal('divider'), block_id: z.string().max(255).optional() }),
       ]),
     )
@@ -107,18 +122,32 @@ describe('approval gates', () => {
     await startTestRollout(h.t.client, h.taskQueue, spec);
     const waiting = await waitForStatus(h.t.client, spec.target, (s) => s.waiting === 'approval', 90_000);
     expect(waiting).toMatchObject({ phase: 'ramping', step: 1, greenPercent: 50 });
-    expect(waiting.hold).toMatch(new RegExp(`^waiting for approval of step 1 \\(50%\\) since .*then rollback\\): npx modelshift approve ${spec.target}`));
+    expect(waiting.hold).toMatch(
+      new RegExp(`^waiting for approval of step 1 \\(50%\\) since .*then rollback\\): npx modelshift approve ${spec.target}`),
+    );
     // while it waits, watch rounds keep probing both arms
     const rounds = waiting.probes.rounds;
     await waitForStatus(h.t.client, spec.target, (s) => s.probes.rounds >= rounds + 2, 60_000);
     const shown = await modelshift(['status', spec.target], env());
     expect(shown.stdout).toContain(`waiting for approval of step 1 (50%)`);
 
-    const out = await temporal(h.t.address, ['workflow', 'update', 'execute', '-w', id, '--name', 'approve', '--input', '{"by":"carol","reason":"dashboards look fine"}']);
+    const out = await temporal(h.t.address, [
+      'workflow',
+      'update',
+      'execute',
+      '-w',
+      id,
+      '--name',
+      'approve',
+      '--input',
+      '{"by":"carol","reason":"dashboards look fine"}',
+    ]);
     expect(out.code, out.stderr).toBe(0);
     const r = await result(h.t.client, spec.target);
     expect(r.phase, r.reason).toBe('promoted');
-    expect(r.status.approvals).toEqual([expect.objectContaining({ step: 1, greenPercent: 50, by: 'carol', reason: 'dashboards look fine' })]);
+    expect(r.status.approvals).toEqual([
+      expect.objectContaining({ step: 1, greenPercent: 50, by: 'carol', reason: 'dashboards look fine' }),
+    ]);
 
     // The rollout closed only after its webhooks had every event: the JSON hook all of them, in order, signed.
     const json = taken('/ok/json');
@@ -129,11 +158,15 @@ describe('approval gates', () => {
     expect(kinds[0]).toBe('phase'); // preflight → ramping
     expect(kinds.at(-1)).toBe('end');
     expect(kinds.indexOf('approval')).toBeGreaterThan(kinds.indexOf('verdict'));
-    expect(json.find((d) => d.json.kind === 'approval')!.json).toMatchObject({ target: spec.target, approval: { step: 1, greenPercent: 50, onTimeout: 'rollback' }, commands: { approve: expect.stringContaining(`npx modelshift approve ${spec.target}`) } });
+    expect(json.find((d) => d.json.kind === 'approval')!.json).toMatchObject({
+      target: spec.target,
+      approval: { step: 1, greenPercent: 50, onTimeout: 'rollback' },
+      commands: { approve: expect.stringContaining(`npx modelshift approve ${spec.target}`) },
+    });
     expect(json.at(-1)!.json).toMatchObject({ phase: 'promoted', greenPercent: 100 });
     // The Slack hook: only what it asked for, each message in Block Kit's shape, the approval with the commands.
     const slack = taken('/ok/slack');
-    expect(slack.map((d) => d.json.blocks ? 'slack' : 'json')).toEqual(['slack', 'slack']);
+    expect(slack.map((d) => (d.json.blocks ? 'slack' : 'json'))).toEqual(['slack', 'slack']);
     for (const d of slack) expect(SlackMessage.safeParse(d.json).error?.issues).toBeUndefined();
     expect(slack[0].json.blocks[0].text.text).toBe(`${spec.target}: waiting for approval of step 1 (50%)`);
     expect(slack[0].body).toContain(`npx modelshift approve ${spec.target}`);
@@ -142,7 +175,10 @@ describe('approval gates', () => {
   }, 240_000);
 
   it('a regression found while the step waits still rolls back; approving it after is refused', async () => {
-    const spec = testSpec({ target: uniqueTarget('gate-fail'), plan: { steps: [{ percent: 50, approval: true }, 100], dwell: '300ms', probesPerRound: 100, concurrency: 25 } });
+    const spec = testSpec({
+      target: uniqueTarget('gate-fail'),
+      plan: { steps: [{ percent: 50, approval: true }, 100], dwell: '300ms', probesPerRound: 100, concurrency: 25 },
+    });
     await startTestRollout(h.t.client, h.taskQueue, spec);
     await waitForStatus(h.t.client, spec.target, (s) => s.waiting === 'approval', 90_000);
     h.sim.setProfile('gpt-4.1-turbo', { errorRate: 0.5 });
@@ -159,15 +195,24 @@ describe('approval gates', () => {
   it('onTimeout: pause holds the rollout for a human; our CLI approves it (by, reason recorded) and it promotes', async () => {
     const spec = testSpec({
       target: uniqueTarget('gate-timeout'),
-      plan: { steps: [{ percent: 50, approval: { timeout: '2s', onTimeout: 'pause' } }, 100], dwell: '300ms', probesPerRound: 100, concurrency: 25 },
+      plan: {
+        steps: [{ percent: 50, approval: { timeout: '2s', onTimeout: 'pause' } }, 100],
+        dwell: '300ms',
+        probesPerRound: 100,
+        concurrency: 25,
+      },
     });
     await startTestRollout(h.t.client, h.taskQueue, spec);
     const paused = await waitForStatus(h.t.client, spec.target, (s) => s.phase === 'paused', 90_000);
-    expect(paused.reason).toMatch(/^no approval for step 1 \(50%\) within \d+(\.\d+)?s \(onTimeout: pause\): approve to continue, abort to roll back$/);
+    expect(paused.reason).toMatch(
+      /^no approval for step 1 \(50%\) within \d+(\.\d+)?s \(onTimeout: pause\): approve to continue, abort to roll back$/,
+    );
     expect(paused.greenPercent).toBe(50);
     const ok = await modelshift(['approve', spec.target, '--by', 'dave', '--reason', 'checked by hand'], env());
     expect(ok.code, ok.stderr).toBe(0);
-    expect(ok.stdout.trim()).toMatch(new RegExp(`^approve: ${rolloutWorkflowId(spec.target)} step 1 \\(50%\\) approved by dave; now ramping at (50|100)% green$`));
+    expect(ok.stdout.trim()).toMatch(
+      new RegExp(`^approve: ${rolloutWorkflowId(spec.target)} step 1 \\(50%\\) approved by dave; now ramping at (50|100)% green$`),
+    );
     const r = await result(h.t.client, spec.target);
     expect(r.phase, r.reason).toBe('promoted');
     expect(r.status.approvals).toEqual([expect.objectContaining({ by: 'dave', reason: 'checked by hand' })]);
@@ -191,7 +236,12 @@ describe('webhooks that fail', () => {
     expect(done.notifications![0].pending).toBeGreaterThan(0);
     console.log(`[controls] promoted in ${elapsed} ms with a dead webhook (its first event still retrying)`);
 
-    const flaky = await waitForStatus(h.t.client, spec.target, (s) => s.notifications![1].pending === 0 && s.notifications![2].failed === 1, 60_000);
+    const flaky = await waitForStatus(
+      h.t.client,
+      spec.target,
+      (s) => s.notifications![1].pending === 0 && s.notifications![2].failed === 1,
+      60_000,
+    );
     const got = taken('/flaky');
     expect(deliveries.filter((d) => d.path === '/flaky' && d.status === 503)).toHaveLength(2); // retried past two 503s
     expect(got.map((d) => d.json.seq)).toEqual(got.map((_, i) => i + 1));
@@ -199,15 +249,36 @@ describe('webhooks that fail', () => {
     expect(flaky.notifications![1]).toMatchObject({ delivered: got.length, failed: 0 });
     expect(flaky.notifications![2]).toMatchObject({ delivered: 0, failed: 1, lastError: expect.stringMatching(/answered 400/) });
     const shown = await modelshift(['status', spec.target], env());
-    expect(shown.stdout).toMatch(/webhook http:\/\/127\.0\.0\.1:\d+: 0 delivered, 1 failed, 0 pending; last error: notify: http:\/\/127\.0\.0\.1:\d+ answered 400/);
-    await h.t.client.workflow.getHandle(rolloutWorkflowId(spec.target)).terminate('test: the dead webhook would be retried for two minutes');
+    expect(shown.stdout).toMatch(
+      /webhook http:\/\/127\.0\.0\.1:\d+: 0 delivered, 1 failed, 0 pending; last error: notify: http:\/\/127\.0\.0\.1:\d+ answered 400/,
+    );
+    await h.t.client.workflow
+      .getHandle(rolloutWorkflowId(spec.target))
+      .terminate('test: the dead webhook would be retried for two minutes');
   }, 240_000);
 });
 
 describe('retry and list', () => {
   it('`retry` after an abort runs the same spec again as attempt 2; `list` shows both runs; a second retry while it runs is refused', async () => {
     const target = uniqueTarget('retry');
-    const start = await modelshift(['start', '--target', target, '--blue', 'gpt-4.1', '--green', 'gpt-4.1-turbo', '--steps', '50,100', '--dwell', '1h', '--probes', '100'], env());
+    const start = await modelshift(
+      [
+        'start',
+        '--target',
+        target,
+        '--blue',
+        'gpt-4.1',
+        '--green',
+        'gpt-4.1-turbo',
+        '--steps',
+        '50,100',
+        '--dwell',
+        '1h',
+        '--probes',
+        '100',
+      ],
+      env(),
+    );
     expect(start.code, start.stderr).toBe(0);
     await waitForStatus(h.t.client, target, (s) => s.step === 1, 60_000);
     const refused = await modelshift(['retry', target], env());
@@ -218,7 +289,9 @@ describe('retry and list', () => {
 
     const retry = await modelshift(['retry', target], env());
     expect(retry.code, retry.stderr).toBe(0);
-    expect(retry.stdout).toMatch(new RegExp(`^retry: started ${rolloutWorkflowId(target)} attempt 2 \\(the last run ${first.runId} was rolled_back\\)`));
+    expect(retry.stdout).toMatch(
+      new RegExp(`^retry: started ${rolloutWorkflowId(target)} attempt 2 \\(the last run ${first.runId} was rolled_back\\)`),
+    );
     const s = await waitForStatus(h.t.client, target, (st) => st.step === 1, 60_000);
     expect(s).toMatchObject({ totalSteps: 2, blue: { model: 'gpt-4.1' }, green: { model: 'gpt-4.1-turbo' } });
 
@@ -240,15 +313,26 @@ describe('retry and list', () => {
 describe('the schedule window', () => {
   it('started outside its window, a rollout holds at 0% green and says when the first step starts', async () => {
     const later = WEEKDAYS[(new Date().getUTCDay() + 2) % 7]; // two days on: closed all of today and tomorrow (UTC)
-    const spec = testSpec({ target: uniqueTarget('window'), plan: { steps: [50, 100], dwell: '300ms', probesPerRound: 100, concurrency: 25, window: { days: [later], hours: '00:00-24:00', timezone: 'UTC' } } });
+    const spec = testSpec({
+      target: uniqueTarget('window'),
+      plan: {
+        steps: [50, 100],
+        dwell: '300ms',
+        probesPerRound: 100,
+        concurrency: 25,
+        window: { days: [later], hours: '00:00-24:00', timezone: 'UTC' },
+      },
+    });
     await startTestRollout(h.t.client, h.taskQueue, spec);
     const held = await waitForStatus(h.t.client, spec.target, (st) => st.waiting === 'window', 90_000);
     expect(held).toMatchObject({ step: 0, greenPercent: 0 });
-    expect(held.hold).toMatch(new RegExp(`^outside the schedule window \\(${later} 00:00–24:00 UTC\\): the next step starts at \\d{4}-\\d\\d-\\d\\dT00:00:00Z$`));
+    expect(held.hold).toMatch(
+      new RegExp(`^outside the schedule window \\(${later} 00:00–24:00 UTC\\): the next step starts at \\d{4}-\\d\\d-\\d\\dT00:00:00Z$`),
+    );
     const shown = await modelshift(['status', spec.target], env());
     expect(shown.stdout).toContain('outside the schedule window');
     await new Promise((r) => setTimeout(r, 1500));
-    expect((await status(h.t.client, spec.target))).toMatchObject({ step: 0, greenPercent: 0, waiting: 'window' });
+    expect(await status(h.t.client, spec.target)).toMatchObject({ step: 0, greenPercent: 0, waiting: 'window' });
     expect((await modelshift(['abort', spec.target], env())).code).toBe(0);
   }, 240_000);
 });
