@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { GUARD_DEFAULT_VALUES as D } from './defaults';
 import { parseDuration } from '../spec/duration';
+import { unsafeBaseURL } from '../gateway/policy';
 
 const rate = z.number().min(0).max(1);
 const nonNeg = z.number().min(0);
@@ -50,6 +51,40 @@ export const GatewayHealthSchema = z.strictObject({
   maxBothFailedShare: rate.default(D.gatewayHealth.maxBothFailedShare),
 });
 
+/**
+ * The LLM judge of shadow pairs (issue 14): a third model through the gateway grades green's answer against
+ * blue's, blind and in random order, on `samplePercent` of the mirrored pairs. Its apiKeyEnv obeys the same
+ * key policy as the arms' (WORKER_KEY_ENVS / the router's). The shadow phase fails when green's net loss
+ * rate (losses − wins over judged pairs, a paired difference) is confidently above maxLossRate.
+ */
+export const JudgeGuardSchema = z.strictObject({
+  model: z
+    .string()
+    .trim()
+    .min(1, 'expected a model name such as gpt-4.1')
+    // eslint-disable-next-line no-control-regex -- refusing control characters is the point
+    .regex(/^[^\s\u0000-\u001f\u007f]{0,200}$/u, 'expected a model name (at most 200 characters, no spaces or control characters)'),
+  baseURL: z
+    .url({ protocol: /^https?$/, error: 'expected an http(s) URL such as https://api.openai.com/v1' })
+    .max(2000)
+    .superRefine((url, ctx) => {
+      const unsafe = unsafeBaseURL(url);
+      if (unsafe) ctx.addIssue({ code: 'custom', message: `expected a base URL without credentials or query: it ${unsafe}` });
+    })
+    .transform((url) => url.replace(/\/+$/, ''))
+    .optional(),
+  apiKeyEnv: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'expected the NAME of an environment variable (e.g. OPENAI_API_KEY), never the key itself')
+    .optional(),
+  /** what the judge is told to value (default: the router's built-in rubric) */
+  rubric: z.string().trim().min(1).max(2000).optional(),
+  /** tolerated net loss rate of green against blue among judged pairs */
+  maxLossRate: rate.default(0.1),
+  /** share of mirrored pairs the judge grades, 0–100 */
+  samplePercent: z.number().gt(0).max(100).default(20),
+});
+
 const waitMs = z.union([z.string(), z.number()]).transform((v, ctx) => {
   const ms = typeof v === 'number' ? v * 1000 : parseDuration(v);
   if (ms === undefined || ms < 0 || ms > 7 * 24 * 3_600_000) {
@@ -84,6 +119,8 @@ export const GuardsSchema = z
     maxHoldRounds: z.number().int().min(1).max(100_000).optional(),
     /** Time a step may wait for capacity (429s) or a healthy gateway before onFailure applies. */
     maxWait: waitMs.optional(),
+    /** An LLM judge of shadow pairs (optional; see JudgeGuardSchema). */
+    judge: JudgeGuardSchema.optional(),
   })
   .transform(({ maxWait, ...rest }) => ({ ...rest, maxWaitMs: maxWait ?? D.maxWaitMs }));
 

@@ -28,13 +28,22 @@ export type GuardName =
   | 'gatewayHealth'
   | 'liveErrorRate'
   | 'liveLatencyTail'
-  | 'liveLatencyP50';
+  | 'liveLatencyP50'
+  /** the shadow phase's output checks (src/decision/shadow.ts), its length ratio, judge and spend */
+  | 'json'
+  | 'schema'
+  | 'toolCall'
+  | 'toolArgs'
+  | 'refusal'
+  | 'length'
+  | 'judge'
+  | 'shadowSpend';
 
 export interface GuardResult {
   guard: GuardName;
   verdict: Verdict;
   /** what the guard judged: the whole record of probes, the current step's window, or live traffic */
-  scope: 'record' | 'window' | 'live' | 'live window';
+  scope: 'record' | 'window' | 'live' | 'live window' | 'shadow';
   observed: number;
   threshold: number;
   /** One line for a human in the Web UI, with the numbers. */

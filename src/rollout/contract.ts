@@ -90,6 +90,8 @@ export interface RolloutStatus {
   lastError?: { blue?: string; green?: string };
   /** Set during the shadow phase (phase `shadow`): what routers mirror to green. */
   shadow?: ShadowRequest;
+  /** Set once a shadow phase began (plan.shadow): its mirrored pairs' numbers, kept after the phase. */
+  shadowStats?: ShadowStats;
   /**
    * Set while the step waits (not a lack of evidence): for green's capacity, a healthy gateway, an
    * approval at a gated step, or the schedule window.
@@ -107,6 +109,25 @@ export interface RolloutStatus {
   execution?: string;
   /** The last signal of an unknown name this rollout received (ignored), and how many times in a row. */
   ignoredSignal?: { name: string; count: number };
+}
+
+export interface ShadowStats {
+  /** pairs judged (neither arm 429), of the phase's minPairs; mirrors sent; batches merged */
+  pairs: number;
+  minPairs: number;
+  sent: number;
+  batches: number;
+  /** mirrors the routers dropped (full queue) and skipped (opt-out, excluded) */
+  dropped: number;
+  skipped: number;
+  /** output checks per check: pairs both checked, only-green and only-blue failures */
+  checks: Record<string, { n: number; greenOnly: number; blueOnly: number }>;
+  judge: { judged: number; greenLost: number; greenWon: number; spendUsd: number };
+  /** green's spend on mirrors (its own arm), blue's answers' cost (the users'), the judge's */
+  spendUsd: { green: number; blue: number; judge: number };
+  maxSpendUsd?: number;
+  /** set when mirroring stopped: the spend cap, or the phase's pair budget */
+  stopped?: string;
 }
 
 export interface ReasonArgs {

@@ -3,7 +3,7 @@
  * and the tests all run. No Temporal, no I/O, no clock: every function takes what it needs (the spec,
  * the state, an evaluation, the time as a string) and returns a new state or a decision as data.
  *
- *   preflight ──pass──▶ next-step ──▶ judging ──Pass──▶ dwelling ──elapsed──▶ next-step … ──▶ promoted
+ *   preflight ──pass──▶ [shadow ──Pass──▶] next-step ──▶ judging ──Pass──▶ dwelling ──elapsed──▶ next-step … ──▶ promoted
  *                                       │ Inconclusive: another round (up to guards.maxHoldPairs)
  *                                       └ Fail, or the hold limit: spec.onFailure (rollback | pause)
  *   Operator intents at any time: pause / resume (holds the stage), abort (rolled back, 0 %),
@@ -17,8 +17,12 @@ import { NUM_BUCKETS } from '../decision/histogram';
 import { addProbeRound, emptyEvidence, thresholdsFrom, type ProbeEvidence } from '../decision/paired';
 import { differenceGuard } from '../decision/probe-guards';
 import { evaluate, type Evaluation } from '../decision/verdict';
+import { addShadowBatch, emptyShadowEvidence, evaluateShadow, type ShadowEvidence } from '../decision/shadow';
+import { JUDGE_CODES, OUTCOME_CODES, OUTPUT_CHECKS, type ProbeRound } from '../decision/paired';
+import { MAX_SHADOW_PAIRS_PER_BATCH, type ShadowRequest } from '../shadow/contract';
 import { formatDuration } from '../spec/duration';
-import type { ArmSummary, LiveMetricsBatch, Phase, ProbeRoundResult, RolloutStatus, VerdictRecord } from './contract';
+import { fmtUsd } from '../format';
+import type { ArmSummary, LiveMetricsBatch, Phase, ProbeRoundResult, RolloutStatus, ShadowStats, VerdictRecord } from './contract';
 import type { RolloutSpec } from './spec';
 import {
   fmtWindow,
@@ -35,6 +39,11 @@ import {
 export type Stage =
   /** the models and keys are not checked yet */
   | { kind: 'preflight' }
+  /**
+   * plan.shadow: before step 1 (green 0 %), routers mirror real requests to green and send the pairs'
+   * numbers; each batch is judged; Pass with minPairs → step 1, Fail → onFailure. `since`: workflow ms.
+   */
+  | { kind: 'shadow'; since: number }
   /** move to the next step on the next turn: before the first step, or after a step's dwell */
   | { kind: 'next-step' }
   /** sample rounds at the current step until a verdict */
@@ -71,6 +80,8 @@ export interface RolloutState {
   tailSuspect?: boolean;
   /** Paired probe evidence: the whole rollout, and the current step's own window. */
   probes: { record: ProbeEvidence; window: ProbeEvidence };
+  /** The shadow phase's mirrored pairs (set once it began; kept after it for the status). */
+  shadow?: ShadowState;
   /** Live traffic from routers, per arm (whole rollout, this step); `dropped`: batches refused in a flood. */
   live: { record: Arms; window: Arms; batches: number; seenBatchIds: string[]; dropped?: number };
   verdicts: VerdictRecord[];
@@ -90,6 +101,15 @@ export interface RolloutState {
   approvals?: ApprovalRecord[];
   /** Notification events not yet delivered to every hook, and each hook's progress (spec.notify). */
   notify?: { seq: number; events: NotifyEvent[]; hooks: HookProgress[] };
+}
+
+export interface ShadowState {
+  evidence: ShadowEvidence;
+  seenBatchIds: string[];
+  /** batches refused in a flood (too many in one workflow task) */
+  droppedBatches?: number;
+  /** why mirroring stopped (the spend cap, the pair budget), once it did */
+  stopped?: string;
 }
 
 export const VERDICTS_KEPT = 20;
@@ -121,7 +141,7 @@ export function resumeState(carried: RolloutState | undefined, startedAt: string
 export function phaseOf(s: RolloutState): Phase {
   if (s.outcome) return s.outcome.phase;
   if (s.pause) return 'paused';
-  return s.stage.kind === 'preflight' ? 'preflight' : 'ramping';
+  return s.stage.kind === 'preflight' ? 'preflight' : s.stage.kind === 'shadow' ? 'shadow' : 'ramping';
 }
 
 export const isClosed = (s: RolloutState): boolean => s.outcome !== undefined;
@@ -165,12 +185,49 @@ export function toStatus(spec: RolloutSpec, s: RolloutState): RolloutStatus {
       spendUsd: { blue: s.probes.record.arms.blue.costUsd, green: s.probes.record.arms.green.costUsd },
     },
     ...(s.lastError ? { lastError: s.lastError } : {}),
+    ...(s.stage.kind === 'shadow' && spec.shadow ? { shadow: shadowRequest(spec, s) } : {}),
+    ...(s.shadow && spec.shadow ? { shadowStats: shadowStats(spec, s.shadow) } : {}),
     ...waitingOf(spec, s),
     ...(s.approvals?.length ? { approvals: s.approvals } : {}),
     ...(spec.notify?.length ? { notifications: notificationsOf(spec, s) } : {}),
     verdicts: s.verdicts,
     updatedAt: s.updatedAt ?? s.startedAt,
     ...(s.ignoredSignal ? { ignoredSignal: s.ignoredSignal } : {}),
+  };
+}
+
+/** What routers mirror while the phase runs (the status's `shadow`, read by src/shadow/orders.ts). */
+export function shadowRequest(spec: RolloutSpec, s: RolloutState): ShadowRequest {
+  const j = spec.guards.judge;
+  return {
+    percent: spec.shadow!.percent,
+    ...(s.shadow?.stopped ? { stopped: true } : {}),
+    ...(j
+      ? {
+          judgePercent: j.samplePercent,
+          judge: { model: j.model, ...(j.baseURL ? { baseURL: j.baseURL } : {}), ...(j.apiKeyEnv ? { apiKeyEnv: j.apiKeyEnv } : {}), ...(j.rubric ? { rubric: j.rubric } : {}) },
+        }
+      : {}),
+  };
+}
+
+export function shadowStats(spec: RolloutSpec, sh: ShadowState): ShadowStats {
+  const e = sh.evidence;
+  const checks: ShadowStats['checks'] = {};
+  for (const c of OUTPUT_CHECKS) if (e.output[c].n > 0) checks[c] = { n: e.output[c].n, greenOnly: e.output[c].gOnly, blueOnly: e.output[c].bOnly };
+  const judgeUsd = e.judgeMicroUsd / 1e6;
+  return {
+    pairs: e.pairs.pairs,
+    minPairs: spec.shadow?.minPairs ?? 0,
+    sent: e.pairs.sent,
+    batches: e.batches,
+    dropped: e.dropped,
+    skipped: e.skipped,
+    checks,
+    judge: { judged: e.judge.n, greenLost: e.judge.gOnly, greenWon: e.judge.bOnly, spendUsd: judgeUsd },
+    spendUsd: { green: e.pairs.arms.green.costUsd, blue: e.pairs.arms.blue.costUsd, judge: judgeUsd },
+    ...(spec.shadow?.maxSpendUsd !== undefined ? { maxSpendUsd: spec.shadow.maxSpendUsd } : {}),
+    ...(sh.stopped ? { stopped: sh.stopped } : {}),
   };
 }
 
@@ -328,6 +385,8 @@ export type Next =
   | { kind: 'ended' }
   | { kind: 'paused' }
   | { kind: 'preflight' }
+  /** the shadow phase: wait for routers' batches (and maxDuration) */
+  | { kind: 'shadow' }
   | { kind: 'advance' }
   | { kind: 'sample' }
   | { kind: 'dwell'; ms: number }
@@ -339,6 +398,8 @@ export function next(s: RolloutState): Next {
   switch (s.stage.kind) {
     case 'preflight':
       return { kind: 'preflight' };
+    case 'shadow':
+      return { kind: 'shadow' };
     case 'next-step':
       return { kind: 'advance' };
     case 'judging':
@@ -352,8 +413,11 @@ export function next(s: RolloutState): Next {
   }
 }
 
-export function preflightPassed(s: RolloutState): RolloutState {
-  return s.stage.kind === 'preflight' ? { ...s, stage: { kind: 'next-step' } } : s;
+/** Preflight passed: the shadow phase when the plan has one (at workflow time `nowMs`), else the first step. */
+export function preflightPassed(s: RolloutState, spec?: RolloutSpec, nowMs = 0): RolloutState {
+  if (s.stage.kind !== 'preflight') return s;
+  if (spec?.shadow) return { ...s, stage: { kind: 'shadow', since: nowMs }, shadow: s.shadow ?? { evidence: emptyShadowEvidence(), seenBatchIds: [] } };
+  return { ...s, stage: { kind: 'next-step' } };
 }
 
 export const preflightFailed = (s: RolloutState, why: string): RolloutState => end(s, 'failed', 0, `preflight failed: ${why}`);
@@ -735,4 +799,154 @@ export function pairsToPass(spec: RolloutSpec): number {
     }
   }
   return Infinity;
+}
+
+// ---------- the shadow phase (plan.shadow) ----------
+
+const BIG = 1e9;
+const wholeUpTo = (x: unknown, max: number): x is number => whole(x) && (x as number) <= max;
+const column = (x: unknown, n: number, ok: (v: unknown) => boolean): x is number[] => Array.isArray(x) && x.length === n && x.every(ok);
+const ternary = (v: unknown) => v === -1 || v === 0 || v === 1;
+
+/**
+ * A checked shadow batch (numbers only, bounded), or undefined: signals come from outside. Every column
+ * has one entry per pair, at most MAX_SHADOW_PAIRS_PER_BATCH pairs, codes in range, amounts whole and
+ * finite; unknown fields are left behind (only what is checked is merged).
+ */
+export function parseShadowBatch(b: unknown): { batchId: string; round: ProbeRound; dropped: number; skipped: number } | undefined {
+  const x = b as Record<string, any> | null;
+  if (!x || typeof x !== 'object' || typeof x.batchId !== 'string' || x.batchId.length === 0 || x.batchId.length > 200) return undefined;
+  if (!wholeUpTo(x.dropped, BIG) || !wholeUpTo(x.skipped, BIG)) return undefined;
+  const r = x.round as Record<string, any> | null;
+  if (!r || typeof r !== 'object' || !Array.isArray(r.prompt) || r.prompt.length > MAX_SHADOW_PAIRS_PER_BATCH) return undefined;
+  const n = r.prompt.length;
+  const arm = (a: Record<string, any> | null | undefined): ProbeRound['blue'] | undefined => {
+    if (!a || typeof a !== 'object') return undefined;
+    const cols = {
+      code: a.code,
+      ms: a.ms,
+      microUsd: a.microUsd,
+      inputTokens: a.inputTokens,
+      outputTokens: a.outputTokens,
+      check: a.check ?? new Array(n).fill(-1),
+      retriedFailures: a.retriedFailures ?? new Array(n).fill(0),
+    };
+    if (!column(cols.code, n, (v) => wholeUpTo(v, OUTCOME_CODES.length - 1))) return undefined;
+    if (!column(cols.ms, n, (v) => wholeUpTo(v, 1e8)) || !column(cols.microUsd, n, (v) => wholeUpTo(v, BIG))) return undefined;
+    if (!column(cols.inputTokens, n, (v) => wholeUpTo(v, BIG)) || !column(cols.outputTokens, n, (v) => wholeUpTo(v, BIG))) return undefined;
+    if (!column(cols.check, n, ternary) || !column(cols.retriedFailures, n, (v) => wholeUpTo(v, 100))) return undefined;
+    return cols as ProbeRound['blue'];
+  };
+  const blue = arm(r.blue);
+  const green = arm(r.green);
+  if (!blue || !green || !column(r.prompt, n, (v) => v === 0)) return undefined;
+  const round: ProbeRound = { prompt: new Array(n).fill(0), blue, green };
+  if (r.output !== undefined) {
+    if (!r.output || typeof r.output !== 'object') return undefined;
+    round.output = {};
+    for (const [k, v] of Object.entries(r.output as Record<string, any>)) {
+      if (!(OUTPUT_CHECKS as readonly string[]).includes(k) || !v || !column(v.blue, n, ternary) || !column(v.green, n, ternary)) return undefined;
+      round.output[k as (typeof OUTPUT_CHECKS)[number]] = { blue: v.blue, green: v.green };
+    }
+  }
+  if (r.judge !== undefined) {
+    if (!column(r.judge, n, (v) => wholeUpTo(v, JUDGE_CODES.length - 1))) return undefined;
+    round.judge = r.judge;
+  }
+  if (r.judgeMicroUsd !== undefined) {
+    if (!wholeUpTo(Math.round(Number(r.judgeMicroUsd)), BIG) || !amount(r.judgeMicroUsd)) return undefined;
+    round.judgeMicroUsd = r.judgeMicroUsd;
+  }
+  if (r.unpriced && typeof r.unpriced === 'object') round.unpriced = { ...(r.unpriced.blue === true ? { blue: true } : {}), ...(r.unpriced.green === true ? { green: true } : {}) };
+  return { batchId: x.batchId, round, dropped: x.dropped, skipped: x.skipped };
+}
+
+export type ShadowBatchResult = 'merged' | 'duplicate' | 'closed' | 'malformed' | 'not-shadow';
+
+/** The most mirrored pairs the phase judges without a verdict before onFailure (and mirroring stops). */
+export const shadowPairBudget = (spec: RolloutSpec): number => Math.max(4 * (spec.shadow?.minPairs ?? 0), spec.guards.maxHoldPairs);
+
+/**
+ * Merge one router's shadow batch into the phase's evidence (only while the phase runs: a late batch
+ * after it is not counted). A repeated batchId is dropped; a malformed batch too (never a throw).
+ * Mirroring stops (status `shadow.stopped`) once green's shadow spend reached plan.shadow.maxSpendUsd or
+ * the phase has its pair budget.
+ */
+export function acceptShadowBatch(spec: RolloutSpec, s: RolloutState, raw: unknown): { state: RolloutState; result: ShadowBatchResult } {
+  const batch = parseShadowBatch(raw);
+  if (!batch) return { state: s, result: 'malformed' };
+  if (s.outcome) return { state: s, result: 'closed' };
+  if (s.stage.kind !== 'shadow' || !s.shadow || !spec.shadow) return { state: s, result: 'not-shadow' };
+  if (s.shadow.seenBatchIds.includes(batch.batchId)) return { state: s, result: 'duplicate' };
+  const g = spec.guards;
+  const evidence = addShadowBatch(s.shadow.evidence, batch, { tailQuantile: g.latency.tailQuantile, p50Tolerance: g.latency.p50Tolerance ?? 0, tailTolerance: g.latency.tailTolerance });
+  const spend = evidence.pairs.arms.green.costUsd;
+  const cap = spec.shadow.maxSpendUsd;
+  const stopped =
+    s.shadow.stopped ??
+    (cap !== undefined && spend >= cap
+      ? `green's shadow spend ${fmtUsd(spend)} reached plan.shadow.maxSpendUsd ${fmtUsd(cap)}`
+      : evidence.pairs.pairs >= shadowPairBudget(spec)
+        ? `the phase's budget of ${shadowPairBudget(spec)} mirrored pairs is spent`
+        : undefined);
+  const shadow: ShadowState = {
+    ...s.shadow,
+    evidence,
+    seenBatchIds: [...s.shadow.seenBatchIds.slice(-(BATCH_IDS_KEPT - 1)), batch.batchId],
+    ...(stopped ? { stopped } : {}),
+  };
+  return { state: { ...s, shadow }, result: 'merged' };
+}
+
+/** Shadow batches refused because too many arrived at once: counted, shown in the status. */
+export function shadowDropped(s: RolloutState, n: number): RolloutState {
+  return s.shadow ? { ...s, shadow: { ...s.shadow, droppedBatches: (s.shadow.droppedBatches ?? 0) + n } } : s;
+}
+
+export function evaluateShadowState(spec: RolloutSpec, s: RolloutState): Evaluation {
+  return evaluateShadow({
+    evidence: s.shadow?.evidence ?? emptyShadowEvidence(),
+    guards: spec.guards,
+    plan: { minPairs: spec.shadow?.minPairs ?? 0, maxLengthIncrease: spec.shadow?.maxLengthIncrease ?? 0.5 },
+  });
+}
+
+/** The phase failed (a Fail, no verdict within its budget): onFailure — roll back, or pause (resume accepts the risk: step 1). */
+function shadowFailure(spec: RolloutSpec, s: RolloutState, reason: string): RolloutState {
+  if (spec.onFailure === 'rollback') return end(s, 'rolled_back', 0, reason);
+  return { ...s, pause: { reason }, stage: { kind: 'next-step' } };
+}
+
+/**
+ * Judge the phase after new batches: Fail → onFailure; Pass (with minPairs) → step 1; no verdict once
+ * mirroring stopped (spend cap, pair budget) → onFailure; otherwise keep mirroring. The verdict list keeps
+ * one Inconclusive of the phase at a time (each batch replaces it), every Pass and Fail.
+ */
+export function judgeShadow(spec: RolloutSpec, s: RolloutState, at: string): RolloutState {
+  if (s.outcome || s.stage.kind !== 'shadow' || !s.shadow) return s;
+  const e = evaluateShadowState(spec, s);
+  const record: VerdictRecord = { step: 0, greenPercent: 0, round: s.shadow.evidence.batches, at, evaluation: e };
+  const last = s.verdicts.at(-1);
+  const kept = last && last.step === 0 && last.evaluation.verdict === 'Inconclusive' ? s.verdicts.slice(0, -1) : s.verdicts;
+  const recorded: RolloutState = { ...s, lastEvaluation: e, verdicts: [...kept.slice(-(VERDICTS_KEPT - 1)), record] };
+  const pairs = s.shadow.evidence.pairs.pairs;
+  if (e.verdict === 'Fail') return shadowFailure(spec, recorded, `failed verdict in the shadow phase (green served 0% of users; ${pairs} mirrored pairs): ${describeEvaluation(e)}`);
+  if (e.verdict === 'Pass') return { ...recorded, stage: { kind: 'next-step' } };
+  if (s.shadow.stopped) return shadowFailure(spec, recorded, `no verdict in the shadow phase after ${pairs} of ${spec.shadow?.minPairs} mirrored pairs: mirroring stopped (${s.shadow.stopped}): ${e.reason}`);
+  return recorded;
+}
+
+/** How long the phase may still wait for batches (plan.shadow.maxDuration), or undefined: no limit. */
+export function shadowWaitMs(spec: RolloutSpec, s: RolloutState, nowMs: number): number | undefined {
+  if (s.stage.kind !== 'shadow' || spec.shadow?.maxDurationMs === undefined) return undefined;
+  return Math.max(0, s.stage.since + spec.shadow.maxDurationMs - nowMs);
+}
+
+/** The clock moved on in the phase: past maxDuration without a verdict, onFailure applies. */
+export function shadowTick(spec: RolloutSpec, s: RolloutState, nowMs: number): RolloutState {
+  if (s.outcome || s.stage.kind !== 'shadow' || spec.shadow?.maxDurationMs === undefined) return s;
+  if (nowMs - s.stage.since < spec.shadow.maxDurationMs) return s;
+  const pairs = s.shadow?.evidence.pairs.pairs ?? 0;
+  const none = (s.shadow?.evidence.batches ?? 0) === 0 ? '; no router sent mirrored pairs (is a router in front of this target?)' : '';
+  return shadowFailure(spec, s, `no verdict in the shadow phase within ${formatDuration(spec.shadow.maxDurationMs)} (plan.shadow.maxDuration): ${pairs} of ${spec.shadow.minPairs} mirrored pairs${none}`);
 }

@@ -15,11 +15,13 @@ export function statusJson(s: RolloutStatus): Record<string, unknown> {
     green: s.arms.green,
     live: s.live,
     probes: s.probes,
+    ...(s.shadow ? { shadow: s.shadow } : {}),
+    ...(s.shadowStats ? { shadowStats: s.shadowStats } : {}),
     waiting: s.waiting ?? null,
     hold: s.hold ?? null,
     lastError: s.lastError ?? null,
     approvals: s.approvals ?? [],
-    ...(s.notifications ? { notifications: s.notifications } : {}),
+    notifications: s.notifications ?? [],
     lastVerdict: s.verdicts.at(-1) ?? null,
     verdicts: s.verdicts,
     updatedAt: s.updatedAt,
@@ -53,6 +55,16 @@ export function statusText(s: RolloutStatus): string {
     lines.push(
       `  probes  ${p.pairs} pairs (${p.stepPairs} this step): both ok ${t.bothOk}, only green failed ${t.greenFailed}, only blue failed ${t.blueFailed}, ` +
         `both failed ${t.bothFailed}${p.substituted ? `, green substituted ${p.substituted}` : ''}; spend ${fmtUsd(p.spendUsd.blue + p.spendUsd.green)}`,
+    );
+  }
+  const sh = s.shadowStats;
+  if (sh) {
+    const checks = Object.entries(sh.checks).map(([c, x]) => `${c} ${x.greenOnly}/${x.n}${x.blueOnly ? ` (blue ${x.blueOnly})` : ''}`);
+    lines.push(
+      `  shadow  ${sh.pairs}/${sh.minPairs} pairs${s.shadow ? ` (mirroring ${s.shadow.percent}%${s.shadow.stopped ? ', stopped' : ''})` : ''}, ${sh.batches} batches, ` +
+        `dropped ${sh.dropped}, skipped ${sh.skipped}; green spend ${fmtUsd(sh.spendUsd.green)}${sh.maxSpendUsd !== undefined ? ` of ${fmtUsd(sh.maxSpendUsd)}` : ''}` +
+        `${sh.judge.judged ? `; judge ${sh.judge.judged} judged (green lost ${sh.judge.greenLost}, won ${sh.judge.greenWon}), spend ${fmtUsd(sh.judge.spendUsd)}` : ''}` +
+        `${checks.length ? `; green-only check failures: ${checks.join(', ')}` : ''}${sh.stopped ? `; stopped: ${sh.stopped}` : ''}`,
     );
   }
   if (s.hold) lines.push(`  ${s.hold}`);

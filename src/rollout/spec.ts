@@ -132,6 +132,19 @@ const NotifySchema = z
     if ((n.url === undefined) === (n.urlEnv === undefined)) ctx.addIssue({ code: 'custom', path: ['url'], message: 'give url, or urlEnv (the worker variable holding a secret URL), not both' });
   });
 
+/** The shadow phase (issue 14): before step 1, routers mirror `percent` of real requests to green; users stay on blue. */
+const ShadowPlanSchema = z.strictObject({
+  percent: Percent.default(5),
+  /** mirrored pairs judged before the phase may pass */
+  minPairs: z.number().int().min(1).max(1_000_000).default(200),
+  /** a cap on green's shadow spend (USD): mirroring stops there, and the phase decides on what it has */
+  maxSpendUsd: z.number().positive().optional(),
+  /** the phase's longest run without a verdict (then onFailure); without it, the phase waits for traffic */
+  maxDuration: duration('shadow duration', 30 * 24 * HOUR, '30 days').optional(),
+  /** tolerated increase of green's answer length (output tokens) over blue's: 0.5 = up to 1.5× */
+  maxLengthIncrease: z.number().min(0).max(100).default(0.5),
+});
+
 const PlanSchema = z
   .strictObject({
     steps: z.array(Step).min(1).optional(),
@@ -145,6 +158,8 @@ const PlanSchema = z
     concurrency: z.number().int().min(1).max(256).default(10),
     /** Steps advance only inside this window; outside it the rollout holds its step, guards running. */
     window: WindowSchema.optional(),
+    /** A shadow phase before the first step: green judged on mirrored real requests before any user sees it. */
+    shadow: ShadowPlanSchema.optional(),
   })
   .superRefine((p, ctx) => {
     if (p.probesPerRound !== undefined && p.samplesPerStep !== undefined) {
@@ -226,6 +241,16 @@ export interface RolloutSpec {
   window?: ScheduleWindow;
   /** Webhooks told of phase changes, verdicts, approval requests and the end. */
   notify?: NotifyHook[];
+  /** A shadow phase after preflight, before step 1 (green 0 %, real requests mirrored to it). */
+  shadow?: ShadowPlan;
+}
+
+export interface ShadowPlan {
+  percent: number;
+  minPairs: number;
+  maxLengthIncrease: number;
+  maxSpendUsd?: number;
+  maxDurationMs?: number;
 }
 
 /** Probe pairs per round unless the spec says otherwise. */
@@ -333,7 +358,19 @@ export function parseSpec(raw: unknown, source = 'spec'): RolloutSpec {
       format: n.format,
     }),
   );
+  const sh = s.plan.shadow;
+  const shadow: ShadowPlan | undefined = sh && {
+    percent: sh.percent,
+    minPairs: sh.minPairs,
+    maxLengthIncrease: sh.maxLengthIncrease,
+    ...(sh.maxSpendUsd !== undefined ? { maxSpendUsd: sh.maxSpendUsd } : {}),
+    ...(sh.maxDuration !== undefined ? { maxDurationMs: sh.maxDuration } : {}),
+  };
+  if (guards.judge && !shadow) {
+    throw new SpecError(`${source}: guards.judge: the judge grades shadow pairs; add plan.shadow (e.g. { percent: 5 }) or remove guards.judge`);
+  }
   return {
+    ...(shadow ? { shadow } : {}),
     ...(gates.length ? { gates } : {}),
     ...(window ? { window } : {}),
     ...(notify?.length ? { notify } : {}),

@@ -29,6 +29,7 @@ import {
   approveUpdate,
   HANDLER_DESCRIPTIONS as DESCRIBE,
   liveMetricsSignal,
+  shadowMetricsSignal,
   pauseSignal,
   pauseUpdate,
   promoteUpdate,
@@ -149,6 +150,7 @@ class RolloutRun {
     setHandler(resumeSignal, () => this.apply(m.resume(this.state)), { description: DESCRIBE.resume });
     setHandler(abortSignal, (a) => this.apply(m.abort(this.state, reasonFrom(a))), { description: DESCRIBE.abort });
     setHandler(liveMetricsSignal, (batch) => this.receiveLive(batch), { description: DESCRIBE.liveMetrics });
+    setHandler(shadowMetricsSignal, (batch) => this.receiveShadow(batch), { description: DESCRIBE.shadowMetrics });
     setDefaultSignalHandler((name) => this.ignoreSignal(name));
     // The same intents as updates: acknowledged with the new status, refused (with the reason) when they cannot apply.
     const checked = (intent: 'pause' | 'resume' | 'abort' | 'promote') => ({
@@ -210,6 +212,19 @@ class RolloutRun {
     }
     const { state, result } = m.acceptLiveBatch(this.state, batch);
     if (result === 'malformed') log.warn('ignoring a malformed liveMetrics batch', { batchId: (batch as { batchId?: unknown } | undefined)?.batchId });
+    this.state = state;
+  }
+
+  /** A router's shadow pairs: the same per-task bound as live batches (shared), the same dedupe by batchId. */
+  private receiveShadow(batch: unknown): void {
+    const now = Date.now();
+    if (now !== this.task.at) this.task = { at: now, merged: 0 };
+    if (++this.task.merged > LIVE_BATCHES_PER_TASK) {
+      this.state = m.shadowDropped(this.state, 1);
+      return;
+    }
+    const { state, result } = m.acceptShadowBatch(this.spec, this.state, batch);
+    if (result === 'malformed') log.warn('ignoring a malformed shadowMetrics batch', { batchId: String((batch as { batchId?: unknown } | undefined)?.batchId ?? '').slice(0, 200) });
     this.state = state;
   }
 
@@ -302,6 +317,7 @@ class RolloutRun {
       }
       if (next.kind === 'paused') continue; // under pressure: the next turn continues as new
       if (next.kind === 'preflight') await this.preflight();
+      else if (next.kind === 'shadow') await this.shadowPhase();
       else if (next.kind === 'advance') this.apply(m.advanceOrHold(this.spec, this.state, Date.now()));
       else if (next.kind === 'sample') await this.probeRound(false);
       else if (next.kind === 'dwell') await this.dwell(next.ms);
@@ -321,7 +337,25 @@ class RolloutRun {
       if (isCancellation(err)) throw err;
       return this.apply(m.preflightFailed(this.state, failureMessage(err)));
     }
-    if (!this.closed()) this.apply(m.preflightPassed(this.state));
+    if (!this.closed()) this.apply(m.preflightPassed(this.state, this.spec, Date.now()));
+  }
+
+  /**
+   * The shadow phase: green serves no user; routers mirror real requests to it and signal the pairs'
+   * numbers. Wait for a batch (or plan.shadow.maxDuration), then judge what came. An ending, a pause or
+   * history pressure interrupts the wait.
+   */
+  private async shadowPhase(): Promise<void> {
+    const { spec } = this;
+    const seen = this.state.shadow?.evidence.batches ?? 0;
+    const wake = () => this.closed() || this.paused() || (this.state.shadow?.evidence.batches ?? 0) > seen || this.underPressure();
+    const ms = m.shadowWaitMs(spec, this.state, Date.now());
+    const pairs = this.state.shadow?.evidence.pairs.pairs ?? 0;
+    if (ms === undefined) await condition(wake);
+    else await condition(wake, ms, { summary: `shadow phase: ${pairs} of ${spec.shadow?.minPairs} mirrored pairs (green serves 0% of users)` });
+    if (this.closed() || this.paused()) return;
+    this.apply(m.shadowTick(spec, this.state, Date.now()));
+    if ((this.state.shadow?.evidence.batches ?? 0) > seen && !this.closed()) this.apply(m.judgeShadow(spec, this.state, new Date().toISOString()));
   }
 
   /**

@@ -17,6 +17,8 @@ export interface ShadowRequest {
   stopped?: boolean;
   /** also ask the judge (guards.judge) on this share of mirrored pairs, 0–100 */
   judgePercent?: number;
+  /** the spec's judge (guards.judge): a model through the gateway and its rubric (no key: the variable's name) */
+  judge?: { model: string; baseURL?: string; apiKeyEnv?: string; rubric?: string };
 }
 
 /** The most pairs one batch may carry (the router samples down beyond it): bounds history growth. */

@@ -1,0 +1,231 @@
+/**
+ * Shadow evidence: real requests mirrored to green by routers during a rollout's shadow phase (issue 14),
+ * each a pair of answers to the same request (src/shadow/contract.ts ShadowBatch). Judged with the same
+ * paired statistics as probes (./paired, ./probe-guards): errors, latency and cost through the probe
+ * evidence, plus what needs no golden answer —
+ * - one paired difference per output check (json, schema, toolCall, toolArgs, refusal): over pairs where
+ *   both arms were checked (neither -1), D = 1[green failed] − 1[blue failed], tolerance
+ *   guards.checks.maxFailRateIncrease;
+ * - the length ratio: green's output tokens over blue's per pair both answered (ratio of means, the
+ *   normal-mixture bound as the cost guard), tolerance plan.shadow.maxLengthIncrease;
+ * - the judge (guards.judge): a paired difference too — per judged pair +1 green lost, −1 green won, 0 a
+ *   tie — so green's net loss rate; Fail when confidently above maxLossRate.
+ * Pure, deterministic and fixed-size (safe in workflow code; counters only: it never grows with traffic).
+ */
+import { fmtConfidence, fmtPercent, fmtPp, fmtRatio, fmtUsd } from '../format';
+import { summarize } from './arm-stats';
+import { normalMixtureHalfWidth } from './cs';
+import type { Guards } from './guards-schema';
+import {
+  addProbeRound,
+  emptyDiff,
+  emptyEvidence,
+  JUDGE_CODES,
+  mergeDiff,
+  OUTCOME_CODES,
+  OUTPUT_CHECKS,
+  thresholdsFrom,
+  type DiffCounts,
+  type OutputCheck,
+  type ProbeEvidence,
+  type ProbeRound,
+} from './paired';
+import { ceilingGuard, costGuard, differenceGuard, latencyGuard } from './probe-guards';
+import type { Evaluation, GuardResult, Verdict } from './verdict';
+
+export interface ShadowEvidence {
+  batches: number;
+  /** errors, latency and cost, paired, as probes (prompt index 0 throughout) */
+  pairs: ProbeEvidence;
+  /** per output check: pairs both checked, and where only green / only blue failed */
+  output: Record<OutputCheck, DiffCounts>;
+  /** output tokens of pairs both answered: n, sums and sums of squares and products (length ratio) */
+  length: { n: number; g: number; b: number; gg: number; bb: number; gb: number };
+  /** judged pairs: n; gOnly green lost, bOnly green won (the rest ties) */
+  judge: DiffCounts & { asked: number };
+  judgeMicroUsd: number;
+  /** mirrors dropped (full queue) and skipped (opt-out, excluded), as routers reported them */
+  dropped: number;
+  skipped: number;
+}
+
+export function emptyShadowEvidence(): ShadowEvidence {
+  const output = {} as Record<OutputCheck, DiffCounts>;
+  for (const c of OUTPUT_CHECKS) output[c] = emptyDiff();
+  return {
+    batches: 0,
+    pairs: emptyEvidence(),
+    output,
+    length: { n: 0, g: 0, b: 0, gg: 0, bb: 0, gb: 0 },
+    judge: { ...emptyDiff(), asked: 0 },
+    judgeMicroUsd: 0,
+    dropped: 0,
+    skipped: 0,
+  };
+}
+
+const ok = (code: number) => OUTCOME_CODES[code] === 'ok' || OUTCOME_CODES[code] === 'check_failed' || OUTCOME_CODES[code] === 'substituted';
+
+/** The evidence after one more batch (thresholds for latency from the evidence before it). Returns a new object. */
+export function addShadowBatch(
+  e: ShadowEvidence,
+  b: { round: ProbeRound; dropped: number; skipped: number },
+  latency: { tailQuantile: number; p50Tolerance: number; tailTolerance: number },
+): ShadowEvidence {
+  const r = b.round;
+  const ctx = { thresholds: thresholdsFrom(e.pairs, latency.tailQuantile), tolerance: { p50: latency.p50Tolerance, tail: latency.tailTolerance } };
+  const output = { ...e.output };
+  for (const c of OUTPUT_CHECKS) {
+    const col = r.output?.[c];
+    if (!col) continue;
+    const acc = { n: 0, gOnly: 0, bOnly: 0 };
+    for (let i = 0; i < r.prompt.length; i++) {
+      const bv = col.blue[i];
+      const gv = col.green[i];
+      if (bv === -1 || gv === -1 || bv === undefined || gv === undefined) continue;
+      acc.n++;
+      const d = (gv === 0 ? 1 : 0) - (bv === 0 ? 1 : 0);
+      if (d > 0) acc.gOnly++;
+      else if (d < 0) acc.bOnly++;
+    }
+    output[c] = mergeDiff(output[c], acc);
+  }
+  const length = { ...e.length };
+  for (let i = 0; i < r.prompt.length; i++) {
+    if (!ok(r.blue.code[i]) || !ok(r.green.code[i])) continue;
+    const g = r.green.outputTokens[i];
+    const bl = r.blue.outputTokens[i];
+    length.n++;
+    length.g += g;
+    length.b += bl;
+    length.gg += g * g;
+    length.bb += bl * bl;
+    length.gb += g * bl;
+  }
+  const judge = { ...e.judge };
+  for (const code of r.judge ?? []) {
+    const j = JUDGE_CODES[code];
+    if (j === undefined || j === 'none') continue;
+    judge.asked++;
+    judge.n++;
+    if (j === 'blue') judge.gOnly++;
+    else if (j === 'green') judge.bOnly++;
+  }
+  return {
+    batches: e.batches + 1,
+    pairs: addProbeRound(e.pairs, r, ctx),
+    output,
+    length,
+    judge,
+    judgeMicroUsd: e.judgeMicroUsd + (r.judgeMicroUsd ?? 0),
+    dropped: e.dropped + b.dropped,
+    skipped: e.skipped + b.skipped,
+  };
+}
+
+/** What each output check's failure means, for the reason ("json: green broke JSON in …"). */
+const CHECK_WORDS: Record<OutputCheck, string> = {
+  json: 'broke JSON',
+  schema: "broke the response_format's schema",
+  toolCall: 'dropped the tool call',
+  toolArgs: 'sent invalid tool arguments',
+  refusal: 'refused',
+};
+
+function outputGuard(c: OutputCheck, acc: DiffCounts, gd: Guards): GuardResult {
+  const r = differenceGuard(c, '', acc, gd.checks.maxFailRateIncrease, gd, 'record');
+  const gFailed = acc.gOnly; // discordant only: where blue passed
+  const detail = `green ${CHECK_WORDS[c]} in ${gFailed} of ${acc.n} mirrored pairs where blue's answer passed (blue only: ${acc.bOnly})${r.detail}`;
+  return { ...r, scope: 'shadow', detail };
+}
+
+/** Green's output length over blue's per pair (ratio of means; the cost guard's method on output tokens). */
+export function lengthGuard(e: ShadowEvidence, maxIncrease: number, gd: Guards): GuardResult {
+  const c = e.length;
+  const k = 1 + maxIncrease;
+  const ratio = c.b > 0 ? c.g / c.b : c.g > 0 ? Infinity : 1;
+  const bound = (f: number) => {
+    if (c.n < 2) return { lo: -Infinity, hi: Infinity };
+    const mean = (c.g - f * c.b) / c.n;
+    const v = Math.max((c.gg - 2 * f * c.gb + f * f * c.bb) / c.n - mean * mean, (0.1 * (c.b / c.n)) ** 2, 1e-9);
+    const h = normalMixtureHalfWidth(c.n, v, gd.alpha);
+    return { lo: mean - h, hi: mean + h };
+  };
+  const [atK, at1, atK2] = [bound(k), bound(1), bound(k * k)];
+  const enough = c.n >= gd.minSamples;
+  let verdict: Verdict;
+  let why: string;
+  if (enough && atK.lo > 0) [verdict, why] = ['Fail', 'confidently above tolerance'];
+  else if (enough && at1.lo > 0 && ratio > k ** 1.5) [verdict, why] = ['Fail', 'green significantly longer, by well over the tolerance'];
+  else if (!enough) [verdict, why] = ['Inconclusive', `collecting pairs (${c.n} of ${gd.minSamples})`];
+  else if (atK.hi < 0) [verdict, why] = ['Pass', 'confidently within tolerance'];
+  else if (atK2.hi < 0 && ratio <= k) [verdict, why] = ['Pass', `within tolerance; ${fmtRatio(k * k)} or more excluded`];
+  else [verdict, why] = ['Inconclusive', 'not enough evidence either way'];
+  const per = (x: number) => (c.n ? Math.round((x / c.n) * 10) / 10 : 0);
+  const detail = `green's answers ${fmtRatio(Number.isFinite(ratio) ? ratio : 99)} blue's length (${per(c.g)} vs ${per(c.b)} output tokens per pair over ${c.n} pairs), tolerance ${fmtRatio(k)} → ${verdict}: ${why}`;
+  return { guard: 'length', verdict, scope: 'shadow', observed: Number.isFinite(ratio) ? ratio : Number.MAX_VALUE, threshold: k, within: ratio <= k, detail };
+}
+
+/** The fewest judged pairs the judge's guard needs before it may pass (a few hundred mirrors at 20 %). */
+export const JUDGE_MIN_PAIRS = 30;
+
+/** The judge's net loss rate: (green lost − green won) / judged pairs, against maxLossRate. */
+export function judgeGuard(e: ShadowEvidence, maxLossRate: number, gd: Guards): GuardResult {
+  const acc = e.judge;
+  const r = differenceGuard('judge', '', acc, maxLossRate, { ...gd, minSamples: Math.min(gd.minSamples, JUDGE_MIN_PAIRS) }, 'record');
+  const ties = acc.n - acc.gOnly - acc.bOnly;
+  const detail =
+    `the judge preferred blue in ${acc.gOnly}, green in ${acc.bOnly}, tied ${ties} of ${acc.n} judged pairs: net loss rate ${fmtPp(acc.n ? r.observed : 0)}, ` +
+    `${fmtConfidence(gd.alpha)} CS [${fmtPp(acc.n ? (r.lower ?? -1) : -1)}, ${fmtPp(acc.n ? (r.upper ?? 1) : 1)}], max ${fmtPercent(maxLossRate)} → ${r.verdict}` +
+    `; judge spend ${fmtUsd(e.judgeMicroUsd / 1e6)}`;
+  return { ...r, scope: 'shadow', detail };
+}
+
+export interface ShadowEvaluateInput {
+  evidence: ShadowEvidence;
+  guards: Guards;
+  /** the phase's plan: the pairs it needs, the length tolerance */
+  plan: { minPairs: number; maxLengthIncrease: number };
+}
+
+/**
+ * Green against blue on the mirrored pairs: Fail if any guard fails (error difference and ceiling,
+ * latency, cost, every output check seen, length, the judge); Pass once the phase has minPairs judged pairs
+ * and every guard passes or is short of evidence with its estimate within tolerance (as a step before the
+ * last); otherwise Inconclusive (`collecting` while below minPairs).
+ */
+export function evaluateShadow(input: ShadowEvaluateInput): Evaluation {
+  const { evidence: e, guards: gd, plan } = input;
+  const p = e.pairs;
+  const guards: GuardResult[] = [differenceGuard('errorRate', 'error rate (shadow)', p.errors, gd.maxErrorRateIncrease, gd, 'record'), ceilingGuard(p, gd, 'record')];
+  if (gd.latency.enabled) {
+    guards.push(latencyGuard(p, gd, 'tail', 'record'));
+    if (gd.latency.p50Tolerance != null) guards.push(latencyGuard(p, gd, 'p50', 'record'));
+  }
+  if (gd.cost.enabled) guards.push(costGuard(p, gd, 'record'));
+  if (gd.checks.enabled) for (const c of OUTPUT_CHECKS) if (e.output[c].n > 0) guards.push(outputGuard(c, e.output[c], gd));
+  guards.push(lengthGuard(e, plan.maxLengthIncrease, gd));
+  if (gd.judge) guards.push(judgeGuard(e, gd.judge.maxLossRate, gd));
+  const shadowed = guards.map((g) => ({ ...g, scope: 'shadow' as const }));
+  const fails = shadowed.filter((g) => g.verdict === 'Fail');
+  const off = shadowed.filter((g) => g.verdict === 'Inconclusive' && (g.within === false || (g.guard === 'judge' && e.judge.n < JUDGE_MIN_PAIRS)));
+  let verdict: Verdict;
+  let reason: string;
+  let collecting = false;
+  if (fails.length) [verdict, reason] = ['Fail', fails.map((g) => `${g.guard}: ${g.detail}`).join(' | ')];
+  else if (p.pairs < plan.minPairs) {
+    [verdict, reason] = ['Inconclusive', `shadow phase: ${p.pairs} of the ${plan.minPairs} mirrored pairs it needs`];
+    collecting = true;
+  } else if (off.length) [verdict, reason] = ['Inconclusive', off.map((g) => g.detail).join(' | ')];
+  else [verdict, reason] = ['Pass', `shadow phase passed on ${p.pairs} mirrored pairs: all guards within tolerance`];
+  const out: Evaluation = {
+    verdict,
+    guards: shadowed,
+    reason,
+    blue: summarize(p.arms.blue),
+    green: summarize(p.arms.green),
+    pairs: { record: p.pairs, window: p.pairs },
+  };
+  if (collecting) out.collecting = true;
+  return out;
+}
