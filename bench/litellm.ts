@@ -327,6 +327,10 @@ function litellmVersion(): Promise<string> {
     const p = spawn(join(litellmVenv(), 'bin', 'python'), ['-c', 'import importlib.metadata as m; print(m.version("litellm"))'], {
       stdio: ['ignore', 'pipe', 'ignore'],
     });
+    let s = '';
+    p.stdout.on('data', (d) => (s += d));
+    p.on('close', () => resolve(s.trim() || 'unknown'));
+  });
 }
 
 async function main() {
@@ -347,10 +351,6 @@ async function main() {
     process.exit(2);
   }
   const version = await litellmVersion();
-    let s = '';
-    p.stdout.on('data', (d) => (s += d));
-    p.on('close', () => resolve(s.trim() || 'unknown'));
-  });
 
   const t0 = performance.now();
   const log = (l: string) => process.stderr.write(`${l}\n`);
