@@ -222,11 +222,14 @@ export function rolloutSearchAttributes(spec: Pick<RolloutSpec, 'target' | 'blue
 export interface PreflightInput {
   blue: ArmRef;
   green: ArmRef;
+  /** guards.judge, when the spec has one (the shadow phase's judge): checked as an arm */
+  judge?: ArmRef;
 }
 
 export interface PreflightResult {
   blue: { model: string; gateway: string };
   green: { model: string; gateway: string };
+  judge?: { model: string; gateway: string };
 }
 
 export interface ProbeRoundInput {

@@ -329,8 +329,10 @@ class RolloutRun {
   private async preflight(): Promise<void> {
     const { spec } = this;
     try {
-      const summary = `preflight: ${spec.blue.model} and ${spec.green.model} exist, keys accepted`;
-      const pre = await interruptible(() => preflight.executeWithOptions({ summary }, [{ blue: spec.blue, green: spec.green }]), this.closed);
+      const j = spec.guards.judge;
+      const judge = j && { model: j.model, ...(j.baseURL ? { baseURL: j.baseURL } : {}), ...(j.apiKeyEnv ? { apiKeyEnv: j.apiKeyEnv } : {}) };
+      const summary = `preflight: ${spec.blue.model} and ${spec.green.model}${judge ? ` (and the judge ${judge.model})` : ''} exist, keys accepted`;
+      const pre = await interruptible(() => preflight.executeWithOptions({ summary }, [{ blue: spec.blue, green: spec.green, ...(judge ? { judge } : {}) }]), this.closed);
       log.info('preflight passed', { ...pre });
     } catch (err) {
       if (this.closed()) return;

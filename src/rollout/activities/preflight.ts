@@ -8,7 +8,7 @@ import { describeError } from '../../gateway/errors';
 import { GatewayConfigError, gatewayClient, gatewayLabel, resolveGateway } from '../../gateway/client';
 import type { ArmRef, PreflightInput, PreflightResult } from '../contract';
 
-async function checkArm(arm: ArmRef, which: 'blue' | 'green', signal: AbortSignal): Promise<{ model: string; gateway: string }> {
+async function checkArm(arm: ArmRef, which: 'blue' | 'green' | 'judge', signal: AbortSignal): Promise<{ model: string; gateway: string }> {
   let resolved;
   try {
     resolved = resolveGateway(arm);
@@ -61,8 +61,13 @@ export async function preflight(input: PreflightInput): Promise<PreflightResult>
   // Heartbeats let an abort reach a preflight stuck on a silent gateway within about a second.
   const beat = setInterval(() => ctx.heartbeat(), 1000);
   try {
-    const [blue, green] = await Promise.all([checkArm(input.blue, 'blue', ctx.cancellationSignal), checkArm(input.green, 'green', ctx.cancellationSignal)]);
-    return { blue, green };
+    // the shadow phase's judge (guards.judge) is checked as an arm: its gateway and key variable obey the same policy
+    const [blue, green, judge] = await Promise.all([
+      checkArm(input.blue, 'blue', ctx.cancellationSignal),
+      checkArm(input.green, 'green', ctx.cancellationSignal),
+      input.judge ? checkArm(input.judge, 'judge', ctx.cancellationSignal) : undefined,
+    ]);
+    return { blue, green, ...(judge ? { judge } : {}) };
   } catch (err) {
     if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? err;
     throw err;
