@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { BadInput } from './errors';
+import { unsafeBaseURL } from './gateway/policy';
 
 export class ConfigError extends BadInput {
   override name = 'ConfigError';
@@ -17,16 +18,30 @@ const optionalString = z
   .transform((s) => (s === '' ? undefined : s))
   .optional();
 
+const HOST_PORT = 'expected host:port, e.g. localhost:7233 or my-ns.a1b2c.tmprl.cloud:7233';
 const hostPort = z
   .string()
   .trim()
-  .regex(/^[^\s:/]+(:\d{1,5})?$/, 'expected host:port, e.g. localhost:7233 or my-ns.a1b2c.tmprl.cloud:7233');
+  .regex(/^[^\s:/]+(:\d{1,5})?$/, HOST_PORT)
+  .refine((a) => {
+    const port = a.split(':')[1];
+    return port === undefined || (Number(port) >= 1 && Number(port) <= 65535);
+  }, `${HOST_PORT} (a port from 1 to 65535)`);
+
+/** A gateway base URL: http(s), and no credentials or query in it (a key there ends up in logs and history). */
+const gatewayURL = (error: string) =>
+  z
+    .url({ protocol: /^https?$/, error })
+    .superRefine((url, ctx) => {
+      const unsafe = unsafeBaseURL(url);
+      if (unsafe) ctx.addIssue({ code: 'custom', message: `expected a base URL without credentials or query: it ${unsafe}` });
+    });
 
 const EnvSchema = z.object({
-  GATEWAY_BASE_URL: optionalString.pipe(z.url({ protocol: /^https?$/, error: 'expected an http(s) URL such as https://api.openai.com/v1' }).optional()),
+  GATEWAY_BASE_URL: optionalString.pipe(gatewayURL('expected an http(s) URL such as https://api.openai.com/v1').optional()),
   GATEWAY_API_KEY: optionalString,
   // The seed design's names, still honoured so its users' .env files keep working.
-  HOLYSHEEP_BASE_URL: optionalString.pipe(z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }).optional()),
+  HOLYSHEEP_BASE_URL: optionalString.pipe(gatewayURL('expected an http(s) URL').optional()),
   HOLYSHEEP_API_KEY: optionalString,
   TEMPORAL_ADDRESS: optionalString.pipe(hostPort.optional()),
   TEMPORAL_NAMESPACE: z.string().trim().min(1).default('default'),
@@ -81,13 +96,28 @@ export function loadDotEnv(path = resolve('.env')): void {
   for (const [k, v] of Object.entries(before)) process.env[k] = v; // the real environment wins
 }
 
+/** A value as an error may quote it: a URL's credentials and query (where keys hide) replaced by `***`. */
+function redacted(value: string | undefined): string | undefined {
+  if (value === undefined || !/^\s*https?:/i.test(value)) return value;
+  try {
+    const u = new URL(value.trim());
+    if (u.username) u.username = '***';
+    if (u.password) u.password = '***';
+    if (u.search) u.search = '?***';
+    if (u.hash) u.hash = '';
+    return u.href;
+  } catch {
+    return value;
+  }
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const name = String(issue.path[0]);
     const fix = FIX[name] ?? 'fix or unset it';
-    throw new ConfigError(`${name}: ${issue.message} (got ${JSON.stringify(env[name])}); ${fix}`);
+    throw new ConfigError(`${name}: ${issue.message} (got ${JSON.stringify(redacted(env[name]))}); ${fix}`);
   }
   const e = parsed.data;
   const certOrKey = [e.TEMPORAL_TLS_CERT_PATH, e.TEMPORAL_TLS_KEY_PATH].filter(Boolean).length;

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import * as activities from './activities';
 import type { Config } from './config';
+import { UpstreamPolicy } from './gateway/policy';
 import { connectWorker } from './temporal/connect';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows.ts', import.meta.url));
@@ -20,7 +21,16 @@ export interface WorkerParams {
   maxConcurrentActivityTaskExecutions?: number;
 }
 
+/**
+ * The worker's own upstream policy (GATEWAY_BASE_URL, WORKER_KEY_ENVS, WORKER_ALLOWED_ORIGINS), checked
+ * before it polls: a bad value is one line and exit 2 at start-up, not a refusal in every rollout's preflight.
+ */
+export function checkWorkerEnvironment(env: NodeJS.ProcessEnv = process.env): void {
+  UpstreamPolicy.forWorker(env);
+}
+
 export async function createWorker(p: WorkerParams): Promise<Worker> {
+  checkWorkerEnvironment();
   return Worker.create({
     connection: p.connection,
     namespace: p.namespace,
@@ -47,6 +57,7 @@ export async function createWorker(p: WorkerParams): Promise<Worker> {
 
 /** Run until SIGINT/SIGTERM, then drain and exit cleanly. */
 export async function runWorker(config: Config, log: (l: string) => void = (l) => console.error(l)): Promise<void> {
+  checkWorkerEnvironment();
   const connection = await connectWorker(config);
   const worker = await createWorker({ connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue });
   log(`modelshift worker: polling task queue "${config.temporal.taskQueue}" in namespace "${config.temporal.namespace}"`);

@@ -11,7 +11,7 @@ import { loadConfig, loadDotEnv, type Config } from '../config';
 import { parseSpec, type RolloutSpec } from '../rollout/spec';
 import { startSimulator, type Simulator } from '../sim/index';
 import { connectClient, connectionOptions, ensureServer, targetAddress } from '../temporal/connect';
-import { createWorker } from '../worker';
+import { checkWorkerEnvironment, createWorker } from '../worker';
 import { rolloutWorkflowId } from '../rollout/contract';
 import { RolloutClient } from '../rollout/client';
 import { action, untilStopped } from './exit';
@@ -67,59 +67,75 @@ const DEMO_KEY = 'demo-client-key';
 
 /** The whole product on this machine: dev server (or yours), simulator (unless a gateway is set), worker, router, demo traffic. */
 async function startStack(config: Config): Promise<DemoStack> {
-  const server = await ensureServer(config, (l) => say(l));
-  let sim: Simulator | undefined;
-  if (!config.gateway.baseURL) {
-    sim = await startSimulator({ port: 8787, latencyScale: 0.1 }).catch(() => startSimulator({ port: 0, latencyScale: 0.1 }));
-    process.env.GATEWAY_BASE_URL = sim.url;
-    process.env.GATEWAY_API_KEY = sim.apiKey;
-    config.gateway.baseURL = sim.url;
-    say(`modelshift: simulated OpenAI-compatible gateway on ${sim.url} (key ${sim.apiKey}); set GATEWAY_BASE_URL to use a real one`);
-  } else say(`modelshift: gateway ${config.gateway.baseURL} (key from ${config.gateway.apiKeyEnv})`);
-
-  const nativeConnection = await NativeConnection.connect(connectionOptions(config.temporal, targetAddress(config.temporal)));
-  const worker = await createWorker({ connection: nativeConnection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue });
-  const workerRun = worker.run();
-  say(`modelshift: worker polling task queue "${config.temporal.taskQueue}"`);
-  const client = await connectClient(config);
-
-  // The router follows the rollouts' ratios and reports live outcomes back to them.
+  // Bad input (a price catalog, the worker's upstream policy) is refused before anything starts.
   const catalog = loadCatalog(process.env.MODELSHIFT_CATALOG || undefined);
-  const blue = { model: 'gpt-4.1' };
-  const router: Router = createRouter({
-    targets: { 'demo-promote': { blue }, 'demo-rollback': { blue }, demo: { blue } },
-    gateway: { baseURL: config.gateway.baseURL, apiKeyEnv: config.gateway.apiKeyEnv },
-    ratioSource: TemporalRatioSource.fromClient(client),
-    reporter: new TemporalLiveReporter({ connection: client.connection, namespace: config.temporal.namespace }),
-    reportIntervalMs: 2000,
-    apiKeys: [DEMO_KEY],
-    classify: (messages) => classify(Array.isArray(messages) ? messages : [], catalog.routing),
-    cost: (model, usage) => estimateCostUsd(catalog, model, usage),
-    logger: { info: () => {}, warn: () => {}, error: (m, f) => say(`router: ${m} ${f ? JSON.stringify(f) : ''}`) },
-  });
-  const routed = await router.listen(4000, '127.0.0.1').catch(() => router.listen(0, '127.0.0.1'));
-  const routerURL = `http://127.0.0.1:${routed.port}/v1`;
-  say(`modelshift: router on ${routerURL} (client key ${DEMO_KEY}); metrics at http://127.0.0.1:${routed.port}/metrics`);
-  const stack: DemoStack = {
-    sim,
-    rollouts: new RolloutClient(client, config.temporal.taskQueue),
-    routed,
-    routerURL,
-    traffic: startDemoTraffic({ routerURL, apiKey: DEMO_KEY, target: 'demo-promote', rps: 20 }),
-    async shutdown() {
-      await stack.traffic?.stop();
-      stack.traffic = undefined;
-      await router.close().catch(() => undefined);
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-      await workerRun.catch(() => undefined);
-      await client.connection.close().catch(() => undefined);
-      await nativeConnection.close().catch(() => undefined);
-      await sim?.close();
-      await server?.stop();
-    },
+  checkWorkerEnvironment();
+  // What has started so far, stopped in reverse order if a later part cannot start (nothing is left running).
+  const started: Array<() => Promise<unknown>> = [];
+  const stopStarted = async () => {
+    for (const stop of started.splice(0).reverse()) await stop().catch(() => undefined);
   };
-  say('modelshift: sending 20 requests/s of demo traffic through the router (500 users, sticky)');
-  return stack;
+  try {
+    const server = await ensureServer(config, (l) => say(l));
+    if (server) started.push(() => server.stop());
+    let sim: Simulator | undefined;
+    if (!config.gateway.baseURL) {
+      sim = await startSimulator({ port: 8787, latencyScale: 0.1 }).catch(() => startSimulator({ port: 0, latencyScale: 0.1 }));
+      const s = sim;
+      started.push(() => s.close());
+      process.env.GATEWAY_BASE_URL = sim.url;
+      process.env.GATEWAY_API_KEY = sim.apiKey;
+      config.gateway.baseURL = sim.url;
+      say(`modelshift: simulated OpenAI-compatible gateway on ${sim.url} (key ${sim.apiKey}); set GATEWAY_BASE_URL to use a real one`);
+    } else say(`modelshift: gateway ${config.gateway.baseURL} (key from ${config.gateway.apiKeyEnv})`);
+
+    const nativeConnection = await NativeConnection.connect(connectionOptions(config.temporal, targetAddress(config.temporal)));
+    started.push(() => nativeConnection.close());
+    const worker = await createWorker({ connection: nativeConnection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue });
+    const workerRun = worker.run();
+    started.push(async () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await workerRun;
+    });
+    say(`modelshift: worker polling task queue "${config.temporal.taskQueue}"`);
+    const client = await connectClient(config);
+    started.push(() => client.connection.close());
+
+    // The router follows the rollouts' ratios and reports live outcomes back to them.
+    const blue = { model: 'gpt-4.1' };
+    const router: Router = createRouter({
+      targets: { 'demo-promote': { blue }, 'demo-rollback': { blue }, demo: { blue } },
+      gateway: { baseURL: config.gateway.baseURL, apiKeyEnv: config.gateway.apiKeyEnv },
+      ratioSource: TemporalRatioSource.fromClient(client),
+      reporter: new TemporalLiveReporter({ connection: client.connection, namespace: config.temporal.namespace }),
+      reportIntervalMs: 2000,
+      apiKeys: [DEMO_KEY],
+      classify: (messages) => classify(Array.isArray(messages) ? messages : [], catalog.routing),
+      cost: (model, usage) => estimateCostUsd(catalog, model, usage),
+      logger: { info: () => {}, warn: () => {}, error: (m, f) => say(`router: ${m} ${f ? JSON.stringify(f) : ''}`) },
+    });
+    started.push(() => router.close());
+    const routed = await router.listen(4000, '127.0.0.1').catch(() => router.listen(0, '127.0.0.1'));
+    const routerURL = `http://127.0.0.1:${routed.port}/v1`;
+    say(`modelshift: router on ${routerURL} (client key ${DEMO_KEY}); metrics at http://127.0.0.1:${routed.port}/metrics`);
+    const stack: DemoStack = {
+      sim,
+      rollouts: new RolloutClient(client, config.temporal.taskQueue),
+      routed,
+      routerURL,
+      traffic: startDemoTraffic({ routerURL, apiKey: DEMO_KEY, target: 'demo-promote', rps: 20 }),
+      async shutdown() {
+        await stack.traffic?.stop();
+        stack.traffic = undefined;
+        await stopStarted();
+      },
+    };
+    say('modelshift: sending 20 requests/s of demo traffic through the router (500 users, sticky)');
+    return stack;
+  } catch (err) {
+    await stopStarted();
+    throw err;
+  }
 }
 
 /** Rollout 1: a healthy green, promoted step by step. */

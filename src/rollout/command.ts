@@ -4,8 +4,7 @@ import { userInfo, hostname } from 'node:os';
 import { action, EXIT } from '../cli/exit';
 import { parseInteger } from '../cli/flags';
 import { loadConfig, loadDotEnv, type Config } from '../config';
-import { connectClient } from '../temporal/connect';
-import { RolloutClient, type IntentResult } from './client';
+import type { RolloutClient, IntentResult } from './client';
 import type { RolloutStatus } from './contract';
 import { listText, statusJson, statusText } from './render';
 import { planProblems, pricingProblems, type RolloutSpec } from './spec';
@@ -38,16 +37,27 @@ export function liveView(): (s: RolloutStatus) => void {
 const say = (text: string): void => void process.stdout.write(`${text}\n`);
 const warn = (text: string): void => void process.stderr.write(`modelshift: ${text}\n`);
 
+/**
+ * A RolloutClient connected as the environment says. The Temporal SDK is loaded here, when a command
+ * connects, not at start-up: bad input (a spec, a flag, a variable) is refused without it, a second sooner.
+ */
+async function connectRollouts(config: Config): Promise<{ rollouts: RolloutClient; close: () => Promise<void> }> {
+  const [{ installQuietRuntime }, { connectClient }, { RolloutClient }] = await Promise.all([import('../temporal/runtime'), import('../temporal/connect'), import('./client')]);
+  installQuietRuntime();
+  const client = await connectClient(config);
+  return { rollouts: new RolloutClient(client, config.temporal.taskQueue), close: () => client.connection.close() };
+}
+
 /** Run `fn` with a RolloutClient from the environment's configuration; the connection is closed after. */
 function withRollouts<A extends unknown[]>(fn: (rollouts: RolloutClient, config: Config, ...args: A) => Promise<void | number>) {
   return action(async (...args: A) => {
     loadDotEnv();
     const config = loadConfig();
-    const client = await connectClient(config);
+    const { rollouts, close } = await connectRollouts(config);
     try {
-      return await fn(new RolloutClient(client, config.temporal.taskQueue), config, ...args);
+      return await fn(rollouts, config, ...args);
     } finally {
-      await client.connection.close();
+      await close();
     }
   });
 }
@@ -112,9 +122,8 @@ async function start(flags: SpecFlags & { wait?: boolean; json?: boolean; force?
   checkSpec(spec, Boolean(flags.force));
   loadDotEnv();
   const config = loadConfig();
-  const client = await connectClient(config);
+  const { rollouts, close } = await connectRollouts(config);
   try {
-    const rollouts = new RolloutClient(client, config.temporal.taskQueue);
     const handle = await rollouts.start(spec);
     const ids = { workflowId: handle.workflowId, runId: handle.firstExecutionRunId };
     if (flags.json && !flags.wait) say(JSON.stringify(ids));
@@ -129,7 +138,7 @@ async function start(flags: SpecFlags & { wait?: boolean; json?: boolean; force?
     if (flags.json) say(JSON.stringify({ ...ids, ...statusJson(final) }, null, 2));
     return exitFor(final);
   } finally {
-    await client.connection.close();
+    await close();
   }
 }
 

@@ -3,6 +3,7 @@ import { readStructuredFile } from '../files/structured';
 import { parseSpec, type RolloutSpec } from './spec';
 import { SpecError } from '../spec/errors';
 import { parseNumber } from '../cli/flags';
+import { isForbiddenKeyEnv } from '../gateway/policy';
 
 export interface SpecFlags {
   file?: string;
@@ -78,5 +79,13 @@ export function specFromFlags(f: SpecFlags): RolloutSpec {
   if (!f.file && raw.target === undefined) throw new SpecError('--target: required (or give a spec file with -f)');
   if (!f.file && raw.blue === undefined) throw new SpecError('--blue: required, the current model (e.g. --blue gpt-4.1)');
   if (!f.file && raw.green === undefined) throw new SpecError('--green: required, the new model (e.g. --green gpt-4.1-turbo)');
-  return parseSpec(raw, source);
+  const spec = parseSpec(raw, source);
+  // What every worker refuses (its upstream policy), refused here before anything starts.
+  for (const arm of ['blue', 'green'] as const) {
+    const keyEnv = spec[arm].apiKeyEnv;
+    if (keyEnv && isForbiddenKeyEnv(keyEnv)) {
+      throw new SpecError(`${source}: ${arm}.apiKeyEnv: ${keyEnv} is Temporal's or the router's own secret and is never sent upstream; name the gateway's key variable (GATEWAY_API_KEY) or one the workers list in WORKER_KEY_ENVS`);
+    }
+  }
+  return spec;
 }
