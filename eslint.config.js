@@ -33,6 +33,7 @@ export const WORKFLOW_CODE = [
   'src/decision/probe-guards.ts',
   'src/decision/index.ts',
   'src/decision/seed-rule.ts',
+  'src/decision/shadow.ts',
   'src/decision/verdict.ts',
   'src/format.ts',
   'src/shadow/contract.ts',

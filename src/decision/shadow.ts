@@ -64,7 +64,8 @@ export function emptyShadowEvidence(): ShadowEvidence {
   };
 }
 
-const ok = (code: number) => OUTCOME_CODES[code] === 'ok' || OUTCOME_CODES[code] === 'check_failed' || OUTCOME_CODES[code] === 'substituted';
+const ok = (code: number) =>
+  OUTCOME_CODES[code] === 'ok' || OUTCOME_CODES[code] === 'check_failed' || OUTCOME_CODES[code] === 'substituted';
 
 /** The evidence after one more batch (thresholds for latency from the evidence before it). Returns a new object. */
 export function addShadowBatch(
@@ -73,7 +74,10 @@ export function addShadowBatch(
   latency: { tailQuantile: number; p50Tolerance: number; tailTolerance: number },
 ): ShadowEvidence {
   const r = b.round;
-  const ctx = { thresholds: thresholdsFrom(e.pairs, latency.tailQuantile), tolerance: { p50: latency.p50Tolerance, tail: latency.tailTolerance } };
+  const ctx = {
+    thresholds: thresholdsFrom(e.pairs, latency.tailQuantile),
+    tolerance: { p50: latency.p50Tolerance, tail: latency.tailTolerance },
+  };
   const output = { ...e.output };
   for (const c of OUTPUT_CHECKS) {
     const col = r.output?.[c];
@@ -163,7 +167,15 @@ export function lengthGuard(e: ShadowEvidence, maxIncrease: number, gd: Guards):
   else [verdict, why] = ['Inconclusive', 'not enough evidence either way'];
   const per = (x: number) => (c.n ? Math.round((x / c.n) * 10) / 10 : 0);
   const detail = `green's answers ${fmtRatio(Number.isFinite(ratio) ? ratio : 99)} blue's length (${per(c.g)} vs ${per(c.b)} output tokens per pair over ${c.n} pairs), tolerance ${fmtRatio(k)} → ${verdict}: ${why}`;
-  return { guard: 'length', verdict, scope: 'shadow', observed: Number.isFinite(ratio) ? ratio : Number.MAX_VALUE, threshold: k, within: ratio <= k, detail };
+  return {
+    guard: 'length',
+    verdict,
+    scope: 'shadow',
+    observed: Number.isFinite(ratio) ? ratio : Number.MAX_VALUE,
+    threshold: k,
+    within: ratio <= k,
+    detail,
+  };
 }
 
 /** The fewest judged pairs the judge's guard needs before it may pass (a few hundred mirrors at 20 %). */
@@ -197,7 +209,10 @@ export interface ShadowEvaluateInput {
 export function evaluateShadow(input: ShadowEvaluateInput): Evaluation {
   const { evidence: e, guards: gd, plan } = input;
   const p = e.pairs;
-  const guards: GuardResult[] = [differenceGuard('errorRate', 'error rate (shadow)', p.errors, gd.maxErrorRateIncrease, gd, 'record'), ceilingGuard(p, gd, 'record')];
+  const guards: GuardResult[] = [
+    differenceGuard('errorRate', 'error rate (shadow)', p.errors, gd.maxErrorRateIncrease, gd, 'record'),
+    ceilingGuard(p, gd, 'record'),
+  ];
   if (gd.latency.enabled) {
     guards.push(latencyGuard(p, gd, 'tail', 'record'));
     if (gd.latency.p50Tolerance != null) guards.push(latencyGuard(p, gd, 'p50', 'record'));
@@ -208,7 +223,9 @@ export function evaluateShadow(input: ShadowEvaluateInput): Evaluation {
   if (gd.judge) guards.push(judgeGuard(e, gd.judge.maxLossRate, gd));
   const shadowed = guards.map((g) => ({ ...g, scope: 'shadow' as const }));
   const fails = shadowed.filter((g) => g.verdict === 'Fail');
-  const off = shadowed.filter((g) => g.verdict === 'Inconclusive' && (g.within === false || (g.guard === 'judge' && e.judge.n < JUDGE_MIN_PAIRS)));
+  const off = shadowed.filter(
+    (g) => g.verdict === 'Inconclusive' && (g.within === false || (g.guard === 'judge' && e.judge.n < JUDGE_MIN_PAIRS)),
+  );
   let verdict: Verdict;
   let reason: string;
   let collecting = false;

@@ -28,6 +28,13 @@ export function staticDetails(spec: RolloutSpec): string {
     `| steps | ${spec.steps.join(' → ')} % |`,
     `| dwell | ${formatDuration(spec.dwellMs)} |`,
     `| probes per round | ${spec.probesPerRound} pairs (each prompt to both arms at once; concurrency ${spec.concurrency}, ${spec.rateLimit.requestsPerMinute} rpm per model) |`,
+    ...(spec.shadow
+      ? [
+          `| shadow phase | before step 1: ${spec.shadow.percent}% of requests mirrored to green (users stay on blue), ${spec.shadow.minPairs} pairs` +
+            `${spec.shadow.maxSpendUsd !== undefined ? `, green spend cap ${usd(spec.shadow.maxSpendUsd)}` : ''}` +
+            `${spec.shadow.maxDurationMs !== undefined ? `, at most ${formatDuration(spec.shadow.maxDurationMs)}` : ''} |`,
+        ]
+      : []),
     `| on failure | ${spec.onFailure} |`,
     `| guards | ${md(Object.entries(g).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`).join(', '))} |`,
     `| prompts | ${spec.prompts.length} (${spec.prompts.filter((p) => p.expect).length} with output checks) |`,
@@ -69,6 +76,16 @@ export function renderDetails(spec: RolloutSpec, state: RolloutState): string {
       `both ${p.table.bothFailed}${p.substituted ? `; green answered by another model ${p.substituted}×` : ''}. ` +
       `Probe spend: green ${usd(p.spendUsd.green)}, blue ${usd(p.spendUsd.blue)}.`,
   );
+  const sh = s.shadowStats;
+  if (sh) {
+    lines.push(
+      '',
+      `Shadow pairs: ${sh.pairs} of ${sh.minPairs} judged (${sh.batches} batches; mirrors dropped ${sh.dropped}, skipped ${sh.skipped}). ` +
+        `Shadow spend: green ${usd(sh.spendUsd.green)}, judge ${usd(sh.spendUsd.judge)}` +
+        `${sh.judge.judged ? ` (${sh.judge.judged} judged: green lost ${sh.judge.greenLost}, won ${sh.judge.greenWon})` : ''}.` +
+        `${sh.stopped ? ` Mirroring stopped: ${md(sh.stopped)}.` : ''}`,
+    );
+  }
   if (s.hold) lines.push('', `**Holding:** ${md(s.hold)}${s.waiting === 'approval' ? ' — or send the update `approve` (input `{"by": "you", "reason": "…"}`) from this page.' : ''}`);
   else if (s.waiting) lines.push('', `**Waiting** for ${s.waiting === 'capacity' ? "green's capacity (429s)" : 'the gateway (both arms failing, or refused with 429)'}.`);
   for (const a of s.approvals ?? []) lines.push('', `Step ${a.step} (${a.greenPercent}%) approved by ${md(a.by)} at ${a.at}${a.reason ? `: ${md(a.reason)}` : ''}.`);

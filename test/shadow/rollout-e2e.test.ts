@@ -134,7 +134,13 @@ async function withRollout<T>(target: string, fn: (url: string, router: Router) 
   }
 }
 
-const plan = (shadow: object) => ({ steps: [50, 100], dwell: '1h', samplesPerStep: 100, concurrency: 25, shadow: { percent: 100, minPairs: 200, ...shadow } });
+const plan = (shadow: object) => ({
+  steps: [50, 100],
+  dwell: '1h',
+  samplesPerStep: 100,
+  concurrency: 25,
+  shadow: { percent: 100, minPairs: 200, ...shadow },
+});
 
 describe('the shadow phase on the dev server, with the real router', () => {
   it('an equal green passes the phase (the judge on, noisy) and reaches step 1; users were answered by blue; green’s and the judge’s spend counted', async () => {
@@ -143,9 +149,9 @@ describe('the shadow phase on the dev server, with the real router', () => {
     trafficSim.setProfile(JUDGE, { judgeNoise: 0.1 });
     const guards = { maxHoldRounds: 1000, judge: { model: JUDGE, samplePercent: 50 } };
     const handle = await startTestRollout(t.client, taskQueue, testSpec({ target, plan: plan({ maxSpendUsd: 5 }), guards }));
-    const { status: s, served } = await withRollout(target, (url) => traffic(url, target, (x) => x.phase !== 'shadow', { json: true })).finally(() =>
-      trafficSim.setProfile(JUDGE, { judgeNoise: 0 }),
-    );
+    const { status: s, served } = await withRollout(target, (url) =>
+      traffic(url, target, (x) => x.phase !== 'shadow', { json: true }),
+    ).finally(() => trafficSim.setProfile(JUDGE, { judgeNoise: 0 }));
     expect(s.phase, s.reason).toBe('ramping');
     expect(s.step).toBe(1);
     expect(s.greenPercent).toBe(50);
@@ -193,7 +199,11 @@ describe('the shadow phase on the dev server, with the real router', () => {
     targets.push(target);
     trafficSim.setProfile(GREEN, { degradedShare: 0.5 });
     try {
-      const spec = testSpec({ target, plan: plan({}), guards: { maxHoldRounds: 1000, judge: { model: JUDGE, samplePercent: 50, maxLossRate: 0.1 } } });
+      const spec = testSpec({
+        target,
+        plan: plan({}),
+        guards: { maxHoldRounds: 1000, judge: { model: JUDGE, samplePercent: 50, maxLossRate: 0.1 } },
+      });
       await startTestRollout(t.client, taskQueue, spec);
       await withRollout(target, (url) => traffic(url, target, (x) => x.phase !== 'shadow'));
       const r = await result(t.client, target);
@@ -204,7 +214,9 @@ describe('the shadow phase on the dev server, with the real router', () => {
       expect(sh.judge.greenLost).toBeGreaterThan(sh.judge.greenWon);
       expect(sh.spendUsd.judge).toBeGreaterThan(0);
       expect(statusText(r.status)).toMatch(/judge \d+ judged \(green lost \d+, won \d+\), spend \$/);
-      console.log(`[shadow e2e] judge: ${sh.judge.judged} judged, lost ${sh.judge.greenLost}, won ${sh.judge.greenWon}, judge spend $${sh.spendUsd.judge.toFixed(6)}; ${r.reason!.slice(0, 200)}`);
+      console.log(
+        `[shadow e2e] judge: ${sh.judge.judged} judged, lost ${sh.judge.greenLost}, won ${sh.judge.greenWon}, judge spend $${sh.spendUsd.judge.toFixed(6)}; ${r.reason!.slice(0, 200)}`,
+      );
     } finally {
       trafficSim.setProfile(GREEN, { degradedShare: 0 });
     }
@@ -232,7 +244,11 @@ describe('the shadow phase on the dev server, with the real router', () => {
   it('no prompt or answer text in the exported histories or in any log line', () => {
     expect(targets.length).toBeGreaterThan(0);
     for (const target of targets) {
-      const history = execFileSync(TEMPORAL_CLI, ['workflow', 'show', '-w', rolloutWorkflowId(target), '-o', 'json', '--address', t.address], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+      const history = execFileSync(
+        TEMPORAL_CLI,
+        ['workflow', 'show', '-w', rolloutWorkflowId(target), '-o', 'json', '--address', t.address],
+        { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 },
+      );
       expect(history).toContain('shadowMetrics');
       expect(history.includes(MARK), `${target}: prompt text in history`).toBe(false);
       expect(history.includes(ANSWER_WORD), `${target}: answer text in history`).toBe(false);

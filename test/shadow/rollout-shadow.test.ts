@@ -9,6 +9,7 @@ import * as m from '../../src/rollout/machine';
 import { parseSpec } from '../../src/rollout/spec';
 import { MAX_SHADOW_PAIRS_PER_BATCH, type ShadowBatch } from '../../src/shadow/contract';
 import { statusText } from '../../src/rollout/render';
+import { renderDetails, staticDetails } from '../../src/rollout/web-ui';
 
 const base = { target: 'sh', blue: { model: 'gpt-4.1' }, green: { model: 'gpt-4.1-turbo' } };
 const spec = (plan: object = {}, guards: object = {}, extra: object = {}) =>
@@ -39,7 +40,10 @@ function round(o: PairOpts): ProbeRound {
     prompt: Array(o.n).fill(0),
     blue: arm(40, 100),
     green: arm(o.greenOutTokens ?? 40, o.greenMicroUsd ?? 100, OUTCOME_CODES.indexOf(o.greenCode ?? 'ok')),
-    output: { json: { blue: Array(o.n).fill(1), green: Array.from({ length: o.n }, (_, i) => (i < broken ? 0 : 1)) }, toolCall: { blue: Array(o.n).fill(-1), green: Array(o.n).fill(-1) } },
+    output: {
+      json: { blue: Array(o.n).fill(1), green: Array.from({ length: o.n }, (_, i) => (i < broken ? 0 : 1)) },
+      toolCall: { blue: Array(o.n).fill(-1), green: Array(o.n).fill(-1) },
+    },
     ...(o.judge ? { judge: Array.from({ length: o.n }, (_, i) => JUDGE_CODES.indexOf(o.judge![i % o.judge!.length])) } : {}),
     ...(o.judgeMicroUsd ? { judgeMicroUsd: o.judgeMicroUsd } : {}),
   };
@@ -68,14 +72,21 @@ describe('spec: plan.shadow and guards.judge', () => {
     const s = parseSpec({ ...base, plan: { shadow: {} }, guards: { judge: { model: 'deepseek-v3.2' } } });
     expect(s.shadow).toEqual({ percent: 5, minPairs: 200, maxLengthIncrease: 0.5 });
     expect(s.guards.judge).toEqual({ model: 'deepseek-v3.2', maxLossRate: 0.1, samplePercent: 20 });
-    expect(parseSpec({ ...base, plan: { shadow: { maxDuration: '10m', maxSpendUsd: 2 } } }).shadow).toMatchObject({ maxDurationMs: 600_000, maxSpendUsd: 2 });
+    expect(parseSpec({ ...base, plan: { shadow: { maxDuration: '10m', maxSpendUsd: 2 } } }).shadow).toMatchObject({
+      maxDurationMs: 600_000,
+      maxSpendUsd: 2,
+    });
   });
   it('refuses bad values, a key in the judge, and a judge without a shadow phase', () => {
     expect(() => parseSpec({ ...base, plan: { shadow: { percent: 0 } } })).toThrow(/percent/);
     expect(() => parseSpec({ ...base, plan: { shadow: { percent: 101 } } })).toThrow(/percent/);
     expect(() => parseSpec({ ...base, plan: { shadow: { minPairz: 3 } } })).toThrow(/minPairz/);
-    expect(() => parseSpec({ ...base, plan: { shadow: {} }, guards: { judge: { model: 'j', apiKeyEnv: 'sk-123 secret' } } })).toThrow(/NAME of an environment variable/);
-    expect(() => parseSpec({ ...base, plan: { shadow: {} }, guards: { judge: { model: 'j', baseURL: 'https://u:p@gw/v1' } } })).toThrow(/credentials/);
+    expect(() => parseSpec({ ...base, plan: { shadow: {} }, guards: { judge: { model: 'j', apiKeyEnv: 'sk-123 secret' } } })).toThrow(
+      /NAME of an environment variable/,
+    );
+    expect(() => parseSpec({ ...base, plan: { shadow: {} }, guards: { judge: { model: 'j', baseURL: 'https://u:p@gw/v1' } } })).toThrow(
+      /credentials/,
+    );
     expect(() => parseSpec({ ...base, guards: { judge: { model: 'j' } } })).toThrow(/plan\.shadow/);
   });
 });
@@ -88,7 +99,11 @@ describe('shadow phase: machine', () => {
     expect(m.next(s)).toEqual({ kind: 'shadow' });
     const st = m.toStatus(sp, s);
     expect(st.greenPercent).toBe(0);
-    expect(st.shadow).toEqual({ percent: 10, judgePercent: 20, judge: { model: 'deepseek-v3.2', apiKeyEnv: 'JUDGE_KEY', rubric: 'be strict' } });
+    expect(st.shadow).toEqual({
+      percent: 10,
+      judgePercent: 20,
+      judge: { model: 'deepseek-v3.2', apiKeyEnv: 'JUDGE_KEY', rubric: 'be strict' },
+    });
     expect(st.shadowStats).toMatchObject({ pairs: 0, minPairs: 200 });
     // without plan.shadow: the first step, as before
     expect(m.preflightPassed(m.initialState('x'), parseSpec(base), 5).stage).toEqual({ kind: 'next-step' });
@@ -96,7 +111,11 @@ describe('shadow phase: machine', () => {
 
   it('an equal green passes with minPairs and goes to step 1; spend and counts kept', () => {
     const sp = spec();
-    const s = feed(sp, inShadow(sp), Array.from({ length: 10 }, () => batch({ n: 50 })));
+    const s = feed(
+      sp,
+      inShadow(sp),
+      Array.from({ length: 10 }, () => batch({ n: 50 })),
+    );
     expect(s.outcome).toBeUndefined();
     expect(s.stage).toEqual({ kind: 'next-step' });
     expect(m.phaseOf(s)).toBe('ramping');
@@ -109,11 +128,18 @@ describe('shadow phase: machine', () => {
     const next = m.advanceOrHold(sp, s, 10_000);
     expect(next.greenPercent).toBe(50);
     expect(statusText(m.toStatus(sp, s))).toMatch(/shadow {2}\d+\/200 pairs/);
+    expect(renderDetails(sp, s)).toMatch(/Shadow pairs: \d+ of 200 judged/);
+    expect(staticDetails(sp)).toMatch(/shadow phase \| before step 1: 10% of requests mirrored/);
+    expect(renderDetails(parseSpec(base), m.initialState('x'))).not.toMatch(/[Ss]hadow/);
   });
 
   it('green that breaks JSON is rolled back in the phase, before any user is served; the reason names the check', () => {
     const sp = spec();
-    const s = feed(sp, inShadow(sp), Array.from({ length: 10 }, () => batch({ n: 50, greenJsonBroken: 0.3 })));
+    const s = feed(
+      sp,
+      inShadow(sp),
+      Array.from({ length: 10 }, () => batch({ n: 50, greenJsonBroken: 0.3 })),
+    );
     expect(s.outcome?.phase).toBe('rolled_back');
     expect(s.greenPercent).toBe(0);
     expect(s.stepIndex).toBe(-1);
@@ -131,21 +157,33 @@ describe('shadow phase: machine', () => {
 
   it('the judge: a green that loses is rolled back on its net loss rate; judge spend counted apart', () => {
     const sp = spec({}, { judge: { model: 'deepseek-v3.2' } });
-    const s = feed(sp, inShadow(sp), Array.from({ length: 10 }, () => batch({ n: 50, judge: ['none', 'none', 'blue', 'tie', 'none'], judgeMicroUsd: 500 })));
+    const s = feed(
+      sp,
+      inShadow(sp),
+      Array.from({ length: 10 }, () => batch({ n: 50, judge: ['none', 'none', 'blue', 'tie', 'none'], judgeMicroUsd: 500 })),
+    );
     expect(s.outcome?.phase).toBe('rolled_back');
     expect(s.outcome!.reason).toMatch(/judge: the judge preferred blue in \d+/);
     const st = m.toStatus(sp, s);
     expect(st.shadowStats!.judge.spendUsd).toBeGreaterThan(0);
     expect(st.shadowStats!.spendUsd.green).toBeCloseTo(st.shadowStats!.pairs * 100e-6, 9); // judge not on green
     // an equal green with a noisy judge passes
-    const eq = feed(sp, inShadow(sp), Array.from({ length: 20 }, () => batch({ n: 50, judge: ['tie', 'none', 'green', 'none', 'blue', 'tie', 'none'] })));
+    const eq = feed(
+      sp,
+      inShadow(sp),
+      Array.from({ length: 20 }, () => batch({ n: 50, judge: ['tie', 'none', 'green', 'none', 'blue', 'tie', 'none'] })),
+    );
     expect(eq.outcome).toBeUndefined();
     expect(eq.stage.kind).toBe('next-step');
   });
 
   it('longer answers fail the length ratio', () => {
     const sp = spec();
-    const s = feed(sp, inShadow(sp), Array.from({ length: 10 }, () => batch({ n: 50, greenOutTokens: 100 })));
+    const s = feed(
+      sp,
+      inShadow(sp),
+      Array.from({ length: 10 }, () => batch({ n: 50, greenOutTokens: 100 })),
+    );
     expect(s.outcome?.reason).toMatch(/length: green's answers/);
   });
 
@@ -217,7 +255,11 @@ describe('shadow evidence: paired output checks', () => {
   it('only pairs where both arms were checked count', () => {
     const r = round({ n: 4, greenJsonBroken: 0.5 });
     r.output!.json!.blue[0] = -1; // green's broken answer on pair 0 is not compared
-    const e = addShadowBatch(emptyShadowEvidence(), { round: r, dropped: 0, skipped: 0 }, { tailQuantile: 0.99, p50Tolerance: 0.2, tailTolerance: 0.2 });
+    const e = addShadowBatch(
+      emptyShadowEvidence(),
+      { round: r, dropped: 0, skipped: 0 },
+      { tailQuantile: 0.99, p50Tolerance: 0.2, tailTolerance: 0.2 },
+    );
     expect(e.output.json).toEqual({ n: 3, gOnly: 1, bOnly: 0 });
     expect(e.output.toolCall.n).toBe(0);
     const ev = evaluateShadow({ evidence: e, guards: spec().guards, plan: { minPairs: 1, maxLengthIncrease: 0.5 } });
