@@ -64,7 +64,12 @@ export interface RolloutRow {
 /** The identity the server uses when a reset terminates the run it replaces. */
 const RESETTER = 'history-resetter';
 
-const isDeadline = (err: unknown) => (err as { code?: number }).code === 4 /* DEADLINE_EXCEEDED */ || /deadline/i.test(firstLine(err));
+/** A deadline that passed, also when the SDK wraps the gRPC error (`ServiceError: Failed to query Workflow`, its cause DEADLINE_EXCEEDED). */
+const isDeadline = (err: unknown, depth = 0): boolean => {
+  const e = err as { code?: number; cause?: unknown } | undefined;
+  if (e?.code === 4 /* DEADLINE_EXCEEDED */ || /deadline/i.test(firstLine(err))) return true;
+  return depth < 5 && e?.cause !== undefined && isDeadline(e.cause, depth + 1);
+};
 
 /** How an operator intent landed: acknowledged (with the new status), or queued as a signal (no worker answered). */
 export interface IntentResult {

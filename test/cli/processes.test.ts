@@ -7,7 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { describe, expect, inject, it } from 'vitest';
 import { startDevServer } from '../../src/temporal/devserver';
 import { testSpec, uniqueTarget } from '../helpers/rollout';
@@ -42,6 +42,42 @@ describe('processes', () => {
     expect(code).toBe(0);
     expect(stderr).toContain('modelshift worker: stopped');
   }, 60_000);
+
+  it('`modelshift status` with no worker, and with no Temporal server reachable: one line on stderr, exit 1, no stack trace', async () => {
+    const address = inject('temporalAddress');
+    const connection = await Connection.connect({ address });
+    const target = uniqueTarget('status-nobody');
+    const taskQueue = `nobody-polls-${Date.now()}`;
+    const rollouts = new RolloutClient(new Client({ connection }), taskQueue);
+    await rollouts.start(testSpec({ target }));
+    try {
+      const status = (env: Record<string, string>) =>
+        new Promise<{ code: number | null; stdout: string; stderr: string; ms: number }>((resolve) => {
+          const started = Date.now();
+          const child = spawn(process.execPath, ['bin/modelshift.js', 'status', target], { env: cleanEnv({ TASK_QUEUE: taskQueue, ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
+          let stdout = '';
+          let stderr = '';
+          child.stdout.on('data', (d) => (stdout += d));
+          child.stderr.on('data', (d) => (stderr += d));
+          const guard = setTimeout(() => child.kill('SIGKILL'), 90_000);
+          child.once('close', (code) => (clearTimeout(guard), resolve({ code, stdout, stderr, ms: Date.now() - started })));
+        });
+      const [noWorker, noServer] = await Promise.all([status({ TEMPORAL_ADDRESS: address }), status({ TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}` })]);
+      for (const [what, r] of [['no worker', noWorker], ['no server', noServer]] as const) {
+        expect(r.code, `${what}: ${r.stderr}`).toBe(1);
+        expect(r.stderr, `${what}: one line`).toMatch(/^modelshift: [^\n]+\n$/);
+        expect(r.stderr, `${what}: no stack trace`).not.toMatch(/^\s+at\s|node:internal|\.[cm]?[jt]s:\d+:\d+/m);
+        expect(r.stdout, what).toBe('');
+        // It ends on its own, well before the SDK's own retries would print anything (~25 s was seen).
+        expect(r.ms, `${what}: it exited on its own`).toBeLessThan(60_000);
+      }
+      expect(noWorker.stderr).toContain(`no worker answered for ${target} within 10s; is \`modelshift worker\` running on task queue ${taskQueue}?`);
+      expect(noServer.stderr).toMatch(/Temporal is not reachable at 127\.0\.0\.1:\d+/);
+    } finally {
+      await rollouts.handle(target).terminate('test done').catch(() => undefined);
+      await connection.close();
+    }
+  }, 120_000);
 
   it('the embedded server keeps a running rollout across a restart (SQLite in the state folder)', async () => {
     const db = join(mkdtempSync(join(tmpdir(), 'modelshift-state-')), 'temporal.sqlite');
