@@ -19,7 +19,19 @@ import { startDevServer } from '../src/temporal/devserver';
 import { createWorker } from '../src/worker';
 import { buildExperimentInput } from '../src/experiment/command';
 import { emptyArmStats, recordOutcome, toWireArmStats } from '../src/decision/arm-stats';
-import { abortSignal, approveUpdate, liveMetricsSignal, pauseUpdate, promoteUpdate, resumeSignal, rolloutWorkflowId, statusQuery } from '../src/rollout/contract';
+import {
+  abortSignal,
+  approveUpdate,
+  liveMetricsSignal,
+  pauseUpdate,
+  promoteUpdate,
+  resumeSignal,
+  rolloutWorkflowId,
+  shadowMetricsSignal,
+  statusQuery,
+} from '../src/rollout/contract';
+import { JUDGE_CODES, type ProbeRound } from '../src/decision/paired';
+import type { ShadowBatch } from '../src/shadow/contract';
 
 const out = join(import.meta.dirname, '..', 'test', 'histories');
 const only = process.argv.slice(2);
@@ -107,6 +119,41 @@ try {
   await g.executeUpdate(approveUpdate, { args: [{ by: 'recorder', reason: 'looks good' }] });
   await g.result();
   await save('rollout-approved-with-webhook', g.workflowId);
+
+  // 3d. A shadow phase (plan.shadow, the judge on): a router's batches of mirrored pairs (numbers only, one
+  // sent twice), passed to the steps and promoted; and one rolled back in the phase on broken JSON.
+  const shadowBatch = (id: string, n: number, brokenJson: number): ShadowBatch => {
+    const arm = (micro: number) => ({
+      code: Array(n).fill(0),
+      ms: Array.from({ length: n }, (_, i) => 300 + (i % 40)),
+      microUsd: Array(n).fill(micro),
+      inputTokens: Array(n).fill(20),
+      outputTokens: Array(n).fill(40),
+      check: Array(n).fill(-1),
+      retriedFailures: Array(n).fill(0),
+    });
+    const round: ProbeRound = {
+      prompt: Array(n).fill(0),
+      blue: arm(120),
+      green: arm(100),
+      output: { json: { blue: Array(n).fill(1), green: Array.from({ length: n }, (_, i) => (i < brokenJson ? 0 : 1)) } },
+      judge: Array.from({ length: n }, (_, i) => JUDGE_CODES.indexOf(i % 5 === 0 ? 'tie' : 'none')),
+      judgeMicroUsd: 900,
+    };
+    return { batchId: id, round, dropped: 0, skipped: 1 };
+  };
+  const shadowPlan = { plan: { ...base.plan, shadow: { percent: 10, minPairs: 300 } }, guards: { judge: { model: 'gpt-4.1', samplePercent: 20 } } };
+  const sp = await start('record-shadow', shadowPlan);
+  await until('record-shadow', (s) => s.phase === 'shadow');
+  for (let i = 1; i <= 2; i++) await sp.signal(shadowMetricsSignal, shadowBatch(`record-router-s${i}`, 200, 0));
+  await sp.signal(shadowMetricsSignal, shadowBatch('record-router-s2', 200, 0)); // redelivered: dropped
+  await sp.result();
+  await save('rollout-shadow-promoted', sp.workflowId);
+  const sj = await start('record-shadow-json', shadowPlan);
+  await until('record-shadow-json', (s) => s.phase === 'shadow');
+  await sj.signal(shadowMetricsSignal, shadowBatch('record-router-j1', 200, 60));
+  await sj.result();
+  await save('rollout-shadow-rolled-back', sj.workflowId);
 
   // 4. Unknown model: failed in preflight.
   const f = await start('record-preflight', { green: { model: 'no-such-model' } });

@@ -241,6 +241,28 @@ describe('the shadow phase on the dev server, with the real router', () => {
     }
   }, 120_000);
 
+  it('without router traffic the phase waits, bounded by maxDuration; pause, resume and promote work in it', async () => {
+    const idle = uniqueTarget('shadow-idle');
+    await startTestRollout(t.client, taskQueue, testSpec({ target: idle, plan: plan({ maxDuration: '2s' }) }));
+    const r = await result(t.client, idle);
+    expect(r.phase).toBe('rolled_back');
+    expect(r.reason).toMatch(/no verdict in the shadow phase within 2s.*no router sent mirrored pairs/);
+
+    const target = uniqueTarget('shadow-ops');
+    const handle = await startTestRollout(t.client, taskQueue, testSpec({ target, plan: plan({}) }));
+    const s = await waitForStatus(t.client, target, (x) => x.phase === 'shadow', 60_000);
+    expect(s.greenPercent).toBe(0);
+    expect(s.shadow).toEqual({ percent: 100 });
+    await handle.executeUpdate('pause', { args: [{ reason: 'look first' }] });
+    expect((await status(t.client, target)).phase).toBe('paused');
+    await handle.executeUpdate('resume', { args: [] });
+    expect((await status(t.client, target)).phase).toBe('shadow');
+    await handle.executeUpdate('promote', { args: [{ reason: 'known good' }] });
+    const done = await result(t.client, target);
+    expect(done.phase).toBe('promoted');
+    expect(done.greenPercent).toBe(100);
+  }, 120_000);
+
   it('no prompt or answer text in the exported histories or in any log line', () => {
     expect(targets.length).toBeGreaterThan(0);
     for (const target of targets) {
