@@ -434,6 +434,11 @@ export function pricingProblems(spec: RolloutSpec, priced: (model: string) => bo
       `guards.cost.spendCapUsd: green model ${spec.green.model} is not in the price catalog, so its spend cannot be capped; add its prices (MODELSHIFT_CATALOG) or remove the cap`,
     );
   }
+  if (spec.shadow?.maxSpendUsd !== undefined && unpriced.includes('green')) {
+    refused.push(
+      `plan.shadow.maxSpendUsd: green model ${spec.green.model} is not in the price catalog, so its shadow spend cannot be capped; add its prices (MODELSHIFT_CATALOG) or remove the cap`,
+    );
+  }
   if (spec.guards.cost.enabled && unpriced.length) {
     warnings.push(
       `guards.cost: ${unpriced.map((a) => `${a} model ${spec[a].model}`).join(' and ')} ${unpriced.length > 1 ? 'are' : 'is'} not in the price catalog: ` +

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { JUDGE_CODES, OUTCOME_CODES, type ProbeRound } from '../../src/decision/paired';
 import { addShadowBatch, emptyShadowEvidence, evaluateShadow } from '../../src/decision/shadow';
 import * as m from '../../src/rollout/machine';
-import { parseSpec } from '../../src/rollout/spec';
+import { parseSpec, pricingProblems } from '../../src/rollout/spec';
 import { MAX_SHADOW_PAIRS_PER_BATCH, type ShadowBatch } from '../../src/shadow/contract';
 import { statusText } from '../../src/rollout/render';
 import { renderDetails, staticDetails } from '../../src/rollout/web-ui';
@@ -88,6 +88,9 @@ describe('spec: plan.shadow and guards.judge', () => {
       /credentials/,
     );
     expect(() => parseSpec({ ...base, guards: { judge: { model: 'j' } } })).toThrow(/plan\.shadow/);
+    const capped = parseSpec({ ...base, plan: { shadow: { maxSpendUsd: 1 } } });
+    expect(pricingProblems(capped, (model) => model !== 'gpt-4.1-turbo').refused.join()).toMatch(/plan\.shadow\.maxSpendUsd: green model gpt-4.1-turbo is not in the price catalog/);
+    expect(pricingProblems(capped, () => true).refused).toEqual([]);
   });
 });
 
