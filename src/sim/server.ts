@@ -99,8 +99,15 @@ function chatContext(cfg: ServerConfig, timers: Set<NodeJS.Timeout>, hanging: Se
     nextId: () => `sim${(++seq).toString(36).padStart(8, '0')}`,
     later(res, ms, fn) {
       if (!(ms > 0)) return fn();
-      const cancel = () => { clearTimeout(t); timers.delete(t); };
-      const t = setTimeout(() => { timers.delete(t); res.off('close', cancel); fn(); }, ms);
+      const cancel = () => {
+        clearTimeout(t);
+        timers.delete(t);
+      };
+      const t = setTimeout(() => {
+        timers.delete(t);
+        res.off('close', cancel);
+        fn();
+      }, ms);
       timers.add(t);
       res.once('close', cancel);
     },
@@ -109,6 +116,21 @@ function chatContext(cfg: ServerConfig, timers: Set<NodeJS.Timeout>, hanging: Se
       res.once('close', () => hanging.delete(res));
     },
   };
+}
+
+const NOT_JSON = Symbol('not JSON');
+const NOT_JSON_MESSAGE =
+  "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)";
+
+/** The request's JSON body (undefined when empty), or NOT_JSON. */
+async function jsonBody(req: IncomingMessage): Promise<unknown> {
+  const text = await readBody(req);
+  if (!text.length) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return NOT_JSON;
+  }
 }
 
 export function createSimServer(cfg: ServerConfig): RunningServer {
@@ -126,7 +148,10 @@ export function createSimServer(cfg: ServerConfig): RunningServer {
     const path = q === -1 ? url : url.slice(0, q);
     const entry = path === '/v1/chat/completions' && method === 'POST' ? log.arrived(res) : undefined;
 
-    if (path === '/healthz') { sendJson(res, 200, { ok: true }); return 200; }
+    if (path === '/healthz') {
+      sendJson(res, 200, { ok: true });
+      return 200;
+    }
     const isAdmin = path.startsWith('/admin/');
     if (!isAdmin && !path.startsWith('/v1/')) {
       sendJson(res, 404, errorBody(`Invalid URL (${method} ${path})`, 'invalid_request_error', null));
@@ -138,17 +163,10 @@ export function createSimServer(cfg: ServerConfig): RunningServer {
       return 401;
     }
 
-    let body: unknown;
-    if (method === 'POST' || method === 'PUT' || method === 'PATCH') {
-      const text = await readBody(req);
-      if (text.length) {
-        try {
-          body = JSON.parse(text);
-        } catch {
-          sendJson(res, 400, badRequest('We could not parse the JSON body of your request. (HINT: This likely means you aren\'t using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)'));
-          return 400;
-        }
-      }
+    const body = method === 'POST' || method === 'PUT' || method === 'PATCH' ? await jsonBody(req) : undefined;
+    if (body === NOT_JSON) {
+      sendJson(res, 400, badRequest(NOT_JSON_MESSAGE));
+      return 400;
     }
 
     if (isAdmin) return log.admin(method, path, res) ?? (handleAdmin(cfg.registry, method, path, body, res), res.statusCode);
@@ -162,7 +180,10 @@ export function createSimServer(cfg: ServerConfig): RunningServer {
     }
     if (path.startsWith('/v1/models/') && method === 'GET') {
       const id = decodeURIComponent(path.slice('/v1/models/'.length));
-      if (!cfg.registry.get(id)) { sendJson(res, 404, modelNotFound(id)); return 404; }
+      if (!cfg.registry.get(id)) {
+        sendJson(res, 404, modelNotFound(id));
+        return 404;
+      }
       sendJson(res, 200, modelObject(cfg.registry, id));
       return 200;
     }
@@ -175,7 +196,10 @@ export function createSimServer(cfg: ServerConfig): RunningServer {
     route(req, res).then(
       (outcome) => {
         if (!cfg.log) return;
-        const line = () => cfg.log!(`${req.method} ${req.url} -> ${outcome}${typeof outcome === 'string' ? ` (${res.statusCode})` : ''} ${Math.round(performance.now() - t0)}ms`);
+        const line = () =>
+          cfg.log!(
+            `${req.method} ${req.url} -> ${outcome}${typeof outcome === 'string' ? ` (${res.statusCode})` : ''} ${Math.round(performance.now() - t0)}ms`,
+          );
         if (outcome === 'timeout') cfg.log(`${req.method} ${req.url} -> timeout (held open)`);
         else if (res.writableFinished) line();
         else res.once('close', line);
@@ -187,7 +211,10 @@ export function createSimServer(cfg: ServerConfig): RunningServer {
       },
     );
   });
-  server.on('connection', (s) => { sockets.add(s); s.once('close', () => sockets.delete(s)); });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
 
   return {
     server,

@@ -2,7 +2,6 @@ import OpenAI, { InternalServerError } from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../../src/sim';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 const json = async (r: Response | Promise<Response>): Promise<any> => (await r).json();
 const sims: Simulator[] = [];
 afterEach(async () => {
@@ -24,7 +23,10 @@ async function setup(adminKey?: string) {
 }
 
 const call = (client: OpenAI) =>
-  client.chat.completions.create({ model: 'gpt-4.1-turbo', messages: [{ role: 'user', content: 'hi' }] }).then(() => 'ok', (e: unknown) => e);
+  client.chat.completions.create({ model: 'gpt-4.1-turbo', messages: [{ role: 'user', content: 'hi' }] }).then(
+    () => 'ok',
+    (e: unknown) => e,
+  );
 
 describe('simulator: admin endpoints', () => {
   it('PUT changes behaviour mid-run; stats count outcomes; reset restores', async () => {

@@ -9,7 +9,6 @@ import OpenAI, {
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_SIM_MODELS, startSimulator, type Simulator, type SimulatorOptions } from '../../src/sim';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 const json = async (r: Response | Promise<Response>): Promise<any> => (await r).json();
 const sims: Simulator[] = [];
 async function start(opts: SimulatorOptions = {}) {
@@ -43,7 +42,11 @@ describe('simulator: OpenAI surface', () => {
   it('answers chat completions in OpenAI shape with plausible content and token counts', async () => {
     const { client } = await start({ models: { 'gpt-4.1': { errorRate: 0 } } });
     const r = await client.chat.completions.create({ model: 'gpt-4.1', messages: ask('What is the capital of Japan?') });
-    expect(r).toMatchObject({ object: 'chat.completion', model: 'gpt-4.1', choices: [{ index: 0, message: { role: 'assistant' }, finish_reason: 'stop' }] });
+    expect(r).toMatchObject({
+      object: 'chat.completion',
+      model: 'gpt-4.1',
+      choices: [{ index: 0, message: { role: 'assistant' }, finish_reason: 'stop' }],
+    });
     expect(r.id).toMatch(/^chatcmpl-/);
     expect(r.choices[0].message.content).toContain('Tokyo');
     const u = r.usage!;
@@ -54,11 +57,20 @@ describe('simulator: OpenAI surface', () => {
     const m = await client.chat.completions.create({ model: 'gpt-4.1', messages: ask('What is 2+2?') });
     expect(m.choices[0].message.content).toContain('4');
 
-    const capped = await client.chat.completions.create({ model: 'gpt-4.1', max_tokens: 5, messages: ask('Tell me a long story about the sea') });
+    const capped = await client.chat.completions.create({
+      model: 'gpt-4.1',
+      max_tokens: 5,
+      messages: ask('Tell me a long story about the sea'),
+    });
     expect(capped.usage!.completion_tokens).toBeLessThanOrEqual(5);
     expect(capped.choices[0].finish_reason).toBe('length');
 
-    const j = await client.chat.completions.create({ model: 'gpt-4.1', response_format: { type: 'json_object' }, max_tokens: 20, messages: ask('capital of France? answer in JSON') });
+    const j = await client.chat.completions.create({
+      model: 'gpt-4.1',
+      response_format: { type: 'json_object' },
+      max_tokens: 20,
+      messages: ask('capital of France? answer in JSON'),
+    });
     const parsed = JSON.parse(j.choices[0].message.content!);
     expect(parsed.answer).toContain('Paris');
   });
@@ -133,12 +145,19 @@ describe('simulator: faults', () => {
     const err = await client.chat.completions.create({ model: 'gpt-4.1', messages: ask('hi') }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SyntaxError);
     const stream = await client.chat.completions.create({ model: 'gpt-4.1', stream: true, messages: ask('hi') });
-    const streamErr = await (async () => { for await (const _ of stream) { /* drain */ } })().catch((e: unknown) => e);
+    const streamErr = await (async () => {
+      for await (const _ of stream) {
+        /* drain */
+      }
+    })().catch((e: unknown) => e);
     expect(streamErr).toBeInstanceOf(SyntaxError);
   });
 
   it('latencyMs 0 answers immediately; latency is applied and scaled', async () => {
-    const { client } = await start({ latencyScale: 0.5, models: { 'gpt-4.1': { errorRate: 0, latencyMs: 0 }, 'gemini-2.5-flash': { errorRate: 0, latencyMs: 300 } } });
+    const { client } = await start({
+      latencyScale: 0.5,
+      models: { 'gpt-4.1': { errorRate: 0, latencyMs: 0 }, 'gemini-2.5-flash': { errorRate: 0, latencyMs: 300 } },
+    });
     let t0 = Date.now();
     await client.chat.completions.create({ model: 'gpt-4.1', messages: ask('hi') });
     expect(Date.now() - t0).toBeLessThan(500);
@@ -151,12 +170,16 @@ describe('simulator: faults', () => {
 
   it('seeded runs reproduce the same outcome sequence; another seed differs', async () => {
     const run = async (seed: number) => {
-      const { sim, client } = await start({ seed, models: { 'gpt-4.1': { errorRate: 0.3, malformedRate: 0.2, completionTokens: { p50: 50, p99: 400 } } } });
+      const { sim, client } = await start({
+        seed,
+        models: { 'gpt-4.1': { errorRate: 0.3, malformedRate: 0.2, completionTokens: { p50: 50, p99: 400 } } },
+      });
       const seq: string[] = [];
       for (let i = 0; i < 30; i++) {
-        const r = await client.chat.completions
-          .create({ model: 'gpt-4.1', messages: ask(`q${i}`) })
-          .then((x) => `ok:${x.usage!.completion_tokens}`, (e: { status?: number; constructor: { name: string } }) => e.status ? String(e.status) : e.constructor.name);
+        const r = await client.chat.completions.create({ model: 'gpt-4.1', messages: ask(`q${i}`) }).then(
+          (x) => `ok:${x.usage!.completion_tokens}`,
+          (e: { status?: number; constructor: { name: string } }) => (e.status ? String(e.status) : e.constructor.name),
+        );
         seq.push(r);
       }
       await sim.close();
