@@ -18,7 +18,9 @@ export async function perSample(input: ProbeRoundInput): Promise<number> {
   // The same concurrency as the round's own limit, so only the per-activity overhead differs.
   for (let i = 0; i < input.pairs; i += input.concurrency) {
     const n = Math.min(input.concurrency, input.pairs - i);
-    const rs = await Promise.all(Array.from({ length: n }, (_, k) => runProbeRound({ ...input, pairs: 1, concurrency: 1, promptOffset: i + k })));
+    const rs = await Promise.all(
+      Array.from({ length: n }, (_, k) => runProbeRound({ ...input, pairs: 1, concurrency: 1, promptOffset: i + k })),
+    );
     done += rs.reduce((a, r) => a + r.round.prompt.length, 0);
   }
   return done;

@@ -56,7 +56,11 @@ async function time(workflow: 'oneBatch' | 'perSample'): Promise<number[]> {
   const out: number[] = [];
   for (let r = 0; r < rounds; r++) {
     const t0 = performance.now();
-    const n = await client.workflow.execute(workflow, { taskQueue: 'bench-sampling', workflowId: `${workflow}-${r}-${Date.now()}`, args: [input] });
+    const n = await client.workflow.execute(workflow, {
+      taskQueue: 'bench-sampling',
+      workflowId: `${workflow}-${r}-${Date.now()}`,
+      args: [input],
+    });
     if (n !== samples) throw new Error(`${workflow}: ${n} pairs counted, expected ${samples}`);
     out.push(performance.now() - t0);
   }
@@ -70,7 +74,9 @@ try {
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const row = (name: string, xs: number[], activitiesRun: number) =>
     `| ${name} | ${activitiesRun} | ${Math.round(med(xs))} | ${Math.round((samples / med(xs)) * 1000)} |`;
-  console.log(`### Probing: ${samples} pairs (${2 * samples} requests), concurrency ${concurrency}, median of ${rounds} runs (simulator latency 0)\n`);
+  console.log(
+    `### Probing: ${samples} pairs (${2 * samples} requests), concurrency ${concurrency}, median of ${rounds} runs (simulator latency 0)\n`,
+  );
   console.log('| how | activities | wall ms | pairs/s |');
   console.log('| --- | ---: | ---: | ---: |');
   console.log(row('one activity per round', batch, 1));

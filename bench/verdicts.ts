@@ -107,19 +107,29 @@ export interface Scenario {
 }
 
 const inOutage = (w: World | undefined, tSec: number) => !!w?.outage && tSec % w.outage.everySecs < w.outage.secs;
-const brownout = (w: World | undefined, tSec: number) => (w?.brownout && tSec % w.brownout.everySecs < w.brownout.secs ? w.brownout.extraErrors : 0);
+const brownout = (w: World | undefined, tSec: number) =>
+  w?.brownout && tSec % w.brownout.everySecs < w.brownout.secs ? w.brownout.extraErrors : 0;
 
 /** One request to an arm at time t: an outcome in the activity's terms. */
 /** Tries per request on a 429 (the spec's retry.attempts, honouring Retry-After): only the last 429 is final. */
 const ATTEMPTS = 3;
 
-function request(rng: () => number, arm: ArmModel, w: World | undefined, tSec: number, extraErrors: number, shared: number, prompt: number) {
+function request(
+  rng: () => number,
+  arm: ArmModel,
+  w: World | undefined,
+  tSec: number,
+  extraErrors: number,
+  shared: number,
+  prompt: number,
+) {
   if (arm.rateLimited) {
     let tries = 0;
     while (tries < ATTEMPTS && rng() < arm.rateLimited) tries++;
     if (tries === ATTEMPTS) return { code: 'rate_limited' as const, ms: 0, usd: 0, out: 0, check: -1 };
   }
-  if (inOutage(w, tSec) || rng() < arm.errorRate + extraErrors + brownout(w, tSec)) return { code: 'server' as const, ms: 0, usd: 0, out: 0, check: -1 };
+  if (inOutage(w, tSec) || rng() < arm.errorRate + extraErrors + brownout(w, tSec))
+    return { code: 'server' as const, ms: 0, usd: 0, out: 0, check: -1 };
   if (arm.substituted && rng() < arm.substituted) return { code: 'substituted' as const, ms: 0, usd: 0, out: 0, check: -1 };
   const sigmaTok = (Math.log(arm.outputTokens.p99) - Math.log(arm.outputTokens.p50)) / Z99;
   const out = Math.round(arm.outputTokens.p50 * Math.exp(sigmaTok * normal(rng)));
@@ -157,7 +167,10 @@ export interface RunResult {
 }
 
 export function benchSpec(sc: Scenario, cfg: BenchConfig): RolloutSpec {
-  const prompts = Array.from({ length: sc.prompts ?? 5 }, (_, i) => ({ messages: [{ role: 'user' as const, content: `prompt ${i}` }], expect: { contains: 'x' } }));
+  const prompts = Array.from({ length: sc.prompts ?? 5 }, (_, i) => ({
+    messages: [{ role: 'user' as const, content: `prompt ${i}` }],
+    expect: { contains: 'x' },
+  }));
   return parseSpec({
     target: 'bench',
     blue: { model: 'blue' },
@@ -170,7 +183,16 @@ export function benchSpec(sc: Scenario, cfg: BenchConfig): RolloutSpec {
 }
 
 /** A probe round of `pairs` pairs starting at `t0` (s), at the configured rate. */
-export function probeRound(rng: () => number, sc: Scenario, cfg: BenchConfig, pairs: number, t0: number, greenPercent: number, promptOffset: number, promptCount: number) {
+export function probeRound(
+  rng: () => number,
+  sc: Scenario,
+  cfg: BenchConfig,
+  pairs: number,
+  t0: number,
+  greenPercent: number,
+  promptOffset: number,
+  promptCount: number,
+) {
   const blue = sc.blue ?? BLUE;
   const cols: { blue: ArmColumns; green: ArmColumns } = { blue: emptyColumns(), green: emptyColumns() };
   const prompt: number[] = [];
@@ -183,7 +205,10 @@ export function probeRound(rng: () => number, sc: Scenario, cfg: BenchConfig, pa
     const b = request(rng, blue, sc.world, t, 0, shared, p);
     const g = request(rng, sc.green, sc.world, t, extra, shared, p);
     prompt.push(p);
-    for (const [arm, o] of [['blue', b], ['green', g]] as const) {
+    for (const [arm, o] of [
+      ['blue', b],
+      ['green', g],
+    ] as const) {
       const c = cols[arm];
       c.code.push(OUTCOME_CODES.indexOf(o.code));
       c.ms.push(o.ms);
@@ -241,7 +266,8 @@ export function runOnce(rng: () => number, sc: Scenario, cfg: BenchConfig, spec:
   for (let guard = 0; guard < 100_000; guard++) {
     const next = m.next(s);
     if (next.kind === 'ended') break;
-    if (next.kind === 'paused') s = m.resume(s); // `advance`: the operator accepts the risk at once
+    if (next.kind === 'paused')
+      s = m.resume(s); // `advance`: the operator accepts the risk at once
     else if (next.kind === 'advance') s = m.advance(spec, s, t * 1000);
     else if (next.kind === 'sample') {
       const r = m.nextRound(spec, s);
@@ -273,8 +299,15 @@ export function runOnce(rng: () => number, sc: Scenario, cfg: BenchConfig, spec:
   }
   const rolledBack = s.outcome?.phase === 'rolled_back';
   const reason = s.outcome?.reason ?? '';
-  const by: RunResult['by'] = !rolledBack ? 'promoted' : reason.startsWith('failed verdict') ? 'fail' : reason.startsWith('waited') ? 'wait' : 'hold';
-  const failedGuards = rolledBack && last ? (s.lastEvaluation?.guards.filter((g) => g.verdict === 'Fail').map((g) => `${g.guard}/${g.scope}`) ?? []) : [];
+  const by: RunResult['by'] = !rolledBack
+    ? 'promoted'
+    : reason.startsWith('failed verdict')
+      ? 'fail'
+      : reason.startsWith('waited')
+        ? 'wait'
+        : 'hold';
+  const failedGuards =
+    rolledBack && last ? (s.lastEvaluation?.guards.filter((g) => g.verdict === 'Fail').map((g) => `${g.guard}/${g.scope}`) ?? []) : [];
   return { rolledBack, by, minutes: t / 60, probeRequests, probeUsd, greenLive, failedGuards, state: s };
 }
 
@@ -297,38 +330,131 @@ export function runSeed(rng: () => number, sc: Scenario, cfg: BenchConfig): RunR
       if (seedRecordedGreenError(gFail, bRetryFail)) greenErrors++;
     }
     greenLive += cfg.traffic * 60 * ratio;
-    if (seedShouldRollback(greenErrors, all)) return { rolledBack: true, by: 'fail', minutes: si, probeRequests: all, probeUsd: 0, greenLive, failedGuards: ['seed'], state: m.initialState('') };
+    if (seedShouldRollback(greenErrors, all))
+      return {
+        rolledBack: true,
+        by: 'fail',
+        minutes: si,
+        probeRequests: all,
+        probeUsd: 0,
+        greenLive,
+        failedGuards: ['seed'],
+        state: m.initialState(''),
+      };
   }
-  return { rolledBack: false, by: 'promoted', minutes: nSteps, probeRequests: all, probeUsd: 0, greenLive, failedGuards: [], state: m.initialState('') };
+  return {
+    rolledBack: false,
+    by: 'promoted',
+    minutes: nSteps,
+    probeRequests: all,
+    probeUsd: 0,
+    greenLive,
+    failedGuards: [],
+    state: m.initialState(''),
+  };
 }
 
 // ---------- scenarios ----------
 const within = { ...BLUE };
 export const SCENARIOS: Scenario[] = [
   { id: 'eq', name: 'identical (1% errors)', green: { ...BLUE }, bad: false },
-  { id: 'eq-heavy', name: 'identical, heavy tail (lognormal σ = 1)', blue: { ...BLUE, latency: { p50: 450, p99: 4600, sigma: 1 } }, green: { ...BLUE, latency: { p50: 450, p99: 4600, sigma: 1 } }, bad: false },
-  { id: 'eq-pareto', name: 'identical, 5% Pareto tail', blue: { ...BLUE, latency: { ...BLUE.latency, paretoShare: 0.05 } }, green: { ...BLUE, latency: { ...BLUE.latency, paretoShare: 0.05 } }, bad: false },
-  { id: 'eq-outage', name: 'identical, shared outage (503 for 30 s every 10 min)', green: { ...BLUE }, world: { outage: { everySecs: 600, secs: 30 } }, bad: false },
-  { id: 'eq-brownout', name: 'identical, brown-out (+30% errors 2 min every 10 min)', green: { ...BLUE }, world: { brownout: { everySecs: 600, secs: 120, extraErrors: 0.3 } }, bad: false },
-  { id: 'eq-0.1', name: 'identical, 0.1% base errors', blue: { ...BLUE, errorRate: 0.001 }, green: { ...BLUE, errorRate: 0.001 }, bad: false },
+  {
+    id: 'eq-heavy',
+    name: 'identical, heavy tail (lognormal σ = 1)',
+    blue: { ...BLUE, latency: { p50: 450, p99: 4600, sigma: 1 } },
+    green: { ...BLUE, latency: { p50: 450, p99: 4600, sigma: 1 } },
+    bad: false,
+  },
+  {
+    id: 'eq-pareto',
+    name: 'identical, 5% Pareto tail',
+    blue: { ...BLUE, latency: { ...BLUE.latency, paretoShare: 0.05 } },
+    green: { ...BLUE, latency: { ...BLUE.latency, paretoShare: 0.05 } },
+    bad: false,
+  },
+  {
+    id: 'eq-outage',
+    name: 'identical, shared outage (503 for 30 s every 10 min)',
+    green: { ...BLUE },
+    world: { outage: { everySecs: 600, secs: 30 } },
+    bad: false,
+  },
+  {
+    id: 'eq-brownout',
+    name: 'identical, brown-out (+30% errors 2 min every 10 min)',
+    green: { ...BLUE },
+    world: { brownout: { everySecs: 600, secs: 120, extraErrors: 0.3 } },
+    bad: false,
+  },
+  {
+    id: 'eq-0.1',
+    name: 'identical, 0.1% base errors',
+    blue: { ...BLUE, errorRate: 0.001 },
+    green: { ...BLUE, errorRate: 0.001 },
+    bad: false,
+  },
   { id: 'eq-8', name: 'identical, 8% base errors', blue: { ...BLUE, errorRate: 0.08 }, green: { ...BLUE, errorRate: 0.08 }, bad: false },
   { id: 'eq-429-10', name: 'identical, green 10% 429s', green: { ...BLUE, rateLimited: 0.1 }, bad: false },
   { id: 'eq-429-20', name: 'identical, green 20% 429s', green: { ...BLUE, rateLimited: 0.2 }, bad: false },
-  { id: 'eq-small', name: 'identical, 10 probe pairs a round', green: { ...BLUE }, spec: { plan: { steps: [10, 25, 50, 100], dwell: 60, probesPerRound: 10 } }, bad: false },
+  {
+    id: 'eq-small',
+    name: 'identical, 10 probe pairs a round',
+    green: { ...BLUE },
+    spec: { plan: { steps: [10, 25, 50, 100], dwell: 60, probesPerRound: 10 } },
+    bad: false,
+  },
   { id: 'eq-rho', name: 'identical, pairs correlated (ρ = 0.7)', green: { ...BLUE }, world: { rho: 0.7 }, bad: false },
-  { id: 'tol-lat', name: 'within tolerance: +15% latency (p50 and p99)', green: { ...within, latency: { p50: 450 * 1.15, p99: 1200 * 1.15 } }, bad: false },
-  { id: 'tol-err', name: 'within tolerance: +1 pp errors at half the cost', green: { ...within, errorRate: 0.02, priceIn: 0.25, priceOut: 0.75 }, bad: false },
+  {
+    id: 'tol-lat',
+    name: 'within tolerance: +15% latency (p50 and p99)',
+    green: { ...within, latency: { p50: 450 * 1.15, p99: 1200 * 1.15 } },
+    bad: false,
+  },
+  {
+    id: 'tol-err',
+    name: 'within tolerance: +1 pp errors at half the cost',
+    green: { ...within, errorRate: 0.02, priceIn: 0.25, priceOut: 0.75 },
+    bad: false,
+  },
   { id: 'tol-cheap', name: 'within tolerance: 40% cheaper', green: { ...within, priceIn: 0.3, priceOut: 0.9 }, bad: false },
   { id: 'e4', name: '+4 pp errors', green: { ...BLUE, errorRate: 0.05 }, bad: true },
   { id: 'e10', name: '+10 pp errors', green: { ...BLUE, errorRate: 0.11 }, bad: true },
-  { id: 'e4-outage', name: '+4 pp errors, shared outage', green: { ...BLUE, errorRate: 0.05 }, world: { outage: { everySecs: 600, secs: 30 } }, bad: true },
+  {
+    id: 'e4-outage',
+    name: '+4 pp errors, shared outage',
+    green: { ...BLUE, errorRate: 0.05 },
+    world: { outage: { everySecs: 600, secs: 30 } },
+    bad: true,
+  },
   { id: 'e4-8', name: '+4 pp errors over 8% base', blue: { ...BLUE, errorRate: 0.08 }, green: { ...BLUE, errorRate: 0.12 }, bad: true },
   { id: 'p99', name: '+30% p99 (p50 same)', green: { ...BLUE, latency: { p50: 450, p99: 1560 } }, bad: true },
-  { id: 'replica', name: 'slow replica: 6% of green ×2.5 (p99 +37%)', green: { ...BLUE, latency: { ...BLUE.latency, slowShare: 0.06, slowFactor: 2.5 } }, bad: true },
+  {
+    id: 'replica',
+    name: 'slow replica: 6% of green ×2.5 (p99 +37%)',
+    green: { ...BLUE, latency: { ...BLUE.latency, slowShare: 0.06, slowFactor: 2.5 } },
+    bad: true,
+  },
   { id: 'lat-1.5', name: 'latency ×1.5', green: { ...BLUE, latency: { p50: 675, p99: 1800 } }, bad: true },
-  { id: 'prompt', name: 'one prompt of five fails its check +20 pp', green: { ...BLUE, checkFailByPrompt: [0.22, 0.02, 0.02, 0.02, 0.02] }, bad: true },
-  { id: 'late', name: 'late regression: +6 pp errors at 100%', green: { ...BLUE }, world: { greenExtraErrors: (p) => (p >= 100 ? 0.06 : 0) }, bad: true },
-  { id: 'late50', name: 'load regression: +4 pp errors from 50%', green: { ...BLUE }, world: { greenExtraErrors: (p) => (p >= 50 ? 0.04 : 0) }, bad: true },
+  {
+    id: 'prompt',
+    name: 'one prompt of five fails its check +20 pp',
+    green: { ...BLUE, checkFailByPrompt: [0.22, 0.02, 0.02, 0.02, 0.02] },
+    bad: true,
+  },
+  {
+    id: 'late',
+    name: 'late regression: +6 pp errors at 100%',
+    green: { ...BLUE },
+    world: { greenExtraErrors: (p) => (p >= 100 ? 0.06 : 0) },
+    bad: true,
+  },
+  {
+    id: 'late50',
+    name: 'load regression: +4 pp errors from 50%',
+    green: { ...BLUE },
+    world: { greenExtraErrors: (p) => (p >= 50 ? 0.04 : 0) },
+    bad: true,
+  },
   { id: 'cost', name: 'cost +50%', green: { ...BLUE, priceIn: 0.75, priceOut: 2.25 }, bad: true },
   { id: 'subst', name: 'green fails, the gateway answers from blue (substitution)', green: { ...BLUE, substituted: 1 }, bad: true },
 ];
@@ -361,15 +487,29 @@ export function aggregate(sc: Scenario, rs: RunResult[]): Row {
     byFail: share((r) => r.by === 'fail'),
     byHold: share((r) => r.by === 'hold'),
     byWait: share((r) => r.by === 'wait'),
-    minutesMedian: percentile(rs.map((r) => r.minutes), 0.5),
-    minutesP95: percentile(rs.map((r) => r.minutes), 0.95),
+    minutesMedian: percentile(
+      rs.map((r) => r.minutes),
+      0.5,
+    ),
+    minutesP95: percentile(
+      rs.map((r) => r.minutes),
+      0.95,
+    ),
     probeRequests: mean((r) => r.probeRequests),
     probeUsd: mean((r) => r.probeUsd),
     greenLive: mean((r) => (r.rolledBack ? r.greenLive : 0)),
   };
 }
 
-export const DEFAULT_CONFIG: BenchConfig = { runs: 400, seed: 1, pairsPerMinute: 120, traffic: 10, dwellSecs: 60, probesPerRound: 50, policy: 'rollback' };
+export const DEFAULT_CONFIG: BenchConfig = {
+  runs: 400,
+  seed: 1,
+  pairsPerMinute: 120,
+  traffic: 10,
+  dwellSecs: 60,
+  probesPerRound: 50,
+  policy: 'rollback',
+};
 
 export function bench(cfg: BenchConfig, scenarios = SCENARIOS, design: 'ours' | 'seed' = 'ours'): Row[] {
   return scenarios.map((sc, k) => {
@@ -425,7 +565,13 @@ async function main() {
   console.log(table('modelshift (paired probes, the rollout machine)', ours));
   if (process.argv.includes('--seedrule')) {
     console.log('');
-    console.log(table("the seed's rule (10 routed samples per step, +10% steps, its fallback hiding green errors, 60 s a step)", bench(cfg, scenarios, 'seed'), 'seed'));
+    console.log(
+      table(
+        "the seed's rule (10 routed samples per step, +10% steps, its fallback hiding green errors, 60 s a step)",
+        bench(cfg, scenarios, 'seed'),
+        'seed',
+      ),
+    );
   }
   console.log(`\n(${((performance.now() - t0) / 1000).toFixed(1)} s)`);
 }

@@ -40,7 +40,11 @@ const hooks = createServer((req, res) => void req.resume().on('end', () => res.w
 await new Promise<void>((r) => hooks.listen(0, '127.0.0.1', r));
 const hookUrl = `http://127.0.0.1:${(hooks.address() as AddressInfo).port}/hook`;
 const server = await startDevServer();
-const sim = await startSimulator({ latencyScale: 0.02, seed: 3, models: { 'gpt-4.1': { errorRate: 0 }, 'gpt-4.1-turbo': { errorRate: 0 } } });
+const sim = await startSimulator({
+  latencyScale: 0.02,
+  seed: 3,
+  models: { 'gpt-4.1': { errorRate: 0 }, 'gpt-4.1-turbo': { errorRate: 0 } },
+});
 process.env.GATEWAY_BASE_URL = sim.url;
 process.env.GATEWAY_API_KEY = sim.apiKey;
 const native = await NativeConnection.connect({ address: server.address });
@@ -56,15 +60,23 @@ const base = {
   retry: { attempts: 2, minBackoff: '50ms', maxBackoff: '200ms' },
 };
 const start = (target: string, over: object = {}, options?: object) =>
-  client.workflow.start('rolloutWorkflow', { workflowId: rolloutWorkflowId(target), taskQueue: 'record', args: [{ spec: parseSpec({ ...base, target, ...over }), options }] });
+  client.workflow.start('rolloutWorkflow', {
+    workflowId: rolloutWorkflowId(target),
+    taskQueue: 'record',
+    args: [{ spec: parseSpec({ ...base, target, ...over }), options }],
+  });
 const cli = (await ensureTemporalCli()).path!;
 /** Export with the official CLI (`temporal workflow show -o json`), the format historyFromJSON reads. */
 const save = async (name: string, workflowId: string, runId?: string) => {
   if (only.length && !only.includes(name)) return;
-  const json = execFileSync(cli, ['workflow', 'show', '--address', server.address, '-w', workflowId, ...(runId ? ['-r', runId] : []), '-o', 'json'], {
-    encoding: 'utf8',
-    maxBuffer: 64 * 1024 * 1024,
-  });
+  const json = execFileSync(
+    cli,
+    ['workflow', 'show', '--address', server.address, '-w', workflowId, ...(runId ? ['-r', runId] : []), '-o', 'json'],
+    {
+      encoding: 'utf8',
+      maxBuffer: 64 * 1024 * 1024,
+    },
+  );
   writeFileSync(join(out, `${name}.json`), json);
   console.log(`saved ${name}.json (${JSON.parse(json).events.length} events)`);
 };
@@ -114,7 +126,10 @@ try {
   await save('rollout-promoted-by-operator', e2.workflowId);
 
   // 3c. An approval gate at the first step, approved by update, with a webhook told of every event.
-  const g = await start('record-approve', { plan: { ...base.plan, steps: [{ percent: 25, approval: true }, 50, 100] }, notify: [{ url: hookUrl }] });
+  const g = await start('record-approve', {
+    plan: { ...base.plan, steps: [{ percent: 25, approval: true }, 50, 100] },
+    notify: [{ url: hookUrl }],
+  });
   await until('record-approve', (s) => s.waiting === 'approval');
   await g.executeUpdate(approveUpdate, { args: [{ by: 'recorder', reason: 'looks good' }] });
   await g.result();
@@ -142,7 +157,10 @@ try {
     };
     return { batchId: id, round, dropped: 0, skipped: 1 };
   };
-  const shadowPlan = { plan: { ...base.plan, shadow: { percent: 10, minPairs: 300 } }, guards: { judge: { model: 'gpt-4.1', samplePercent: 20 } } };
+  const shadowPlan = {
+    plan: { ...base.plan, shadow: { percent: 10, minPairs: 300 } },
+    guards: { judge: { model: 'gpt-4.1', samplePercent: 20 } },
+  };
   const sp = await start('record-shadow', shadowPlan);
   await until('record-shadow', (s) => s.phase === 'shadow');
   for (let i = 1; i <= 2; i++) await sp.signal(shadowMetricsSignal, shadowBatch(`record-router-s${i}`, 200, 0));
@@ -171,7 +189,11 @@ try {
   await e.result();
   await save('experiment-rounds', e.workflowId);
   const { input: long } = buildExperimentInput({ rounds: '200', interval: '1s', concurrency: '4' } as never);
-  const ec = await client.workflow.start('experimentWorkflow', { workflowId: 'record-experiment-cancel', taskQueue: 'record', args: [long] });
+  const ec = await client.workflow.start('experimentWorkflow', {
+    workflowId: 'record-experiment-cancel',
+    taskQueue: 'record',
+    args: [long],
+  });
   await new Promise((r) => setTimeout(r, 2500));
   await ec.cancel();
   await ec.result();

@@ -30,12 +30,10 @@ const hostPort = z
 
 /** A gateway base URL: http(s), and no credentials or query in it (a key there ends up in logs and history). */
 const gatewayURL = (error: string) =>
-  z
-    .url({ protocol: /^https?$/, error })
-    .superRefine((url, ctx) => {
-      const unsafe = unsafeBaseURL(url);
-      if (unsafe) ctx.addIssue({ code: 'custom', message: `expected a base URL without credentials or query: it ${unsafe}` });
-    });
+  z.url({ protocol: /^https?$/, error }).superRefine((url, ctx) => {
+    const unsafe = unsafeBaseURL(url);
+    if (unsafe) ctx.addIssue({ code: 'custom', message: `expected a base URL without credentials or query: it ${unsafe}` });
+  });
 
 const EnvSchema = z.object({
   GATEWAY_BASE_URL: optionalString.pipe(gatewayURL('expected an http(s) URL such as https://api.openai.com/v1').optional()),
@@ -57,7 +55,8 @@ const EnvSchema = z.object({
 });
 
 const FIX: Record<string, string> = {
-  GATEWAY_BASE_URL: 'set it to your OpenAI-compatible base URL, e.g. GATEWAY_BASE_URL=https://api.openai.com/v1, or unset it to use the built-in simulator',
+  GATEWAY_BASE_URL:
+    'set it to your OpenAI-compatible base URL, e.g. GATEWAY_BASE_URL=https://api.openai.com/v1, or unset it to use the built-in simulator',
   HOLYSHEEP_BASE_URL: 'set it to an http(s) URL such as https://api.holysheep.ai/v1, or use GATEWAY_BASE_URL',
   TEMPORAL_ADDRESS: 'set it to host:port of your Temporal frontend, or unset it to use the embedded dev server',
   TEMPORAL_PORT: 'set a number between 1 and 65535',
@@ -123,14 +122,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const certOrKey = [e.TEMPORAL_TLS_CERT_PATH, e.TEMPORAL_TLS_KEY_PATH].filter(Boolean).length;
   if (certOrKey === 1) {
     const missing = e.TEMPORAL_TLS_CERT_PATH ? 'TEMPORAL_TLS_KEY_PATH' : 'TEMPORAL_TLS_CERT_PATH';
-    throw new ConfigError(`${missing}: required for mTLS when the other of TEMPORAL_TLS_CERT_PATH / TEMPORAL_TLS_KEY_PATH is set; set both or neither`);
+    throw new ConfigError(
+      `${missing}: required for mTLS when the other of TEMPORAL_TLS_CERT_PATH / TEMPORAL_TLS_KEY_PATH is set; set both or neither`,
+    );
   }
   for (const name of ['TEMPORAL_TLS_CERT_PATH', 'TEMPORAL_TLS_KEY_PATH', 'TEMPORAL_TLS_CA_PATH'] as const) {
     const p = e[name];
     if (p && !existsSync(p)) throw new ConfigError(`${name}: file ${p} does not exist; point it at the PEM file`);
   }
   if ((e.TEMPORAL_API_KEY || certOrKey) && !e.TEMPORAL_ADDRESS) {
-    throw new ConfigError('TEMPORAL_ADDRESS: required when TEMPORAL_API_KEY or mTLS is set; set it to your cluster, e.g. my-ns.a1b2c.tmprl.cloud:7233');
+    throw new ConfigError(
+      'TEMPORAL_ADDRESS: required when TEMPORAL_API_KEY or mTLS is set; set it to your cluster, e.g. my-ns.a1b2c.tmprl.cloud:7233',
+    );
   }
   const useTls = Boolean(e.TEMPORAL_API_KEY || certOrKey || e.TEMPORAL_TLS_CA_PATH || e.TEMPORAL_TLS_SERVER_NAME);
   const baseURL = e.GATEWAY_BASE_URL ?? e.HOLYSHEEP_BASE_URL;
@@ -143,7 +146,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       taskQueue: e.TASK_QUEUE,
       apiKey: e.TEMPORAL_API_KEY,
       tls: useTls
-        ? { certPath: e.TEMPORAL_TLS_CERT_PATH, keyPath: e.TEMPORAL_TLS_KEY_PATH, caPath: e.TEMPORAL_TLS_CA_PATH, serverName: e.TEMPORAL_TLS_SERVER_NAME }
+        ? {
+            certPath: e.TEMPORAL_TLS_CERT_PATH,
+            keyPath: e.TEMPORAL_TLS_KEY_PATH,
+            caPath: e.TEMPORAL_TLS_CA_PATH,
+            serverName: e.TEMPORAL_TLS_SERVER_NAME,
+          }
         : undefined,
       devPort: e.TEMPORAL_PORT,
       uiPort: e.TEMPORAL_UI_PORT,

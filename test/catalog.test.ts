@@ -50,9 +50,15 @@ describe('estimateCostUsd', () => {
   });
   it('bills cached input tokens at the cached price (cached is part of inputTokens)', () => {
     // 1000 input of which 400 cached: 600 × 2 + 400 × 0.5 = 1400 µ$; + 100 out × 8 = 800 µ$
-    expect(estimateCostUsd(DEFAULT_CATALOG, 'gpt-4.1', { inputTokens: 1000, cachedInputTokens: 400, outputTokens: 100 })).toBeCloseTo(0.0022, 12);
+    expect(estimateCostUsd(DEFAULT_CATALOG, 'gpt-4.1', { inputTokens: 1000, cachedInputTokens: 400, outputTokens: 100 })).toBeCloseTo(
+      0.0022,
+      12,
+    );
     // cached > input is clamped
-    expect(estimateCostUsd(DEFAULT_CATALOG, 'gpt-4.1', { inputTokens: 10, cachedInputTokens: 50, outputTokens: 0 })).toBeCloseTo(10 * 0.5 / 1e6, 15);
+    expect(estimateCostUsd(DEFAULT_CATALOG, 'gpt-4.1', { inputTokens: 10, cachedInputTokens: 50, outputTokens: 0 })).toBeCloseTo(
+      (10 * 0.5) / 1e6,
+      15,
+    );
   });
   it('returns 0 and priced:false for an unknown model instead of throwing', () => {
     expect(estimateCostUsd(DEFAULT_CATALOG, 'nope', { inputTokens: 1000, outputTokens: 1000 })).toBe(0);

@@ -19,13 +19,50 @@ describe('classify with the seed rules', () => {
     ['reasoning', user(pad('reasoning task', 600)), 'gpt-4.1'],
     ['substring quirk: however', user(pad('however, it is fine', 600)), 'gpt-4.1'],
     ['substring quirk: show', user(pad('show me a table', 600)), 'gpt-4.1'],
-    ['counts all messages', [{ role: 'system', content: 'x'.repeat(300) }, { role: 'user', content: 'y'.repeat(300) }], 'gemini-2.5-flash'],
-    ['keyword in the system prompt', [{ role: 'system', content: 'Solve step by step. Explain how.' }, { role: 'user', content: 'z'.repeat(600) }], 'gpt-4.1'],
-    ['array content text parts', [{ role: 'user', content: [{ type: 'text', text: 'a'.repeat(400) }, { type: 'image_url' }, { type: 'text', text: 'b'.repeat(400) }] }], 'gemini-2.5-flash'],
-    ['null content counts 0', [{ role: 'assistant', content: null }, { role: 'user', content: 'hi' }], 'deepseek-v3.2'],
+    [
+      'counts all messages',
+      [
+        { role: 'system', content: 'x'.repeat(300) },
+        { role: 'user', content: 'y'.repeat(300) },
+      ],
+      'gemini-2.5-flash',
+    ],
+    [
+      'keyword in the system prompt',
+      [
+        { role: 'system', content: 'Solve step by step. Explain how.' },
+        { role: 'user', content: 'z'.repeat(600) },
+      ],
+      'gpt-4.1',
+    ],
+    [
+      'array content text parts',
+      [
+        {
+          role: 'user',
+          content: [{ type: 'text', text: 'a'.repeat(400) }, { type: 'image_url' }, { type: 'text', text: 'b'.repeat(400) }],
+        },
+      ],
+      'gemini-2.5-flash',
+    ],
+    [
+      'null content counts 0',
+      [
+        { role: 'assistant', content: null },
+        { role: 'user', content: 'hi' },
+      ],
+      'deepseek-v3.2',
+    ],
     ['no messages', [], 'deepseek-v3.2'],
     ['code points, not UTF-16 units (499 emoji)', user('😀'.repeat(499)), 'deepseek-v3.2'],
-    ['keyword does not straddle messages', [{ role: 'user', content: pad('a', 300) + 'ho' }, { role: 'user', content: 'w' + pad('', 300) }], 'gemini-2.5-flash'],
+    [
+      'keyword does not straddle messages',
+      [
+        { role: 'user', content: pad('a', 300) + 'ho' },
+        { role: 'user', content: 'w' + pad('', 300) },
+      ],
+      'gemini-2.5-flash',
+    ],
   ])('%s', (_name, messages, expected) => {
     expect(classify(messages)).toBe(expected);
   });
@@ -40,7 +77,11 @@ describe('classify with the seed rules', () => {
 
 describe('classify with configured rules', () => {
   const word: RoutingConfig = {
-    rules: [DEFAULT_ROUTING.rules[0], DEFAULT_ROUTING.rules[1], { model: 'gpt-4.1', keywords: ['why', 'how', 'analyze', 'compare', 'reasoning'], match: 'word' }],
+    rules: [
+      DEFAULT_ROUTING.rules[0],
+      DEFAULT_ROUTING.rules[1],
+      { model: 'gpt-4.1', keywords: ['why', 'how', 'analyze', 'compare', 'reasoning'], match: 'word' },
+    ],
     default: 'gemini-2.5-flash',
   };
   it.each<[string, string, string]>([

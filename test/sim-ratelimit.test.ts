@@ -18,7 +18,12 @@ const msg = [{ role: 'user' as const, content: 'hi' }];
 
 async function drain(client: OpenAI) {
   const results = await Promise.all(
-    Array.from({ length: RPM }, () => client.chat.completions.create({ model: 'gpt-4.1', messages: msg }).then(() => 'ok', (e: unknown) => e)),
+    Array.from({ length: RPM }, () =>
+      client.chat.completions.create({ model: 'gpt-4.1', messages: msg }).then(
+        () => 'ok',
+        (e: unknown) => e,
+      ),
+    ),
   );
   expect(results.every((r) => r === 'ok')).toBe(true);
 }

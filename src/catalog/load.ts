@@ -52,19 +52,26 @@ const ModelPatchSchema = z.strictObject({
     .optional(),
 });
 
-const RuleSchema = z
-  .strictObject({
-    model: z.string({ error: 'expected a model name' }).min(1, { error: 'expected a model name' }),
-    charsBelow: z.number({ error: 'expected a whole number >= 0' }).int({ error: 'expected a whole number >= 0' }).min(0, { error: 'expected a whole number >= 0' }).optional(),
-    charsAbove: z.number({ error: 'expected a whole number >= 0' }).int({ error: 'expected a whole number >= 0' }).min(0, { error: 'expected a whole number >= 0' }).optional(),
-    keywords: z
-      .array(z.string({ error: 'expected a string' }).min(1, { error: 'expected a non-empty keyword' }), {
-        error: 'expected a list of keywords',
-      })
-      .min(1, { error: 'expected at least one keyword' })
-      .optional(),
-    match: z.enum(['substring', 'word'], { error: "expected 'substring' or 'word'" }).optional(),
-  });
+const RuleSchema = z.strictObject({
+  model: z.string({ error: 'expected a model name' }).min(1, { error: 'expected a model name' }),
+  charsBelow: z
+    .number({ error: 'expected a whole number >= 0' })
+    .int({ error: 'expected a whole number >= 0' })
+    .min(0, { error: 'expected a whole number >= 0' })
+    .optional(),
+  charsAbove: z
+    .number({ error: 'expected a whole number >= 0' })
+    .int({ error: 'expected a whole number >= 0' })
+    .min(0, { error: 'expected a whole number >= 0' })
+    .optional(),
+  keywords: z
+    .array(z.string({ error: 'expected a string' }).min(1, { error: 'expected a non-empty keyword' }), {
+      error: 'expected a list of keywords',
+    })
+    .min(1, { error: 'expected at least one keyword' })
+    .optional(),
+  match: z.enum(['substring', 'word'], { error: "expected 'substring' or 'word'" }).optional(),
+});
 
 const RoutingSchema = z.strictObject({
   rules: z.array(RuleSchema, { error: 'expected a list of rules' }).optional(),

@@ -159,8 +159,7 @@ export function estimateCost(catalog: Catalog, model: string, usage: TokenUsage)
   const input = nonNeg(usage.inputTokens);
   const cached = Math.min(input, nonNeg(usage.cachedInputTokens ?? 0));
   const output = nonNeg(usage.outputTokens);
-  const usd =
-    ((input - cached) * e.inputPerM + cached * (e.cachedInputPerM ?? e.inputPerM) + output * e.outputPerM) / 1e6;
+  const usd = ((input - cached) * e.inputPerM + cached * (e.cachedInputPerM ?? e.inputPerM) + output * e.outputPerM) / 1e6;
   return { usd, priced: true };
 }
 

@@ -49,7 +49,10 @@ export const ExpectationSchema = z
         try {
           regexFor(r, false);
         } catch (e) {
-          ctx.addIssue({ code: 'custom', message: `expected a regular expression RE2 accepts (no lookaround or backreferences): ${firstLine(e)}` });
+          ctx.addIssue({
+            code: 'custom',
+            message: `expected a regular expression RE2 accepts (no lookaround or backreferences): ${firstLine(e)}`,
+          });
         }
       })
       .optional(),
@@ -108,7 +111,8 @@ export function checkOutput(e: Expectation, content: string): { passed: boolean;
     } catch {
       return { passed: false, why: 'not JSON' };
     }
-    if (validate && !validate(value)) return { passed: false, why: `JSON schema: ${validate.errors?.[0]?.instancePath || '/'} ${validate.errors?.[0]?.message}` };
+    if (validate && !validate(value))
+      return { passed: false, why: `JSON schema: ${validate.errors?.[0]?.instancePath || '/'} ${validate.errors?.[0]?.message}` };
   }
   return { passed: true };
 }

@@ -13,7 +13,14 @@ export interface DemoTraffic {
   stop(): Promise<void>;
 }
 
-export function startDemoTraffic(opts: { routerURL: string; apiKey: string; target: string; rps?: number; users?: number; concurrency?: number }): DemoTraffic {
+export function startDemoTraffic(opts: {
+  routerURL: string;
+  apiKey: string;
+  target: string;
+  rps?: number;
+  users?: number;
+  concurrency?: number;
+}): DemoTraffic {
   const client = new OpenAI({ baseURL: opts.routerURL, apiKey: opts.apiKey, maxRetries: 0, timeout: 30_000 });
   const rps = opts.rps ?? 20;
   const users = opts.users ?? 500;

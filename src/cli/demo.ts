@@ -91,7 +91,11 @@ async function startStack(config: Config): Promise<DemoStack> {
 
     const nativeConnection = await NativeConnection.connect(connectionOptions(config.temporal, targetAddress(config.temporal)));
     started.push(() => nativeConnection.close());
-    const worker = await createWorker({ connection: nativeConnection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue });
+    const worker = await createWorker({
+      connection: nativeConnection,
+      namespace: config.temporal.namespace,
+      taskQueue: config.temporal.taskQueue,
+    });
     const workerRun = worker.run();
     started.push(async () => {
       if (worker.getState() === 'RUNNING') worker.shutdown();
@@ -156,7 +160,9 @@ async function rollbackDemo(config: Config, stack: DemoStack, sim: Simulator): P
   const bad = demoSpec('demo-rollback');
   await clearPrevious(stack.rollouts, bad.target);
   if (stack.traffic) stack.traffic.target = bad.target;
-  say(`\n▶ rollout 2: same models; once green reaches 25%, its error rate is raised to 30% through the simulator's admin endpoint — expected: rolled back`);
+  say(
+    `\n▶ rollout 2: same models; once green reaches 25%, its error rate is raised to 30% through the simulator's admin endpoint — expected: rolled back`,
+  );
   await stack.rollouts.start(bad);
   say(`  Web UI: ${webUiLink(config, rolloutWorkflowId(bad.target))}`);
   let injected = false;
@@ -189,7 +195,9 @@ function printHints(config: Config, stack: DemoStack): void {
   say('  npx modelshift list');
   say(`  curl -s http://127.0.0.1:${stack.routed.port}/metrics | grep modelshift_router`);
   const body = '{"model":"demo","user":"alice","messages":[{"role":"user","content":"hi"}]}';
-  say(`  curl -s ${stack.routerURL}/chat/completions -H 'authorization: Bearer ${DEMO_KEY}' -H 'content-type: application/json' -d '${body}'`);
+  say(
+    `  curl -s ${stack.routerURL}/chat/completions -H 'authorization: Bearer ${DEMO_KEY}' -H 'content-type: application/json' -d '${body}'`,
+  );
   if (!config.temporal.address) say(`  Web UI: http://localhost:${config.temporal.uiPort}`);
 }
 
@@ -218,5 +226,7 @@ export function registerDemoCommand(program: Command): void {
     .description('what `npm start` runs: local dev server + simulator + worker, a rollout that promotes and one that rolls back')
     .option('--no-regression', 'skip the second rollout (green degrades mid-way and is rolled back)')
     .option('--exit', 'exit after the demo rollouts instead of keeping the stack up')
-    .action(action(async (opts: { regression: boolean; exit?: boolean }) => runDemo({ regression: opts.regression, exit: Boolean(opts.exit) })));
+    .action(
+      action(async (opts: { regression: boolean; exit?: boolean }) => runDemo({ regression: opts.regression, exit: Boolean(opts.exit) })),
+    );
 }

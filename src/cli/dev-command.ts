@@ -27,7 +27,9 @@ export function registerDevCommands(program: Command): void {
           namespace: config.temporal.namespace,
           dbFilename: opts.ephemeral ? undefined : join(config.stateDir, 'temporal.sqlite'),
         });
-        process.stdout.write(`Temporal dev server on ${server.address} (namespace ${server.namespace})\nWeb UI: ${server.uiUrl}\nCtrl-C to stop.\n`);
+        process.stdout.write(
+          `Temporal dev server on ${server.address} (namespace ${server.namespace})\nWeb UI: ${server.uiUrl}\nCtrl-C to stop.\n`,
+        );
         await untilStopped();
         await server.stop();
         process.stdout.write('stopped\n');
@@ -44,7 +46,9 @@ export function registerDevCommands(program: Command): void {
         // A bad price catalog is bad input at start-up, not a surprise in the first sample batch.
         loadCatalog(process.env.MODELSHIFT_CATALOG || undefined);
         if (!config.gateway.baseURL) {
-          process.stderr.write('modelshift worker: GATEWAY_BASE_URL is not set; arms without their own baseURL will fail preflight (set it, or use npm start for the simulator)\n');
+          process.stderr.write(
+            'modelshift worker: GATEWAY_BASE_URL is not set; arms without their own baseURL will fail preflight (set it, or use npm start for the simulator)\n',
+          );
         }
         await runWorker(config);
       }),

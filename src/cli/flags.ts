@@ -26,7 +26,11 @@ export function parseNumber(flag: string, value: string | number | undefined, ra
   if (value === undefined) return undefined;
   const text = String(value).trim();
   const n = text === '' ? NaN : Number(text);
-  const ok = Number.isFinite(n) && (!range.integer || Number.isSafeInteger(n)) && (range.min === undefined || n >= range.min) && (range.max === undefined || n <= range.max);
+  const ok =
+    Number.isFinite(n) &&
+    (!range.integer || Number.isSafeInteger(n)) &&
+    (range.min === undefined || n >= range.min) &&
+    (range.max === undefined || n <= range.max);
   if (!ok) throw new BadInput(`${flag}: expected ${expectation(range)}, got ${JSON.stringify(String(value))}`);
   return n;
 }
@@ -39,12 +43,18 @@ export function requireNumber(flag: string, value: string | number, range: Numbe
 }
 
 /** A duration such as 500ms, 30s, 10m or 1h (a bare number is seconds) → milliseconds. */
-export function parseDurationFlag(flag: string, value: string | undefined, range: { minMs?: number; maxMs?: number } = {}): number | undefined {
+export function parseDurationFlag(
+  flag: string,
+  value: string | undefined,
+  range: { minMs?: number; maxMs?: number } = {},
+): number | undefined {
   if (value === undefined) return undefined;
   const ms = parseDuration(value);
   if (ms === undefined) throw new BadInput(`${flag}: expected a duration such as 500ms, 5s, 10m or 1h, got ${JSON.stringify(value)}`);
-  if (range.minMs !== undefined && ms < range.minMs) throw new BadInput(`${flag}: expected at least ${range.minMs} ms, got ${JSON.stringify(value)}`);
-  if (range.maxMs !== undefined && ms > range.maxMs) throw new BadInput(`${flag}: expected at most ${range.maxMs} ms, got ${JSON.stringify(value)}`);
+  if (range.minMs !== undefined && ms < range.minMs)
+    throw new BadInput(`${flag}: expected at least ${range.minMs} ms, got ${JSON.stringify(value)}`);
+  if (range.maxMs !== undefined && ms > range.maxMs)
+    throw new BadInput(`${flag}: expected at most ${range.maxMs} ms, got ${JSON.stringify(value)}`);
   return ms;
 }
 

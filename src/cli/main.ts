@@ -8,7 +8,11 @@ type Register = (program: Command) => void;
  * feature (the Temporal SDK, the router or the simulator are seconds of start-up together). Anything else
  * — no command, `--help`, `help`, a misspelled or new command — loads them all, in this order (the help's).
  */
-const FEATURES: Array<{ commands: string[]; /** installs the quiet Temporal runtime first */ temporal: boolean; load: () => Promise<Register> }> = [
+const FEATURES: Array<{
+  commands: string[];
+  /** installs the quiet Temporal runtime first */ temporal: boolean;
+  load: () => Promise<Register>;
+}> = [
   {
     commands: ['start', 'validate', 'status', 'watch', 'pause', 'resume', 'abort', 'promote', 'list', 'approve', 'retry'],
     temporal: false, // loads the SDK (and installs the runtime) only when a command connects
@@ -26,7 +30,13 @@ const program = new Command('modelshift')
   .description('Guarded, durable rollouts of a new LLM model behind any OpenAI-compatible gateway')
   // Bad input is one line on stderr: commander's "(Did you mean …?)" and the --help hint join its message.
   .configureOutput({
-    outputError: (str, write) => write(`modelshift: ${str.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')} (run with --help for usage)\n`),
+    outputError: (str, write) =>
+      write(
+        `modelshift: ${str
+          .replace(/^error: /, '')
+          .trim()
+          .replace(/\s*\n\s*/g, ' ')} (run with --help for usage)\n`,
+      ),
   })
   .exitOverride((err) => {
     // commander's own errors (unknown option, missing argument) are bad input: exit 2.

@@ -25,7 +25,10 @@ export const LatencyGuardsSchema = z
     /** the earlier name of tailTolerance (with tailQuantile 0.99). */
     p99Tolerance: nonNeg.max(10).optional(),
   })
-  .transform(({ p99Tolerance, tailTolerance, ...rest }) => ({ ...rest, tailTolerance: tailTolerance ?? p99Tolerance ?? D.latency.tailTolerance }));
+  .transform(({ p99Tolerance, tailTolerance, ...rest }) => ({
+    ...rest,
+    tailTolerance: tailTolerance ?? p99Tolerance ?? D.latency.tailTolerance,
+  }));
 
 export const CostGuardsSchema = z.strictObject({
   enabled: z.boolean().default(D.cost.enabled),
@@ -101,7 +104,12 @@ export const GuardsSchema = z
     /** Tolerated green − blue error-rate difference. */
     maxErrorRateIncrease: rate.default(D.maxErrorRateIncrease),
     /** Judged probe pairs before any verdict but an obvious Fail. */
-    minSamples: z.number().int().min(1).max(100_000, 'expected at most 100000 (more samples than a rollout ever takes)').default(D.minSamples),
+    minSamples: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000, 'expected at most 100000 (more samples than a rollout ever takes)')
+      .default(D.minSamples),
     /** Per-guard error probability of the always-valid confidence sequences (two-sided). */
     alpha: z.number().gt(0).max(0.2).default(D.alpha),
     latency: LatencyGuardsSchema.default(() => ({ ...D.latency })),

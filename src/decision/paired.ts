@@ -27,7 +27,11 @@ export interface DiffCounts {
   bOnly: number;
 }
 export const emptyDiff = (): DiffCounts => ({ n: 0, gOnly: 0, bOnly: 0 });
-export const mergeDiff = (a: DiffCounts, b: DiffCounts): DiffCounts => ({ n: a.n + b.n, gOnly: a.gOnly + b.gOnly, bOnly: a.bOnly + b.bOnly });
+export const mergeDiff = (a: DiffCounts, b: DiffCounts): DiffCounts => ({
+  n: a.n + b.n,
+  gOnly: a.gOnly + b.gOnly,
+  bOnly: a.bOnly + b.bOnly,
+});
 
 export interface DiffBounds {
   /** (gOnly − bOnly) / n: green's rate minus blue's */
@@ -73,7 +77,19 @@ function computeDiffBounds(c: DiffCounts, alpha: number): DiffBounds {
 // ---------- one round as the probe activity reports it (columns of numbers: compact in history) ----------
 
 /** Outcome codes in a round's columns. */
-export const OUTCOME_CODES = ['ok', 'server', 'timeout', 'connection', 'rate_limited', 'auth', 'not_found', 'bad_request', 'malformed', 'check_failed', 'substituted'] as const;
+export const OUTCOME_CODES = [
+  'ok',
+  'server',
+  'timeout',
+  'connection',
+  'rate_limited',
+  'auth',
+  'not_found',
+  'bad_request',
+  'malformed',
+  'check_failed',
+  'substituted',
+] as const;
 export type OutcomeCode = (typeof OUTCOME_CODES)[number];
 
 /** One arm's side of every pair in a round, column by column. */
@@ -125,7 +141,15 @@ export interface ProbeRound {
   unpriced?: { blue?: boolean; green?: boolean };
 }
 
-export const emptyColumns = (): ArmColumns => ({ code: [], ms: [], microUsd: [], inputTokens: [], outputTokens: [], check: [], retriedFailures: [] });
+export const emptyColumns = (): ArmColumns => ({
+  code: [],
+  ms: [],
+  microUsd: [],
+  inputTokens: [],
+  outputTokens: [],
+  check: [],
+  retriedFailures: [],
+});
 
 // ---------- accumulated evidence ----------
 

@@ -51,7 +51,15 @@ export function tailRatio(e: ProbeEvidence, q: number): number {
  *   Pass  if  n ≥ minSamples && (upper ≤ δ || (upper < 2δ && estimate ≤ δ))
  * Guarantees at any stopping time: P(Fail | green no worse) ≤ α, P(Pass | green worse by ≥ 2δ) ≤ α.
  */
-export function differenceGuard(guard: GuardName, what: string, acc: DiffCounts, tol: number, gd: Guards, scope: Scope, alpha = gd.alpha): GuardResult {
+export function differenceGuard(
+  guard: GuardName,
+  what: string,
+  acc: DiffCounts,
+  tol: number,
+  gd: Guards,
+  scope: Scope,
+  alpha = gd.alpha,
+): GuardResult {
   const b = diffBounds(acc, alpha);
   const d = b.estimate;
   const enough = acc.n >= gd.minSamples;
@@ -59,7 +67,8 @@ export function differenceGuard(guard: GuardName, what: string, acc: DiffCounts,
   let why: string;
   if (acc.n > 0 && b.lo > tol) [verdict, why] = ['Fail', 'confidently above tolerance'];
   // the estimate is read on the whole record only: a step's small window crosses δ by chance too often
-  else if (scope === 'record' && enough && b.worse && d > 1.5 * tol) [verdict, why] = ['Fail', 'green significantly worse than blue, by well over the tolerance'];
+  else if (scope === 'record' && enough && b.worse && d > 1.5 * tol)
+    [verdict, why] = ['Fail', 'green significantly worse than blue, by well over the tolerance'];
   else if (!enough) [verdict, why] = ['Inconclusive', `collecting pairs (${acc.n} of ${gd.minSamples})`];
   else if (b.hi <= tol) [verdict, why] = ['Pass', 'confidently within tolerance'];
   else if (b.hi < 2 * tol && d <= tol) [verdict, why] = ['Pass', `within tolerance; an increase of ${fmtPp(2 * tol)} or more excluded`];
@@ -67,7 +76,18 @@ export function differenceGuard(guard: GuardName, what: string, acc: DiffCounts,
   const detail =
     `${what}${scope === 'window' ? ' (this step)' : ''}: green − blue ${fmtPp(acc.n ? d : 0)} over ${acc.n} pairs, ` +
     `${fmtConfidence(alpha)} CS [${fmtPp(acc.n ? b.lo : -1)}, ${fmtPp(acc.n ? b.hi : 1)}], tolerance ${fmtPp(tol)} → ${verdict}: ${why}`;
-  return { guard, verdict, scope, observed: acc.n ? d : 0, threshold: tol, lower: b.lo, upper: b.hi, within: acc.n === 0 || d <= tol, worse: b.worse, detail };
+  return {
+    guard,
+    verdict,
+    scope,
+    observed: acc.n ? d : 0,
+    threshold: tol,
+    lower: b.lo,
+    upper: b.hi,
+    within: acc.n === 0 || d <= tol,
+    worse: b.worse,
+    detail,
+  };
 }
 
 /** What green adds to blue's error rate, against the absolute ceiling: Fail only, at any n. */
@@ -113,7 +133,8 @@ export function latencyGuard(e: ProbeEvidence, gd: Guards, level: 'p50' | 'tail'
   if (n > 0 && tol.worse && tol.estimate > 0) [verdict, why] = ['Fail', `green's ${name} confidently above ${fmtRatio(k)} blue's`];
   else if (level === 'p50') {
     if (!enough) [verdict, why] = ['Inconclusive', `collecting pairs (${n} of ${gd.minSamples})`];
-    else if (ratio <= k && (tol.better || at('tol2').better)) [verdict, why] = ['Pass', `within tolerance (${fmtRatio(tol.better ? k : k * k)} or more excluded)`];
+    else if (ratio <= k && (tol.better || at('tol2').better))
+      [verdict, why] = ['Pass', `within tolerance (${fmtRatio(tol.better ? k : k * k)} or more excluded)`];
     else [verdict, why] = ['Inconclusive', 'not enough evidence either way'];
   } else if (scope === 'record' && at('half').worse && ratio > k ** 1.5) {
     [verdict, why] = ['Fail', `green's ${name} confidently above ${fmtRatio(factorOf('half', t))} blue's, estimate ${fmtRatio(ratio)}`];
@@ -124,7 +145,10 @@ export function latencyGuard(e: ProbeEvidence, gd: Guards, level: 'p50' | 'tail'
   } else if (n >= gd.latency.tailDecisionPairs / 2 && ratio >= k ** 2) {
     [verdict, why] = ['Fail', `suspect tail beyond tolerance at half the decision record: ${fmtRatio(ratio)} over ${n} pairs`];
   } else if (n < gd.latency.tailDecisionPairs) {
-    [verdict, why] = ['Inconclusive', `green's tail looks heavier than blue's: collecting ${gd.latency.tailDecisionPairs} pairs to judge by how much (${n} so far)`];
+    [verdict, why] = [
+      'Inconclusive',
+      `green's tail looks heavier than blue's: collecting ${gd.latency.tailDecisionPairs} pairs to judge by how much (${n} so far)`,
+    ];
     collecting = true;
   } else if (ratio > k) [verdict, why] = ['Fail', `green's tail heavier than blue's, by ${fmtRatio(ratio)} over ${n} pairs`];
   else [verdict, why] = ['Pass', `green's tail a little heavier than blue's, within tolerance (${fmtRatio(ratio)} over ${n} pairs)`];
@@ -135,7 +159,18 @@ export function latencyGuard(e: ProbeEvidence, gd: Guards, level: 'p50' | 'tail'
     `tolerance ${fmtRatio(k)} → ${verdict}: ${why}`;
   // A tail quantile of a step's window (a hundred pairs) is too noisy to gate a step on its estimate.
   const within = level === 'tail' ? undefined : ratio <= k;
-  return { guard, verdict, scope, observed: ratio, threshold: k, lower: tol.lo, upper: tol.hi, within, detail, ...(collecting ? { collecting } : {}) };
+  return {
+    guard,
+    verdict,
+    scope,
+    observed: ratio,
+    threshold: k,
+    lower: tol.lo,
+    upper: tol.hi,
+    within,
+    detail,
+    ...(collecting ? { collecting } : {}),
+  };
 }
 
 /**
@@ -173,7 +208,15 @@ export function costGuard(e: ProbeEvidence, gd: Guards, scope: Scope): GuardResu
   else [verdict, why] = ['Inconclusive', 'not enough evidence either way'];
   const per = (x: number) => fmtUsd(c.n ? x / c.n : 0);
   const detail = `cost${scope === 'window' ? ' (this step)' : ''}: green ${per(c.g)} vs blue ${per(c.b)} per pair (${fmtRatio(ratio)}) over ${c.n} pairs, tolerance ${fmtRatio(k)} → ${verdict}: ${why}`;
-  return { guard: 'cost', verdict, scope, observed: Number.isFinite(ratio) ? ratio : Number.MAX_VALUE, threshold: k, within: ratio <= k, detail };
+  return {
+    guard: 'cost',
+    verdict,
+    scope,
+    observed: Number.isFinite(ratio) ? ratio : Number.MAX_VALUE,
+    threshold: k,
+    within: ratio <= k,
+    detail,
+  };
 }
 
 /** Golden checks per prompt: one broken prompt type fails the rollout. Bonferroni over the prompts judged; Fail only. */
@@ -183,7 +226,10 @@ export function promptChecksGuard(e: ProbeEvidence, gd: Guards, prompts: readonl
   const alpha = gd.alpha / entries.length;
   const tol = gd.checks.maxFailRateIncrease;
   const minPairs = Math.max(10, Math.ceil(gd.minSamples / entries.length));
-  const results = entries.map(([p, acc]) => ({ p, g: differenceGuard('checks', 'x', acc, tol, { ...gd, minSamples: minPairs }, scope, alpha) }));
+  const results = entries.map(([p, acc]) => ({
+    p,
+    g: differenceGuard('checks', 'x', acc, tol, { ...gd, minSamples: minPairs }, scope, alpha),
+  }));
   const failing = results.filter((r) => r.g.verdict === 'Fail');
   const worst = [...results].sort((a, b) => b.g.observed - a.g.observed)[0];
   const label = (p: string) => prompts[Number(p)] ?? `prompt ${p}`;
@@ -252,5 +298,12 @@ export function waitGuards(e: ProbeEvidence, gd: Guards): GuardResult[] {
 /** Green's probe spend against the cap (USD). */
 export function spendCapGuard(spendUsd: number, cap: number): GuardResult {
   const verdict: Verdict = spendUsd > cap ? 'Fail' : 'Pass';
-  return { guard: 'spendCap', verdict, scope: 'record', observed: spendUsd, threshold: cap, detail: `green probe spend ${fmtUsd(spendUsd)} of cap ${fmtUsd(cap)} → ${verdict}` };
+  return {
+    guard: 'spendCap',
+    verdict,
+    scope: 'record',
+    observed: spendUsd,
+    threshold: cap,
+    detail: `green probe spend ${fmtUsd(spendUsd)} of cap ${fmtUsd(cap)} → ${verdict}`,
+  };
 }

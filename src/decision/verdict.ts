@@ -10,7 +10,16 @@ import { bernoulliCS, quantileRankBounds, RATE_MIX, type Mix } from './cs';
 import type { Guards } from './guards-schema';
 import { histogramQuantile, quantileBoundsFromRanks } from './histogram';
 import type { ProbeEvidence } from './paired';
-import { ceilingGuard, costGuard, differenceGuard, latencyGuard, promptChecksGuard, spendCapGuard, tailLooksHeavier, waitGuards } from './probe-guards';
+import {
+  ceilingGuard,
+  costGuard,
+  differenceGuard,
+  latencyGuard,
+  promptChecksGuard,
+  spendCapGuard,
+  tailLooksHeavier,
+  waitGuards,
+} from './probe-guards';
 import { fmtConfidence, fmtMs, fmtPercent, fmtPp, fmtRatio } from '../format';
 
 export type Verdict = 'Pass' | 'Fail' | 'Inconclusive';
@@ -213,7 +222,14 @@ function ratioGuard(
     verdict = 'Inconclusive';
     why = r > k ? 'estimate above tolerance, not yet significant' : 'not enough evidence either way';
   }
-  const out: GuardResult = { guard, verdict, scope: 'live', observed: finite(r), threshold: k, detail: describe(r, lower, upper, verdict, why) };
+  const out: GuardResult = {
+    guard,
+    verdict,
+    scope: 'live',
+    observed: finite(r),
+    threshold: k,
+    detail: describe(r, lower, upper, verdict, why),
+  };
   if (Number.isFinite(lower)) out.lower = lower;
   if (Number.isFinite(upper)) out.upper = upper; // omitted when unbounded (JSON has no Infinity)
   return out;
@@ -233,9 +249,16 @@ function liveLatencyGuard(blue: ArmStats, green: ArmStats, gd: Guards, tau: numb
   const b = arm(blue);
   const enough = green.latency.count >= gd.minSamples && blue.latency.count >= gd.minSamples;
   const name = tau === 0.5 ? 'p50' : `p${Math.round(tau * 1000) / 10}`;
-  const r = ratioGuard(tau === 0.5 ? 'liveLatencyP50' : 'liveLatencyTail', g, b, t, enough, false, (ratio, lo, hi, v, why) =>
-    `live latency ${name}${scope === 'live window' ? ' (this step)' : ''}: green ${fmtMs(g.point)} (n=${green.latency.count}) vs blue ${fmtMs(b.point)} ` +
-    `(n=${blue.latency.count}): ${fmtRatio(ratio)}, ${fmtConfidence(gd.alpha)} bounds [${fmtRatio(lo)}, ${fmtRatio(hi)}], tolerance ${fmtRatio(1 + t)} → ${v}: ${why}`,
+  const r = ratioGuard(
+    tau === 0.5 ? 'liveLatencyP50' : 'liveLatencyTail',
+    g,
+    b,
+    t,
+    enough,
+    false,
+    (ratio, lo, hi, v, why) =>
+      `live latency ${name}${scope === 'live window' ? ' (this step)' : ''}: green ${fmtMs(g.point)} (n=${green.latency.count}) vs blue ${fmtMs(b.point)} ` +
+      `(n=${blue.latency.count}): ${fmtRatio(ratio)}, ${fmtConfidence(gd.alpha)} bounds [${fmtRatio(lo)}, ${fmtRatio(hi)}], tolerance ${fmtRatio(1 + t)} → ${v}: ${why}`,
   );
   // only the confident route: live traffic is looked at every few seconds, so an estimate crosses the
   // tolerance by chance; the bounds stay valid however often one looks
@@ -246,7 +269,18 @@ function liveLatencyGuard(blue: ArmStats, green: ArmStats, gd: Guards, tau: numb
 function liveGuards(live: { blue: ArmStats; green: ArmStats }, gd: Guards, scope: GuardResult['scope']): GuardResult[] {
   const { blue, green } = live;
   if (judged(green) === 0 || judged(blue) === 0) return [];
-  const err = proportionGuard('liveErrorRate', `live error rate${scope === 'live window' ? ' (this step)' : ''}`, green.errors, judged(green), blue.errors, judged(blue), gd.maxErrorRateIncrease, gd.alpha, gd.minSamples, RATE_MIX);
+  const err = proportionGuard(
+    'liveErrorRate',
+    `live error rate${scope === 'live window' ? ' (this step)' : ''}`,
+    green.errors,
+    judged(green),
+    blue.errors,
+    judged(blue),
+    gd.maxErrorRateIncrease,
+    gd.alpha,
+    gd.minSamples,
+    RATE_MIX,
+  );
   const confident = err.verdict === 'Fail' && err.detail.includes('confidently above tolerance');
   const out: GuardResult[] = [{ ...err, scope, verdict: confident ? 'Fail' : 'Pass' }];
   if (gd.latency.enabled) {
@@ -258,8 +292,17 @@ function liveGuards(live: { blue: ArmStats; green: ArmStats }, gd: Guards, scope
 
 // ---------- probes, by scope ----------
 
-function probeGuards(e: ProbeEvidence, gd: Guards, scope: 'record' | 'window', promptNames: readonly string[], tailSuspect: boolean): GuardResult[] {
-  const out: GuardResult[] = [differenceGuard('errorRate', 'error rate', e.errors, gd.maxErrorRateIncrease, gd, scope), ceilingGuard(e, gd, scope)];
+function probeGuards(
+  e: ProbeEvidence,
+  gd: Guards,
+  scope: 'record' | 'window',
+  promptNames: readonly string[],
+  tailSuspect: boolean,
+): GuardResult[] {
+  const out: GuardResult[] = [
+    differenceGuard('errorRate', 'error rate', e.errors, gd.maxErrorRateIncrease, gd, scope),
+    ceilingGuard(e, gd, scope),
+  ];
   if (gd.latency.enabled) {
     out.push(latencyGuard(e, gd, 'tail', scope, tailSuspect));
     if (gd.latency.p50Tolerance != null) out.push(latencyGuard(e, gd, 'p50', scope));
@@ -290,7 +333,8 @@ export function evaluate(input: EvaluateInput): Evaluation {
   // comparison would blame green for whatever happened while it served most of the traffic.
   const live = input.live ? liveGuards(input.live.window, gd, 'live window') : [];
   const waits = waitGuards(probes.window, gd);
-  const spend = gd.cost.spendCapUsd != null ? [spendCapGuard(input.greenSpendUsd ?? probes.record.arms.green.costUsd, gd.cost.spendCapUsd)] : [];
+  const spend =
+    gd.cost.spendCapUsd != null ? [spendCapGuard(input.greenSpendUsd ?? probes.record.arms.green.costUsd, gd.cost.spendCapUsd)] : [];
   const shownWindow = window.filter((g) => g.verdict === 'Fail' || g.within === false);
   const guards = [...record, ...shownWindow, ...live, ...waits, ...spend];
 
@@ -300,7 +344,9 @@ export function evaluate(input: EvaluateInput): Evaluation {
   // (the step's window is checked too); the last step promotes only on confidence. A heavier tail than
   // blue's, or too few pairs, holds at any step.
   const holding = record.filter(
-    (g) => g.verdict === 'Inconclusive' && (input.final || g.within === false || probes.record.pairs < gd.minSamples || g.guard === 'latencyTail'),
+    (g) =>
+      g.verdict === 'Inconclusive' &&
+      (input.final || g.within === false || probes.record.pairs < gd.minSamples || g.guard === 'latencyTail'),
   );
   const windowShort = probes.window.pairs < gd.windowMinPairs;
   const windowOff = window.filter((g) => g.within === false);
@@ -322,13 +368,19 @@ export function evaluate(input: EvaluateInput): Evaluation {
     [verdict, reason] = ['Inconclusive', `this step has ${probes.window.pairs} of the ${gd.windowMinPairs} pairs it needs of its own`];
     collecting = true;
   } else if (input.final && probes.record.pairs < gd.promoteMinPairs) {
-    [verdict, reason] = ['Inconclusive', `collecting the ${gd.promoteMinPairs} pairs a promotion needs (${probes.record.pairs} so far): the tail and per-prompt checks need them`];
+    [verdict, reason] = [
+      'Inconclusive',
+      `collecting the ${gd.promoteMinPairs} pairs a promotion needs (${probes.record.pairs} so far): the tail and per-prompt checks need them`,
+    ];
     collecting = true;
-  }
-  else if (windowOff.length) [verdict, reason] = ['Inconclusive', `this step's own estimate is outside tolerance: ${windowOff.map((g) => g.detail).join(' | ')}`];
+  } else if (windowOff.length)
+    [verdict, reason] = ['Inconclusive', `this step's own estimate is outside tolerance: ${windowOff.map((g) => g.detail).join(' | ')}`];
   else if (input.final && gd.latency.enabled && !input.tailSuspect && tailLooksHeavier(probes.record, gd.latency.tailQuantile)) {
     // checked once, at the promotion: a suspect tail is judged on a larger record before green serves everyone
-    [verdict, reason] = ['Inconclusive', `green's tail looks heavier than blue's: judging it on ${gd.latency.tailDecisionPairs} pairs before promoting`];
+    [verdict, reason] = [
+      'Inconclusive',
+      `green's tail looks heavier than blue's: judging it on ${gd.latency.tailDecisionPairs} pairs before promoting`,
+    ];
     collecting = true;
     suspectNow = true;
   } else [verdict, reason] = ['Pass', input.final ? 'all guards pass' : 'all guards within tolerance (the last step needs them confident)'];

@@ -15,10 +15,15 @@ export class GatewayConfigError extends BadInput {
   override name = 'GatewayConfigError';
 }
 
-export function resolveGateway(t: GatewayTarget, env: NodeJS.ProcessEnv = process.env): { baseURL: string; apiKey: string; apiKeyEnv: string } {
+export function resolveGateway(
+  t: GatewayTarget,
+  env: NodeJS.ProcessEnv = process.env,
+): { baseURL: string; apiKey: string; apiKeyEnv: string } {
   const baseURL = t.baseURL ?? env.GATEWAY_BASE_URL ?? env.HOLYSHEEP_BASE_URL;
   if (!baseURL) {
-    throw new GatewayConfigError('GATEWAY_BASE_URL: not set on the worker; set it to your OpenAI-compatible base URL (e.g. https://api.openai.com/v1) or give the arm a baseURL');
+    throw new GatewayConfigError(
+      'GATEWAY_BASE_URL: not set on the worker; set it to your OpenAI-compatible base URL (e.g. https://api.openai.com/v1) or give the arm a baseURL',
+    );
   }
   const apiKeyEnv = t.apiKeyEnv ?? (env.GATEWAY_API_KEY || !env.HOLYSHEEP_API_KEY ? 'GATEWAY_API_KEY' : 'HOLYSHEEP_API_KEY');
   // Checked against this process's own policy before the key is read: the arm comes from workflow input.
@@ -29,7 +34,9 @@ export function resolveGateway(t: GatewayTarget, env: NodeJS.ProcessEnv = proces
   }
   const apiKey = env[apiKeyEnv];
   if (!apiKey) {
-    throw new GatewayConfigError(`${apiKeyEnv}: not set in the worker's environment; export the gateway key there (it is never taken from a spec or workflow input)`);
+    throw new GatewayConfigError(
+      `${apiKeyEnv}: not set in the worker's environment; export the gateway key there (it is never taken from a spec or workflow input)`,
+    );
   }
   return { baseURL, apiKey, apiKeyEnv };
 }

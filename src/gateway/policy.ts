@@ -72,13 +72,20 @@ export class UpstreamPolicy {
   constructor(o: UpstreamPolicyOptions) {
     this.names = o.names ?? { keyEnvs: 'WORKER_KEY_ENVS', origins: 'WORKER_ALLOWED_ORIGINS' };
     const keys = new Set([...BUILTIN_KEY_ENVS, ...(o.keyEnvs ?? [])]);
-    for (const k of keys) if (isForbiddenKeyEnv(k)) throw new UpstreamRefused(`${this.names.keyEnvs}: ${k} is the router's or Temporal's own secret and is never sent upstream; remove it`);
+    for (const k of keys)
+      if (isForbiddenKeyEnv(k))
+        throw new UpstreamRefused(
+          `${this.names.keyEnvs}: ${k} is the router's or Temporal's own secret and is never sent upstream; remove it`,
+        );
     this.keyEnvs = keys;
     const origins = new Set<string>();
     for (const url of [o.gatewayBaseURL, ...(o.origins ?? [])]) {
       if (url === undefined) continue;
       const origin = originOf(url);
-      if (!origin) throw new UpstreamRefused(`${this.names.origins}: expected http(s) origins such as https://api.openai.com, got ${JSON.stringify(url)}`);
+      if (!origin)
+        throw new UpstreamRefused(
+          `${this.names.origins}: expected http(s) origins such as https://api.openai.com, got ${JSON.stringify(url)}`,
+        );
       origins.add(origin);
     }
     this.origins = origins;
@@ -93,7 +100,10 @@ export class UpstreamPolicy {
         policy: new UpstreamPolicy({
           gatewayBaseURL: env.GATEWAY_BASE_URL || env.HOLYSHEEP_BASE_URL || undefined,
           keyEnvs: list(env.WORKER_KEY_ENVS),
-          origins: [...list(env.WORKER_ALLOWED_ORIGINS), ...(env.HOLYSHEEP_BASE_URL && env.GATEWAY_BASE_URL ? [env.HOLYSHEEP_BASE_URL] : [])],
+          origins: [
+            ...list(env.WORKER_ALLOWED_ORIGINS),
+            ...(env.HOLYSHEEP_BASE_URL && env.GATEWAY_BASE_URL ? [env.HOLYSHEEP_BASE_URL] : []),
+          ],
         }),
       };
     }
@@ -104,14 +114,19 @@ export class UpstreamPolicy {
   check(baseURL: string, apiKeyEnv: string): void {
     const unsafe = unsafeBaseURL(baseURL);
     if (unsafe) throw new UpstreamRefused(`baseURL: ${unsafe}`);
-    if (isForbiddenKeyEnv(apiKeyEnv)) throw new UpstreamRefused(`apiKeyEnv: ${apiKeyEnv} is never sent upstream (it is Temporal's or the router's own secret)`);
+    if (isForbiddenKeyEnv(apiKeyEnv))
+      throw new UpstreamRefused(`apiKeyEnv: ${apiKeyEnv} is never sent upstream (it is Temporal's or the router's own secret)`);
     if (!this.keyEnvs.has(apiKeyEnv)) {
-      throw new UpstreamRefused(`apiKeyEnv: ${apiKeyEnv} is not an allowed key variable here (allowed: ${[...this.keyEnvs].join(', ')}); add it to ${this.names.keyEnvs}`);
+      throw new UpstreamRefused(
+        `apiKeyEnv: ${apiKeyEnv} is not an allowed key variable here (allowed: ${[...this.keyEnvs].join(', ')}); add it to ${this.names.keyEnvs}`,
+      );
     }
     const origin = originOf(baseURL);
     if (!origin || !this.origins.has(origin)) {
       const allowed = this.origins.size ? [...this.origins].join(', ') : 'none: GATEWAY_BASE_URL is not set';
-      throw new UpstreamRefused(`baseURL: ${origin ?? baseURL} is not an allowed origin here (allowed: ${allowed}); add it to ${this.names.origins}`);
+      throw new UpstreamRefused(
+        `baseURL: ${origin ?? baseURL} is not an allowed origin here (allowed: ${allowed}); add it to ${this.names.origins}`,
+      );
     }
   }
 }

@@ -52,11 +52,7 @@ export interface SendOptions {
 
 export type PriceFn = (model: string, usage: { inputTokens: number; outputTokens: number; cachedInputTokens?: number }) => number;
 
-export async function sendChat(
-  client: OpenAI,
-  call: ChatCall,
-  opts: SendOptions & { signal?: AbortSignal },
-): Promise<SendResult> {
+export async function sendChat(client: OpenAI, call: ChatCall, opts: SendOptions & { signal?: AbortSignal }): Promise<SendResult> {
   // One child signal per call: the SDK and our waits listen on it, and the caller's (long-lived)
   // signal gets a single listener, removed when the call ends.
   const child = new AbortController();
@@ -75,12 +71,7 @@ export async function sendChat(
   }
 }
 
-async function attempts(
-  client: OpenAI,
-  call: ChatCall,
-  opts: SendOptions,
-  signal: AbortSignal,
-): Promise<SendResult> {
+async function attempts(client: OpenAI, call: ChatCall, opts: SendOptions, signal: AbortSignal): Promise<SendResult> {
   let attempt = 0;
   const retried: Outcome[] = [];
   for (;;) {

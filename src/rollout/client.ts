@@ -90,7 +90,11 @@ export class RolloutClient {
   }
 
   /** Start a rollout; refuses a second one for a target that has a running rollout. */
-  async start(spec: RolloutSpec, options?: RolloutOptions, retryOf?: RetryOf): Promise<WorkflowHandleWithFirstExecutionRunId<typeof rolloutWorkflow>> {
+  async start(
+    spec: RolloutSpec,
+    options?: RolloutOptions,
+    retryOf?: RetryOf,
+  ): Promise<WorkflowHandleWithFirstExecutionRunId<typeof rolloutWorkflow>> {
     const workflowId = rolloutWorkflowId(spec.target);
     try {
       return await this.client.workflow.start<typeof rolloutWorkflow>(ROLLOUT_WORKFLOW_TYPE, {
@@ -121,18 +125,29 @@ export class RolloutClient {
    * failed: linked to that run (memo previousRunId, search attribute RolloutAttempt). Refused while a
    * rollout of the target runs, and after a promotion (start a new rollout instead).
    */
-  async retry(target: string): Promise<{ handle: WorkflowHandleWithFirstExecutionRunId<typeof rolloutWorkflow>; spec: RolloutSpec; retryOf: RetryOf; previous: string }> {
+  async retry(target: string): Promise<{
+    handle: WorkflowHandleWithFirstExecutionRunId<typeof rolloutWorkflow>;
+    spec: RolloutSpec;
+    retryOf: RetryOf;
+    previous: string;
+  }> {
     const handle = this.handle(target);
     const desc = await handle.describe().catch((err: unknown) => {
-      if (err instanceof WorkflowNotFoundError) throw new Failure(`no rollout for target ${target} to retry (workflow ${rolloutWorkflowId(target)} not found); see modelshift list`);
+      if (err instanceof WorkflowNotFoundError)
+        throw new Failure(
+          `no rollout for target ${target} to retry (workflow ${rolloutWorkflowId(target)} not found); see modelshift list`,
+        );
       throw err;
     });
     const phase = desc.typedSearchAttributes.get(RolloutPhase);
     if (desc.status.name === 'RUNNING') {
-      throw new Failure(`target ${target} has a running rollout (${phase ?? 'running'}); retry starts a new run only after it ends: abort it first (modelshift abort ${target})`);
+      throw new Failure(
+        `target ${target} has a running rollout (${phase ?? 'running'}); retry starts a new run only after it ends: abort it first (modelshift abort ${target})`,
+      );
     }
     const previous = desc.status.name === 'COMPLETED' ? (phase ?? 'completed') : desc.status.name.toLowerCase();
-    if (previous === 'promoted') throw new Failure(`the last rollout of ${target} was promoted; nothing to retry (start a new rollout with modelshift start)`);
+    if (previous === 'promoted')
+      throw new Failure(`the last rollout of ${target} was promoted; nothing to retry (start a new rollout with modelshift start)`);
     const input = await this.inputOf(desc.workflowId, desc.runId);
     const attempt = (input.retryOf?.attempt ?? desc.typedSearchAttributes.get(RolloutAttempt) ?? 1) + 1;
     const retryOf = { runId: desc.runId, attempt };
@@ -189,10 +204,18 @@ export class RolloutClient {
     const lastPercent = desc.typedSearchAttributes.get(GreenPercent);
     const why = await this.closeReason(desc).catch(() => undefined);
     const reason = `${how}${why ? `: ${why}` : ''} (last seen ${lastPhase ?? '?'} at ${lastPercent ?? '?'}%); routers serve 0% green`;
-    const last = await this.client
-      .withDeadline(Date.now() + 5_000, () => this.handle(target).query(statusQuery))
-      .catch(() => undefined);
-    const empty = { requests: 0, errors: 0, errorRate: 0, rateLimited: 0, p50LatencyMs: 0, p99LatencyMs: 0, avgLatencyMs: 0, costPerSuccessUsd: 0, checkFailRate: 0 };
+    const last = await this.client.withDeadline(Date.now() + 5_000, () => this.handle(target).query(statusQuery)).catch(() => undefined);
+    const empty = {
+      requests: 0,
+      errors: 0,
+      errorRate: 0,
+      rateLimited: 0,
+      p50LatencyMs: 0,
+      p99LatencyMs: 0,
+      avgLatencyMs: 0,
+      costPerSuccessUsd: 0,
+      checkFailRate: 0,
+    };
     const blue = { model: desc.typedSearchAttributes.get(BlueModel) ?? '' };
     const green = { model: desc.typedSearchAttributes.get(GreenModel) ?? '' };
     const base: RolloutStatus = last ?? {
@@ -205,7 +228,15 @@ export class RolloutClient {
       green,
       arms: { blue: { ...blue, ...empty }, green: { ...green, ...empty } },
       live: { blue: { ...blue, ...empty }, green: { ...green, ...empty }, batches: 0, dropped: 0 },
-      probes: { rounds: 0, pairs: 0, sent: 0, stepPairs: 0, table: { bothOk: 0, greenFailed: 0, blueFailed: 0, bothFailed: 0 }, substituted: 0, spendUsd: { blue: 0, green: 0 } },
+      probes: {
+        rounds: 0,
+        pairs: 0,
+        sent: 0,
+        stepPairs: 0,
+        table: { bothOk: 0, greenFailed: 0, blueFailed: 0, bothFailed: 0 },
+        substituted: 0,
+        spendUsd: { blue: 0, green: 0 },
+      },
       verdicts: [],
       updatedAt: (desc.closeTime ?? desc.startTime).toISOString(),
     };
@@ -220,7 +251,9 @@ export class RolloutClient {
       maximumPageSize: 1,
     });
     const e = res.history?.events?.[0];
-    return e?.workflowExecutionTerminatedEventAttributes?.reason || e?.workflowExecutionFailedEventAttributes?.failure?.message || undefined;
+    return (
+      e?.workflowExecutionTerminatedEventAttributes?.reason || e?.workflowExecutionFailedEventAttributes?.failure?.message || undefined
+    );
   }
 
   private async isRunning(target: string): Promise<boolean> {
@@ -290,16 +323,34 @@ export class RolloutClient {
 
   pause(target: string, reason?: string, opts: { ackTimeoutMs?: number } = {}): Promise<IntentResult> {
     const args = { reason };
-    return this.intent(target, (h) => h.executeUpdate(pauseUpdate, { args: [args] }), (h) => h.signal(pauseSignal, args), 'pause', opts.ackTimeoutMs ?? ACK_TIMEOUT_MS);
+    return this.intent(
+      target,
+      (h) => h.executeUpdate(pauseUpdate, { args: [args] }),
+      (h) => h.signal(pauseSignal, args),
+      'pause',
+      opts.ackTimeoutMs ?? ACK_TIMEOUT_MS,
+    );
   }
 
   resume(target: string, opts: { ackTimeoutMs?: number } = {}): Promise<IntentResult> {
-    return this.intent(target, (h) => h.executeUpdate(resumeUpdate), (h) => h.signal(resumeSignal), 'resume', opts.ackTimeoutMs ?? ACK_TIMEOUT_MS);
+    return this.intent(
+      target,
+      (h) => h.executeUpdate(resumeUpdate),
+      (h) => h.signal(resumeSignal),
+      'resume',
+      opts.ackTimeoutMs ?? ACK_TIMEOUT_MS,
+    );
   }
 
   abort(target: string, reason?: string, opts: { ackTimeoutMs?: number } = {}): Promise<IntentResult> {
     const args = { reason };
-    return this.intent(target, (h) => h.executeUpdate(abortUpdate, { args: [args] }), (h) => h.signal(abortSignal, args), 'abort', opts.ackTimeoutMs ?? ACK_TIMEOUT_MS);
+    return this.intent(
+      target,
+      (h) => h.executeUpdate(abortUpdate, { args: [args] }),
+      (h) => h.signal(abortSignal, args),
+      'abort',
+      opts.ackTimeoutMs ?? ACK_TIMEOUT_MS,
+    );
   }
 
   /**
@@ -309,12 +360,16 @@ export class RolloutClient {
   async approve(target: string, by: string, reason?: string, opts: { ackTimeoutMs?: number } = {}): Promise<RolloutStatus> {
     const timeoutMs = opts.ackTimeoutMs ?? ACK_TIMEOUT_MS;
     try {
-      return await this.client.withDeadline(Date.now() + timeoutMs, () => this.handle(target).executeUpdate(approveUpdate, { args: [{ by, reason }] }));
+      return await this.client.withDeadline(Date.now() + timeoutMs, () =>
+        this.handle(target).executeUpdate(approveUpdate, { args: [{ by, reason }] }),
+      );
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError) throw new Failure(`approve refused: ${err.cause?.message ?? err.message}`);
       if (err instanceof WorkflowNotFoundError) throw new Failure(`no running rollout for target ${target}; see modelshift list`);
       if (isDeadline(err)) {
-        throw new Failure(`approve: no worker answered for ${target} within ${Math.round(timeoutMs / 1000)}s; is \`modelshift worker\` running? (run modelshift status ${target} before approving again)`);
+        throw new Failure(
+          `approve: no worker answered for ${target} within ${Math.round(timeoutMs / 1000)}s; is \`modelshift worker\` running? (run modelshift status ${target} before approving again)`,
+        );
       }
       throw err;
     }
@@ -368,15 +423,17 @@ export class RolloutClient {
       byRollout.set(`${wf.workflowId}\u0000${wf.runId}`, row);
     }
     // Sorted here because the server lists running workflows first.
-    return [...byRollout.values()]
-      .sort((a, b) => b.startTime.localeCompare(a.startTime))
-      .slice(0, limit);
+    return [...byRollout.values()].sort((a, b) => b.startTime.localeCompare(a.startTime)).slice(0, limit);
   }
 
   /** Who terminated a run (the identity on its last event), if it was terminated. */
   private async terminatedBy(workflowId: string, runId: string): Promise<string | undefined> {
     const res = await this.client.workflowService
-      .getWorkflowExecutionHistoryReverse({ namespace: this.client.options.namespace, execution: { workflowId, runId }, maximumPageSize: 1 })
+      .getWorkflowExecutionHistoryReverse({
+        namespace: this.client.options.namespace,
+        execution: { workflowId, runId },
+        maximumPageSize: 1,
+      })
       .catch(() => undefined);
     return res?.history?.events?.[0]?.workflowExecutionTerminatedEventAttributes?.identity ?? undefined;
   }

@@ -42,7 +42,11 @@ const warn = (text: string): void => void process.stderr.write(`modelshift: ${te
  * connects, not at start-up: bad input (a spec, a flag, a variable) is refused without it, a second sooner.
  */
 async function connectRollouts(config: Config): Promise<{ rollouts: RolloutClient; close: () => Promise<void> }> {
-  const [{ installQuietRuntime }, { connectClient }, { RolloutClient }] = await Promise.all([import('../temporal/runtime'), import('../temporal/connect'), import('./client')]);
+  const [{ installQuietRuntime }, { connectClient }, { RolloutClient }] = await Promise.all([
+    import('../temporal/runtime'),
+    import('../temporal/connect'),
+    import('./client'),
+  ]);
   installQuietRuntime();
   const client = await connectClient(config);
   return { rollouts: new RolloutClient(client, config.temporal.taskQueue), close: () => client.connection.close() };
@@ -143,15 +147,17 @@ async function start(flags: SpecFlags & { wait?: boolean; json?: boolean; force?
 }
 
 export function registerRolloutCommands(program: Command): void {
-  specOptions(program.command('validate').description('check a rollout spec without starting anything (exit 2 and a one-line reason when invalid)'))
+  specOptions(
+    program.command('validate').description('check a rollout spec without starting anything (exit 2 and a one-line reason when invalid)'),
+  )
     .option('--force', 'accept a plan that cannot reach a verdict (warn instead)')
     .action(
-    action(async (flags: SpecFlags & { force?: boolean }) => {
-      const spec = specFromFlags(flags);
-      checkSpec(spec, Boolean(flags.force));
-      say(`ok: ${staticSummary(spec)}`);
-    }),
-  );
+      action(async (flags: SpecFlags & { force?: boolean }) => {
+        const spec = specFromFlags(flags);
+        checkSpec(spec, Boolean(flags.force));
+        say(`ok: ${staticSummary(spec)}`);
+      }),
+    );
 
   specOptions(program.command('start').description('start a rollout (from -f spec.yaml and/or flags)'))
     .option('--wait', 'follow it live until it ends (exit 0 promoted, 1 otherwise)')
@@ -206,13 +212,17 @@ export function registerRolloutCommands(program: Command): void {
     .command('promote <target>')
     .description('send green to 100% now and complete (refused when the rollout already ended)')
     .option('--reason <text>', 'why')
-    .action(withRollouts(async (rollouts, _config, target: string, opts: { reason?: string }) => say(statusText(await rollouts.promote(target, opts.reason)))));
+    .action(
+      withRollouts(async (rollouts, _config, target: string, opts: { reason?: string }) =>
+        say(statusText(await rollouts.promote(target, opts.reason))),
+      ),
+    );
 
   registerReleaseCommands(program);
 
   program
     .command('list')
-    .description('rollouts, newest first: every run, so retries show as a target\'s history')
+    .description("rollouts, newest first: every run, so retries show as a target's history")
     .option('--json', 'machine-readable')
     .option('--limit <n>', 'at most n', '20')
     .option('--target <alias>', "only this target's runs", (v: string) => {
@@ -239,7 +249,9 @@ function registerReleaseCommands(program: Command): void {
         const by = opts.by?.trim() || defaultApprover();
         const s = await rollouts.approve(target, by, opts.reason);
         const a = s.approvals?.at(-1);
-        say(`approve: ${rollouts.handle(target).workflowId} step ${a?.step ?? s.step} (${a?.greenPercent ?? s.greenPercent}%) approved by ${by}; now ${s.phase} at ${s.greenPercent}% green`);
+        say(
+          `approve: ${rollouts.handle(target).workflowId} step ${a?.step ?? s.step} (${a?.greenPercent ?? s.greenPercent}%) approved by ${by}; now ${s.phase} at ${s.greenPercent}% green`,
+        );
       }),
     );
 
@@ -250,7 +262,9 @@ function registerReleaseCommands(program: Command): void {
     .action(
       withRollouts(async (rollouts, config, target: string, opts: { wait?: boolean }) => {
         const { handle, spec, retryOf, previous } = await rollouts.retry(target);
-        say(`retry: started ${handle.workflowId} attempt ${retryOf.attempt} (the last run ${retryOf.runId} was ${previous}): ${staticSummary(spec)}`);
+        say(
+          `retry: started ${handle.workflowId} attempt ${retryOf.attempt} (the last run ${retryOf.runId} was ${previous}): ${staticSummary(spec)}`,
+        );
         say(`  Web UI: ${webUiLink(config, handle.workflowId)}`);
         say(`  history: npx modelshift list --target ${spec.target}`);
         if (opts.wait) return exitFor(await rollouts.watch(spec.target, liveView(), { onRetry: warn }));

@@ -187,8 +187,10 @@ export const HANDLER_DESCRIPTIONS = {
   resume: 'Continue a paused rollout (after a failed verdict under onFailure: pause, resume accepts the risk). No input.',
   abort: 'Roll back now: green to 0% at once, also mid-dwell. Input: {"reason": "…"} or "…" (optional).',
   promote: 'Send green to 100% now and complete (refused before preflight passes and after the end). Input: {"reason": "…"} (optional).',
-  approve: 'Approve the gated step the rollout waits at (refused when it waits for none). Input: {"by": "who", "reason": "why"} (both optional).',
-  shadowMetrics: "A router's batch of shadow pairs (real requests mirrored to green, numbers only). Sent by `modelshift router`; not for people.",
+  approve:
+    'Approve the gated step the rollout waits at (refused when it waits for none). Input: {"by": "who", "reason": "why"} (both optional).',
+  shadowMetrics:
+    "A router's batch of shadow pairs (real requests mirrored to green, numbers only). Sent by `modelshift router`; not for people.",
   liveMetrics: "A router's batch of live outcomes: {batchId, blue, green} of ArmStats. Sent by `modelshift router`; not for people.",
 } as const;
 
@@ -207,7 +209,11 @@ export const RolloutAttempt = defineSearchAttributeKey('RolloutAttempt', 'INT');
 export const ROLLOUT_SEARCH_ATTRIBUTES = [RolloutTarget, RolloutPhase, BlueModel, GreenModel, GreenPercent, RolloutAttempt];
 
 /** The search attributes for a rollout of `spec` in `phase` at `greenPercent`: one builder for start and upsert. */
-export function rolloutSearchAttributes(spec: Pick<RolloutSpec, 'target' | 'blue' | 'green'>, phase: Phase, greenPercent: number): SearchAttributePair[] {
+export function rolloutSearchAttributes(
+  spec: Pick<RolloutSpec, 'target' | 'blue' | 'green'>,
+  phase: Phase,
+  greenPercent: number,
+): SearchAttributePair[] {
   return [
     { key: RolloutTarget, value: spec.target },
     { key: RolloutPhase, value: phase },

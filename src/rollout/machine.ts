@@ -12,7 +12,15 @@
  * The phase is derived from the state (phaseOf): an outcome if the rollout ended, `paused` while a
  * pause holds, otherwise `preflight` or `ramping` from the stage.
  */
-import { boundArmStats, emptyArmStats, fromWireArmStats, mergeArmStats, summarize, type ArmStats, type WireArmStats } from '../decision/arm-stats';
+import {
+  boundArmStats,
+  emptyArmStats,
+  fromWireArmStats,
+  mergeArmStats,
+  summarize,
+  type ArmStats,
+  type WireArmStats,
+} from '../decision/arm-stats';
 import { NUM_BUCKETS } from '../decision/histogram';
 import { addProbeRound, emptyEvidence, thresholdsFrom, type ProbeEvidence } from '../decision/paired';
 import { differenceGuard } from '../decision/probe-guards';
@@ -205,7 +213,12 @@ export function shadowRequest(spec: RolloutSpec, s: RolloutState): ShadowRequest
     ...(j
       ? {
           judgePercent: j.samplePercent,
-          judge: { model: j.model, ...(j.baseURL ? { baseURL: j.baseURL } : {}), ...(j.apiKeyEnv ? { apiKeyEnv: j.apiKeyEnv } : {}), ...(j.rubric ? { rubric: j.rubric } : {}) },
+          judge: {
+            model: j.model,
+            ...(j.baseURL ? { baseURL: j.baseURL } : {}),
+            ...(j.apiKeyEnv ? { apiKeyEnv: j.apiKeyEnv } : {}),
+            ...(j.rubric ? { rubric: j.rubric } : {}),
+          },
         }
       : {}),
   };
@@ -214,7 +227,8 @@ export function shadowRequest(spec: RolloutSpec, s: RolloutState): ShadowRequest
 export function shadowStats(spec: RolloutSpec, sh: ShadowState): ShadowStats {
   const e = sh.evidence;
   const checks: ShadowStats['checks'] = {};
-  for (const c of OUTPUT_CHECKS) if (e.output[c].n > 0) checks[c] = { n: e.output[c].n, greenOnly: e.output[c].gOnly, blueOnly: e.output[c].bOnly };
+  for (const c of OUTPUT_CHECKS)
+    if (e.output[c].n > 0) checks[c] = { n: e.output[c].n, greenOnly: e.output[c].gOnly, blueOnly: e.output[c].bOnly };
   const judgeUsd = e.judgeMicroUsd / 1e6;
   return {
     pairs: e.pairs.pairs,
@@ -240,7 +254,8 @@ function waitingOf(spec: RolloutSpec, s: RolloutState): Pick<RolloutStatus, 'wai
 
 /** Where a hook sends, for display: its URL's origin, or the variable holding a secret URL. */
 // (no URL class in workflow code: the origin by pattern; the spec has checked the URL)
-const hookTarget = (h: NonNullable<RolloutSpec['notify']>[number]) => (h.url ? (/^https?:\/\/[^/?#]+/i.exec(h.url)?.[0] ?? 'webhook') : `$${h.urlEnv}`);
+const hookTarget = (h: NonNullable<RolloutSpec['notify']>[number]) =>
+  h.url ? (/^https?:\/\/[^/?#]+/i.exec(h.url)?.[0] ?? 'webhook') : `$${h.urlEnv}`;
 
 function notificationsOf(spec: RolloutSpec, s: RolloutState): NonNullable<RolloutStatus['notifications']> {
   return (spec.notify ?? []).map((h, i) => {
@@ -274,10 +289,12 @@ export function resume(s: RolloutState): RolloutState {
 }
 
 /** Roll back now: green to 0 % at once, whatever the stage (work in flight is then drained). */
-export const abort = (s: RolloutState, reason?: string): RolloutState => end(s, 'rolled_back', 0, withReason('aborted by operator', reason));
+export const abort = (s: RolloutState, reason?: string): RolloutState =>
+  end(s, 'rolled_back', 0, withReason('aborted by operator', reason));
 
 /** Green to 100 % now (only once preflight passed: see promoteRefusal). */
-export const promote = (s: RolloutState, reason?: string): RolloutState => end(s, 'promoted', 100, withReason('promoted by operator', reason));
+export const promote = (s: RolloutState, reason?: string): RolloutState =>
+  end(s, 'promoted', 100, withReason('promoted by operator', reason));
 
 /** Why an operator's update is refused right now, or undefined when it is accepted (the updates' validator). */
 export function intentRefusal(spec: RolloutSpec, s: RolloutState, intent: 'pause' | 'resume' | 'abort' | 'promote'): string | undefined {
@@ -302,7 +319,18 @@ export function promoteRefusal(spec: RolloutSpec, s: RolloutState): string | und
 export const MAX_LIVE_BATCH_REQUESTS = 1_000_000;
 /** Live evidence per arm is decayed by halves above this (decision inputs stay bounded on long rollouts). */
 export const MAX_LIVE_REQUESTS = 1_000_000;
-const ERROR_CLASSES = new Set(['server', 'timeout', 'connection', 'rate_limited', 'auth', 'not_found', 'bad_request', 'malformed', 'check_failed', 'substituted']);
+const ERROR_CLASSES = new Set([
+  'server',
+  'timeout',
+  'connection',
+  'rate_limited',
+  'auth',
+  'not_found',
+  'bad_request',
+  'malformed',
+  'check_failed',
+  'substituted',
+]);
 
 const whole = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
 const amount = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x) && x >= 0;
@@ -416,7 +444,8 @@ export function next(s: RolloutState): Next {
 /** Preflight passed: the shadow phase when the plan has one (at workflow time `nowMs`), else the first step. */
 export function preflightPassed(s: RolloutState, spec?: RolloutSpec, nowMs = 0): RolloutState {
   if (s.stage.kind !== 'preflight') return s;
-  if (spec?.shadow) return { ...s, stage: { kind: 'shadow', since: nowMs }, shadow: s.shadow ?? { evidence: emptyShadowEvidence(), seenBatchIds: [] } };
+  if (spec?.shadow)
+    return { ...s, stage: { kind: 'shadow', since: nowMs }, shadow: s.shadow ?? { evidence: emptyShadowEvidence(), seenBatchIds: [] } };
   return { ...s, stage: { kind: 'next-step' } };
 }
 
@@ -481,10 +510,14 @@ export function holdWaitMs(spec: RolloutSpec, s: RolloutState, nowMs: number, wa
 
 /** Is a watch round due (guards keep running on probes while a step holds)? */
 export const watchDue = (spec: RolloutSpec, s: RolloutState, nowMs: number): boolean =>
-  (s.stage.kind === 'awaiting-approval' || s.stage.kind === 'outside-window') && s.stepIndex >= 0 && nowMs - s.stage.lastWatchAt >= watchIntervalMs(spec);
+  (s.stage.kind === 'awaiting-approval' || s.stage.kind === 'outside-window') &&
+  s.stepIndex >= 0 &&
+  nowMs - s.stage.lastWatchAt >= watchIntervalMs(spec);
 
 export function watched(s: RolloutState, nowMs: number): RolloutState {
-  return s.stage.kind === 'awaiting-approval' || s.stage.kind === 'outside-window' ? { ...s, stage: { ...s.stage, lastWatchAt: nowMs } } : s;
+  return s.stage.kind === 'awaiting-approval' || s.stage.kind === 'outside-window'
+    ? { ...s, stage: { ...s.stage, lastWatchAt: nowMs } }
+    : s;
 }
 
 /** The clock moved on during a hold: the window opened, or the approval's deadline passed (its policy applies). */
@@ -505,11 +538,24 @@ export function holdTick(spec: RolloutSpec, s: RolloutState, nowMs: number): Rol
       return end(s, 'rolled_back', 0, `${what} (onTimeout: rollback)`);
     case 'pause':
       // held for a human without a deadline now: approve moves on, abort rolls back
-      return { ...s, pause: { reason: `${what} (onTimeout: pause): approve to continue, abort to roll back` }, stage: { ...st, deadline: undefined } };
+      return {
+        ...s,
+        pause: { reason: `${what} (onTimeout: pause): approve to continue, abort to roll back` },
+        stage: { ...st, deadline: undefined },
+      };
     case 'proceed':
       return {
         ...s,
-        approvals: [...(s.approvals ?? []), { step: s.stepIndex + 1, greenPercent: s.greenPercent, by: 'timeout', reason: `${what} (onTimeout: proceed)`, at: new Date(nowMs).toISOString() }],
+        approvals: [
+          ...(s.approvals ?? []),
+          {
+            step: s.stepIndex + 1,
+            greenPercent: s.greenPercent,
+            by: 'timeout',
+            reason: `${what} (onTimeout: proceed)`,
+            at: new Date(nowMs).toISOString(),
+          },
+        ],
         stage: { kind: 'next-step' },
       };
   }
@@ -571,14 +617,20 @@ export function eventsBetween(spec: RolloutSpec, prev: RolloutState, next: Rollo
   if (phaseOf(next) !== phaseOf(prev)) out.push(base('phase'));
   const v = next.verdicts.at(-1);
   // a Fail always; a Pass once per step (watch rounds while a step holds pass again and again: not news)
-  const news = (r: VerdictRecord) => r.evaluation.verdict === 'Fail' || !prev.verdicts.some((p) => p.step === r.step && p.evaluation.verdict === 'Pass');
+  const news = (r: VerdictRecord) =>
+    r.evaluation.verdict === 'Fail' || !prev.verdicts.some((p) => p.step === r.step && p.evaluation.verdict === 'Pass');
   if (v && v !== prev.verdicts.at(-1) && v.evaluation.verdict !== 'Inconclusive' && news(v)) {
     const e = v.evaluation;
     out.push({
       ...base('verdict'),
       step: v.step,
       greenPercent: v.greenPercent,
-      verdict: { verdict: e.verdict, reason: (e.verdict === 'Fail' ? describeEvaluation(e) : e.reason).slice(0, 500), errorRate: { blue: e.blue.errorRate, green: e.green.errorRate }, pairs: next.probes.record.pairs },
+      verdict: {
+        verdict: e.verdict,
+        reason: (e.verdict === 'Fail' ? describeEvaluation(e) : e.reason).slice(0, 500),
+        errorRate: { blue: e.blue.errorRate, green: e.green.errorRate },
+        pairs: next.probes.record.pairs,
+      },
     });
   }
   if (next.stage.kind === 'awaiting-approval' && prev.stage.kind !== 'awaiting-approval') {
@@ -629,7 +681,12 @@ export function eventDone(s: RolloutState, i: number, seq: number, error?: strin
   const hooks = n.hooks.map((h, j) => {
     if (j !== i) return h;
     const failed = h.failed + (error ? 1 : 0);
-    return { next: Math.max(h.next, seq + 1), delivered: h.delivered + (error ? 0 : 1), failed, ...(error ? { lastError: error.slice(0, 300) } : h.lastError ? { lastError: h.lastError } : {}) };
+    return {
+      next: Math.max(h.next, seq + 1),
+      delivered: h.delivered + (error ? 0 : 1),
+      failed,
+      ...(error ? { lastError: error.slice(0, 300) } : h.lastError ? { lastError: h.lastError } : {}),
+    };
   });
   // drop events every hook is past
   const low = Math.min(...hooks.map((h) => h.next));
@@ -777,7 +834,13 @@ export function applyDecision(spec: RolloutSpec, s: RolloutState, d: Decision, n
 }
 
 /** Evaluate, record and apply in one: what the workflow does after a round or a live batch. */
-export function judge(spec: RolloutSpec, s: RolloutState, at: string, nowMs: number, duringDwell: boolean): { state: RolloutState; decision: Decision } {
+export function judge(
+  spec: RolloutSpec,
+  s: RolloutState,
+  at: string,
+  nowMs: number,
+  duringDwell: boolean,
+): { state: RolloutState; decision: Decision } {
   const e = evaluateState(spec, s);
   const recorded = recordEvaluation(s, e, at, duringDwell);
   const decision = decide(spec, recorded, e, duringDwell, nowMs);
@@ -794,7 +857,10 @@ export function pairsToPass(spec: RolloutSpec): number {
   const g = spec.guards;
   const per = spec.probesPerRound;
   for (let n = per; n <= 1_000_000; n += per) {
-    if (n >= g.minSamples && differenceGuard('errorRate', '', { n, gOnly: 0, bOnly: 0 }, g.maxErrorRateIncrease, g, 'record').verdict === 'Pass') {
+    if (
+      n >= g.minSamples &&
+      differenceGuard('errorRate', '', { n, gOnly: 0, bOnly: 0 }, g.maxErrorRateIncrease, g, 'record').verdict === 'Pass'
+    ) {
       return Math.max(n, g.windowMinPairs, g.minSamples);
     }
   }
@@ -845,7 +911,8 @@ export function parseShadowBatch(b: unknown): { batchId: string; round: ProbeRou
     if (!r.output || typeof r.output !== 'object') return undefined;
     round.output = {};
     for (const [k, v] of Object.entries(r.output as Record<string, any>)) {
-      if (!(OUTPUT_CHECKS as readonly string[]).includes(k) || !v || !column(v.blue, n, ternary) || !column(v.green, n, ternary)) return undefined;
+      if (!(OUTPUT_CHECKS as readonly string[]).includes(k) || !v || !column(v.blue, n, ternary) || !column(v.green, n, ternary))
+        return undefined;
       round.output[k as (typeof OUTPUT_CHECKS)[number]] = { blue: v.blue, green: v.green };
     }
   }
@@ -857,7 +924,8 @@ export function parseShadowBatch(b: unknown): { batchId: string; round: ProbeRou
     if (!wholeUpTo(Math.round(Number(r.judgeMicroUsd)), BIG) || !amount(r.judgeMicroUsd)) return undefined;
     round.judgeMicroUsd = r.judgeMicroUsd;
   }
-  if (r.unpriced && typeof r.unpriced === 'object') round.unpriced = { ...(r.unpriced.blue === true ? { blue: true } : {}), ...(r.unpriced.green === true ? { green: true } : {}) };
+  if (r.unpriced && typeof r.unpriced === 'object')
+    round.unpriced = { ...(r.unpriced.blue === true ? { blue: true } : {}), ...(r.unpriced.green === true ? { green: true } : {}) };
   return { batchId: x.batchId, round, dropped: x.dropped, skipped: x.skipped };
 }
 
@@ -879,7 +947,11 @@ export function acceptShadowBatch(spec: RolloutSpec, s: RolloutState, raw: unkno
   if (s.stage.kind !== 'shadow' || !s.shadow || !spec.shadow) return { state: s, result: 'not-shadow' };
   if (s.shadow.seenBatchIds.includes(batch.batchId)) return { state: s, result: 'duplicate' };
   const g = spec.guards;
-  const evidence = addShadowBatch(s.shadow.evidence, batch, { tailQuantile: g.latency.tailQuantile, p50Tolerance: g.latency.p50Tolerance ?? 0, tailTolerance: g.latency.tailTolerance });
+  const evidence = addShadowBatch(s.shadow.evidence, batch, {
+    tailQuantile: g.latency.tailQuantile,
+    p50Tolerance: g.latency.p50Tolerance ?? 0,
+    tailTolerance: g.latency.tailTolerance,
+  });
   const spend = evidence.pairs.arms.green.costUsd;
   const cap = spec.shadow.maxSpendUsd;
   const stopped =
@@ -930,9 +1002,19 @@ export function judgeShadow(spec: RolloutSpec, s: RolloutState, at: string): Rol
   const kept = last && last.step === 0 && last.evaluation.verdict === 'Inconclusive' ? s.verdicts.slice(0, -1) : s.verdicts;
   const recorded: RolloutState = { ...s, lastEvaluation: e, verdicts: [...kept.slice(-(VERDICTS_KEPT - 1)), record] };
   const pairs = s.shadow.evidence.pairs.pairs;
-  if (e.verdict === 'Fail') return shadowFailure(spec, recorded, `failed verdict in the shadow phase (green served 0% of users; ${pairs} mirrored pairs): ${describeEvaluation(e)}`);
+  if (e.verdict === 'Fail')
+    return shadowFailure(
+      spec,
+      recorded,
+      `failed verdict in the shadow phase (green served 0% of users; ${pairs} mirrored pairs): ${describeEvaluation(e)}`,
+    );
   if (e.verdict === 'Pass') return { ...recorded, stage: { kind: 'next-step' } };
-  if (s.shadow.stopped) return shadowFailure(spec, recorded, `no verdict in the shadow phase after ${pairs} of ${spec.shadow?.minPairs} mirrored pairs: mirroring stopped (${s.shadow.stopped}): ${e.reason}`);
+  if (s.shadow.stopped)
+    return shadowFailure(
+      spec,
+      recorded,
+      `no verdict in the shadow phase after ${pairs} of ${spec.shadow?.minPairs} mirrored pairs: mirroring stopped (${s.shadow.stopped}): ${e.reason}`,
+    );
   return recorded;
 }
 
@@ -948,5 +1030,9 @@ export function shadowTick(spec: RolloutSpec, s: RolloutState, nowMs: number): R
   if (nowMs - s.stage.since < spec.shadow.maxDurationMs) return s;
   const pairs = s.shadow?.evidence.pairs.pairs ?? 0;
   const none = (s.shadow?.evidence.batches ?? 0) === 0 ? '; no router sent mirrored pairs (is a router in front of this target?)' : '';
-  return shadowFailure(spec, s, `no verdict in the shadow phase within ${formatDuration(spec.shadow.maxDurationMs)} (plan.shadow.maxDuration): ${pairs} of ${spec.shadow.minPairs} mirrored pairs${none}`);
+  return shadowFailure(
+    spec,
+    s,
+    `no verdict in the shadow phase within ${formatDuration(spec.shadow.maxDurationMs)} (plan.shadow.maxDuration): ${pairs} of ${spec.shadow.minPairs} mirrored pairs${none}`,
+  );
 }

@@ -69,17 +69,21 @@ export function statusText(s: RolloutStatus): string {
   }
   if (s.hold) lines.push(`  ${s.hold}`);
   else if (s.waiting) lines.push(`  waiting: ${WAITING[s.waiting]}`);
-  for (const a of s.approvals ?? []) lines.push(`  approved step ${a.step} (${a.greenPercent}%) by ${a.by} at ${a.at}${a.reason ? `: ${a.reason}` : ''}`);
+  for (const a of s.approvals ?? [])
+    lines.push(`  approved step ${a.step} (${a.greenPercent}%) by ${a.by} at ${a.at}${a.reason ? `: ${a.reason}` : ''}`);
   for (const n of s.notifications ?? []) {
     if (n.failed || n.pending > 3) {
-      lines.push(`  webhook ${n.target}: ${n.delivered} delivered, ${n.failed} failed, ${n.pending} pending${n.lastError ? `; last error: ${n.lastError}` : ''}`);
+      lines.push(
+        `  webhook ${n.target}: ${n.delivered} delivered, ${n.failed} failed, ${n.pending} pending${n.lastError ? `; last error: ${n.lastError}` : ''}`,
+      );
     }
   }
   for (const arm of ['blue', 'green'] as const) if (s.lastError?.[arm]) lines.push(`  last ${arm} error: ${s.lastError[arm]}`);
   if (v) lines.push(`  verdict (step ${v.step}, round ${v.round}): ${v.evaluation.verdict} — ${v.evaluation.reason}`);
   if (s.reason) lines.push(`  reason: ${s.reason}`);
   if (s.live.dropped) lines.push(`  live batches dropped: ${s.live.dropped} (too many arrived at once)`);
-  if (s.ignoredSignal) lines.push(`  ignored signal "${s.ignoredSignal.name}" ×${s.ignoredSignal.count} (known: pause, resume, abort, liveMetrics)`);
+  if (s.ignoredSignal)
+    lines.push(`  ignored signal "${s.ignoredSignal.name}" ×${s.ignoredSignal.count} (known: pause, resume, abort, liveMetrics)`);
   return lines.join('\n');
 }
 

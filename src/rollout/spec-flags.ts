@@ -42,7 +42,12 @@ export function specFromFlags(f: SpecFlags): RolloutSpec {
   const source = f.file ?? 'flags';
   const arm = (which: 'blue' | 'green', model?: string, baseURL?: string, keyEnv?: string) => {
     if (model === undefined && baseURL === undefined && keyEnv === undefined) return;
-    raw[which] = { ...(raw[which] ?? {}), ...(model !== undefined && { model }), ...(baseURL !== undefined && { baseURL }), ...(keyEnv !== undefined && { apiKeyEnv: keyEnv }) };
+    raw[which] = {
+      ...(raw[which] ?? {}),
+      ...(model !== undefined && { model }),
+      ...(baseURL !== undefined && { baseURL }),
+      ...(keyEnv !== undefined && { apiKeyEnv: keyEnv }),
+    };
   };
   if (f.target !== undefined) raw.target = f.target;
   arm('blue', f.blue, f.blueBaseUrl, f.blueKeyEnv);
@@ -84,7 +89,9 @@ export function specFromFlags(f: SpecFlags): RolloutSpec {
   for (const arm of ['blue', 'green'] as const) {
     const keyEnv = spec[arm].apiKeyEnv;
     if (keyEnv && isForbiddenKeyEnv(keyEnv)) {
-      throw new SpecError(`${source}: ${arm}.apiKeyEnv: ${keyEnv} is Temporal's or the router's own secret and is never sent upstream; name the gateway's key variable (GATEWAY_API_KEY) or one the workers list in WORKER_KEY_ENVS`);
+      throw new SpecError(
+        `${source}: ${arm}.apiKeyEnv: ${keyEnv} is Temporal's or the router's own secret and is never sent upstream; name the gateway's key variable (GATEWAY_API_KEY) or one the workers list in WORKER_KEY_ENVS`,
+      );
     }
   }
   return spec;

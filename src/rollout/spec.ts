@@ -87,12 +87,20 @@ export const DEFAULT_APPROVAL_TIMEOUT_MS = 24 * HOUR;
 const DAY_NAMES = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
 const WindowSchema = z.strictObject({
   days: z
-    .array(z.string().transform((d) => d.toLowerCase().slice(0, 3)).pipe(z.enum(DAY_NAMES, { error: 'expected days such as mon, tue … sun' })))
+    .array(
+      z
+        .string()
+        .transform((d) => d.toLowerCase().slice(0, 3))
+        .pipe(z.enum(DAY_NAMES, { error: 'expected days such as mon, tue … sun' })),
+    )
     .min(1, 'expected at least one day')
     .default([...DAY_NAMES]),
   hours: z
     .string()
-    .regex(/^([01]\d|2[0-4]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$/, 'expected hours such as 09:00-17:00 (24-hour clock; 22:00-06:00 crosses midnight)')
+    .regex(
+      /^([01]\d|2[0-4]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$/,
+      'expected hours such as 09:00-17:00 (24-hour clock; 22:00-06:00 crosses midnight)',
+    )
     .default('00:00-24:00'),
   timezone: z
     .string()
@@ -120,16 +128,24 @@ const NotifySchema = z
       .max(2000)
       .superRefine((url, ctx) => {
         const unsafe = unsafeBaseURL(url);
-        if (unsafe) ctx.addIssue({ code: 'custom', message: `expected a URL without credentials or query (it ${unsafe}); for a secret URL such as Slack's, use urlEnv` });
+        if (unsafe)
+          ctx.addIssue({
+            code: 'custom',
+            message: `expected a URL without credentials or query (it ${unsafe}); for a secret URL such as Slack's, use urlEnv`,
+          });
       })
       .optional(),
     urlEnv: NotifyEnv.optional(),
-    events: z.array(z.enum(['phase', 'verdict', 'approval', 'end'], { error: 'expected phase, verdict, approval or end' })).min(1).optional(),
+    events: z
+      .array(z.enum(['phase', 'verdict', 'approval', 'end'], { error: 'expected phase, verdict, approval or end' }))
+      .min(1)
+      .optional(),
     secretEnv: NotifyEnv.optional(),
     format: z.enum(['json', 'slack'], { error: 'expected json or slack' }).default('json'),
   })
   .superRefine((n, ctx) => {
-    if ((n.url === undefined) === (n.urlEnv === undefined)) ctx.addIssue({ code: 'custom', path: ['url'], message: 'give url, or urlEnv (the worker variable holding a secret URL), not both' });
+    if ((n.url === undefined) === (n.urlEnv === undefined))
+      ctx.addIssue({ code: 'custom', path: ['url'], message: 'give url, or urlEnv (the worker variable holding a secret URL), not both' });
   });
 
 /** The shadow phase (issue 14): before step 1, routers mirror `percent` of real requests to green; users stay on blue. */
@@ -163,7 +179,11 @@ const PlanSchema = z
   })
   .superRefine((p, ctx) => {
     if (p.probesPerRound !== undefined && p.samplesPerStep !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['samplesPerStep'], message: 'give probesPerRound (samplesPerStep is its earlier name), not both' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['samplesPerStep'],
+        message: 'give probesPerRound (samplesPerStep is its earlier name), not both',
+      });
     }
     if (p.steps && (p.initial !== undefined || p.increment !== undefined)) {
       ctx.addIssue({ code: 'custom', path: ['steps'], message: 'give either steps or initial + increment, not both' });
@@ -183,9 +203,7 @@ const PlanSchema = z
   });
 
 export const SpecSchema = z.strictObject({
-  target: z
-    .string()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'expected an alias of letters, digits, . _ - (e.g. chat-default)'),
+  target: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'expected an alias of letters, digits, . _ - (e.g. chat-default)'),
   blue: ArmSchema,
   green: ArmSchema,
   plan: PlanSchema.default({ dwell: 60_000, concurrency: 10 }),
@@ -198,9 +216,7 @@ export const SpecSchema = z.strictObject({
       maxTokens: z.number().int().min(1).max(100_000).default(256),
       temperature: z.number().min(0).max(2).default(0.7),
       // Node timers clamp anything above 2^31 ms to 1 ms: a longer request timeout would time out every sample.
-      timeout: duration('timeout', HOUR, '1h')
-        .pipe(z.number().min(100, 'expected at least 100ms'))
-        .default(60_000),
+      timeout: duration('timeout', HOUR, '1h').pipe(z.number().min(100, 'expected at least 100ms')).default(60_000),
     })
     .default({ maxTokens: 256, temperature: 0.7, timeout: 60_000 }),
   notify: z.array(NotifySchema).max(10, 'expected at most 10 webhooks').optional(),
@@ -287,7 +303,9 @@ function stepsFrom(plan: z.output<typeof PlanSchema>, source: string): number[] 
   const increment = plan.increment ?? plan.initial ?? 10;
   const count = Math.ceil((100 - initial) / increment) + 1;
   if (count > MAX_STEPS) {
-    throw new SpecError(`${source}: plan.increment: ${increment}% from ${initial}% makes ${count} steps; at most ${MAX_STEPS} (percent, not a fraction: 10 means 10%)`);
+    throw new SpecError(
+      `${source}: plan.increment: ${increment}% from ${initial}% makes ${count} steps; at most ${MAX_STEPS} (percent, not a fraction: 10 means 10%)`,
+    );
   }
   const steps: number[] = [];
   for (let p = initial; p < 100; p += increment) steps.push(Math.round(p * 100) / 100);
@@ -295,7 +313,9 @@ function stepsFrom(plan: z.output<typeof PlanSchema>, source: string): number[] 
   // Rounding may have produced duplicates or a 0% step: those are refused as in an explicit list.
   for (let i = 0; i < steps.length; i++) {
     if (steps[i] <= 0 || (i > 0 && steps[i] <= steps[i - 1])) {
-      throw new SpecError(`${source}: plan.increment: initial ${initial} + increment ${increment} gives a step list that does not rise above 0 (${steps.slice(0, 4).join(', ')}…); use whole percents`);
+      throw new SpecError(
+        `${source}: plan.increment: initial ${initial} + increment ${increment} gives a step list that does not rise above 0 (${steps.slice(0, 4).join(', ')}…); use whole percents`,
+      );
     }
   }
   return steps;
@@ -314,15 +334,18 @@ function windowFrom(w: z.output<typeof WindowSchema>, source: string): ScheduleW
     const [h, m] = hm.split(':').map(Number);
     return h * 60 + m;
   });
-  if (from > 24 * 60 || to > 24 * 60) throw new SpecError(`${source}: plan.window.hours: ${w.hours} is past 24:00; use 00:00-24:00 at most`);
+  if (from > 24 * 60 || to > 24 * 60)
+    throw new SpecError(`${source}: plan.window.hours: ${w.hours} is past 24:00; use 00:00-24:00 at most`);
   // 24:00 as the end is the day's last minute boundary; 00:00-24:00 is the whole day
   return { days: [...new Set(w.days)], fromMinute: from % (24 * 60), toMinute: to, timezone: w.timezone };
 }
 
 /** Fields earlier versions accepted, and what replaced them. */
 const RETIRED_FIELDS: Record<string, string> = {
-  'plan.blueControlPercent': 'retired: every probe is now a pair (one prompt to blue and green at once), so there is no blue control share; delete the field',
-  fallback: 'retired: probes never fall back to blue (a fallback would hide green errors); only the router falls back, on live traffic, and counts it against green; delete the field',
+  'plan.blueControlPercent':
+    'retired: every probe is now a pair (one prompt to blue and green at once), so there is no blue control share; delete the field',
+  fallback:
+    'retired: probes never fall back to blue (a fallback would hide green errors); only the router falls back, on live traffic, and counts it against green; delete the field',
 };
 
 /** Validate raw input (already parsed from YAML/JSON or built from flags). Throws SpecError. */
@@ -342,7 +365,9 @@ export function parseSpec(raw: unknown, source = 'spec'): RolloutSpec {
   const prompts: SamplePrompt[] = (s.prompts ?? DEFAULT_PROMPTS).map((p) => (Array.isArray(p) ? { messages: p } : p));
   const bytes = Buffer.byteLength(JSON.stringify(prompts));
   if (bytes > MAX_PROMPT_BYTES) {
-    throw new SpecError(`${source}: prompts: ${Math.round(bytes / 1024)} KB is too large for workflow input (max 64 KB); use fewer or shorter sample prompts`);
+    throw new SpecError(
+      `${source}: prompts: ${Math.round(bytes / 1024)} KB is too large for workflow input (max 64 KB); use fewer or shorter sample prompts`,
+    );
   }
   const parsedGuards = s.guards ?? GuardsSchema.parse({});
   const probesPerRound = s.plan.probesPerRound ?? s.plan.samplesPerStep ?? DEFAULT_PROBES_PER_ROUND;
@@ -350,14 +375,12 @@ export function parseSpec(raw: unknown, source = 'spec'): RolloutSpec {
   const guards = { ...guardsRest, maxHoldPairs: maxHoldRounds !== undefined ? maxHoldRounds * probesPerRound : guardsRest.maxHoldPairs };
   const gates = gatesFrom(s.plan);
   const window = s.plan.window && windowFrom(s.plan.window, source);
-  const notify = s.notify?.map(
-    (n): NotifyHook => ({
-      ...(n.url ? { url: n.url } : { urlEnv: n.urlEnv }),
-      events: n.events ?? [...NOTIFY_EVENTS],
-      ...(n.secretEnv ? { secretEnv: n.secretEnv } : {}),
-      format: n.format,
-    }),
-  );
+  const notify = s.notify?.map((n): NotifyHook => ({
+    ...(n.url ? { url: n.url } : { urlEnv: n.urlEnv }),
+    events: n.events ?? [...NOTIFY_EVENTS],
+    ...(n.secretEnv ? { secretEnv: n.secretEnv } : {}),
+    format: n.format,
+  }));
   const sh = s.plan.shadow;
   const shadow: ShadowPlan | undefined = sh && {
     percent: sh.percent,
@@ -367,7 +390,9 @@ export function parseSpec(raw: unknown, source = 'spec'): RolloutSpec {
     ...(sh.maxDuration !== undefined ? { maxDurationMs: sh.maxDuration } : {}),
   };
   if (guards.judge && !shadow) {
-    throw new SpecError(`${source}: guards.judge: the judge grades shadow pairs; add plan.shadow (e.g. { percent: 5 }) or remove guards.judge`);
+    throw new SpecError(
+      `${source}: guards.judge: the judge grades shadow pairs; add plan.shadow (e.g. { percent: 5 }) or remove guards.judge`,
+    );
   }
   return {
     ...(shadow ? { shadow } : {}),
@@ -402,7 +427,9 @@ export function planProblems(spec: RolloutSpec): string[] {
   const needed = pairsToPass(spec);
   const g = spec.guards;
   if (!Number.isFinite(needed)) {
-    return [`guards.maxErrorRateIncrease: ${g.maxErrorRateIncrease} cannot be told from 0 by any number of pairs; tolerate more (e.g. 0.01)`];
+    return [
+      `guards.maxErrorRateIncrease: ${g.maxErrorRateIncrease} cannot be told from 0 by any number of pairs; tolerate more (e.g. 0.01)`,
+    ];
   }
   if (needed > g.maxHoldPairs) {
     return [
@@ -450,5 +477,8 @@ export function pricingProblems(spec: RolloutSpec, priced: (model: string) => bo
 
 /** Read a YAML or JSON spec file (library API; the CLI goes through its flags). Throws SpecError. */
 export function loadSpecFile(path: string): RolloutSpec {
-  return parseSpec(readStructuredFile(path, 'the spec file', (m) => new SpecError(m)), path);
+  return parseSpec(
+    readStructuredFile(path, 'the spec file', (m) => new SpecError(m)),
+    path,
+  );
 }

@@ -36,7 +36,11 @@ export function staticDetails(spec: RolloutSpec): string {
         ]
       : []),
     `| on failure | ${spec.onFailure} |`,
-    `| guards | ${md(Object.entries(g).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`).join(', '))} |`,
+    `| guards | ${md(
+      Object.entries(g)
+        .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`)
+        .join(', '),
+    )} |`,
     `| prompts | ${spec.prompts.length} (${spec.prompts.filter((p) => p.expect).length} with output checks) |`,
   ].join('\n');
 }
@@ -86,11 +90,23 @@ export function renderDetails(spec: RolloutSpec, state: RolloutState): string {
         `${sh.stopped ? ` Mirroring stopped: ${md(sh.stopped)}.` : ''}`,
     );
   }
-  if (s.hold) lines.push('', `**Holding:** ${md(s.hold)}${s.waiting === 'approval' ? ' — or send the update `approve` (input `{"by": "you", "reason": "…"}`) from this page.' : ''}`);
-  else if (s.waiting) lines.push('', `**Waiting** for ${s.waiting === 'capacity' ? "green's capacity (429s)" : 'the gateway (both arms failing, or refused with 429)'}.`);
-  for (const a of s.approvals ?? []) lines.push('', `Step ${a.step} (${a.greenPercent}%) approved by ${md(a.by)} at ${a.at}${a.reason ? `: ${md(a.reason)}` : ''}.`);
+  if (s.hold)
+    lines.push(
+      '',
+      `**Holding:** ${md(s.hold)}${s.waiting === 'approval' ? ' — or send the update `approve` (input `{"by": "you", "reason": "…"}`) from this page.' : ''}`,
+    );
+  else if (s.waiting)
+    lines.push(
+      '',
+      `**Waiting** for ${s.waiting === 'capacity' ? "green's capacity (429s)" : 'the gateway (both arms failing, or refused with 429)'}.`,
+    );
+  for (const a of s.approvals ?? [])
+    lines.push('', `Step ${a.step} (${a.greenPercent}%) approved by ${md(a.by)} at ${a.at}${a.reason ? `: ${md(a.reason)}` : ''}.`);
   for (const n of s.notifications ?? []) {
-    lines.push('', `Webhook ${md(n.target)}: ${n.delivered} delivered, ${n.failed} failed, ${n.pending} pending${n.lastError ? ` (last error: ${md(n.lastError)})` : ''}.`);
+    lines.push(
+      '',
+      `Webhook ${md(n.target)}: ${n.delivered} delivered, ${n.failed} failed, ${n.pending} pending${n.lastError ? ` (last error: ${md(n.lastError)})` : ''}.`,
+    );
   }
   for (const arm of ['blue', 'green'] as const) {
     const err = s.lastError?.[arm];

@@ -66,13 +66,24 @@ const { preflight } = proxyActivities<typeof activities>({
   // An interrupted activity is drained before the workflow closes, so its last events never race
   // the workflow's completion (which would fail that workflow task and the operator's update with it).
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { maximumAttempts: 5, initialInterval: '1s', maximumInterval: '10s', nonRetryableErrorTypes: ['GatewayAuth', 'ModelNotFound', 'GatewayConfig'] },
+  retry: {
+    maximumAttempts: 5,
+    initialInterval: '1s',
+    maximumInterval: '10s',
+    nonRetryableErrorTypes: ['GatewayAuth', 'ModelNotFound', 'GatewayConfig'],
+  },
 });
 
 /** Webhooks: a down receiver is retried for about two minutes, then the event counts as failed for it. */
 const { deliverNotification } = proxyActivities<typeof activities>({
   startToCloseTimeout: '20s',
-  retry: { maximumAttempts: 8, initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: ['NotifyConfig', 'NotifyRejected'] },
+  retry: {
+    maximumAttempts: 8,
+    initialInterval: '1s',
+    backoffCoefficient: 2,
+    maximumInterval: '30s',
+    nonRetryableErrorTypes: ['NotifyConfig', 'NotifyRejected'],
+  },
 });
 
 /** At the end, how long the rollout waits for its webhooks to have every event before it closes. */
@@ -114,7 +125,8 @@ async function interruptible<T>(fn: () => Promise<T>, stop: () => boolean): Prom
 }
 
 /** The activity's ApplicationFailure behind an error, if any. */
-const applicationFailure = (err: unknown) => (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined);
+const applicationFailure = (err: unknown) =>
+  err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
 /** The failure's own message: an activity's ApplicationFailure, or the error itself. */
 const failureMessage = (err: unknown): string => (applicationFailure(err) ?? (err as Error)).message;
 
@@ -192,7 +204,8 @@ class RolloutRun {
   /** Take a new state and publish it; an ending is logged once; webhooks get the events between the two. */
   private apply(next: m.RolloutState): void {
     const wasClosed = this.closed();
-    if (this.spec.notify?.length) next = m.enqueueEvents(this.spec, next, m.eventsBetween(this.spec, this.state, next, new Date().toISOString()));
+    if (this.spec.notify?.length)
+      next = m.enqueueEvents(this.spec, next, m.eventsBetween(this.spec, this.state, next, new Date().toISOString()));
     this.state = next;
     this.publish();
     if (!wasClosed && next.outcome) log.info(`rollout ${this.spec.target} ${next.outcome.phase}: ${next.outcome.reason}`);
@@ -211,7 +224,8 @@ class RolloutRun {
       return;
     }
     const { state, result } = m.acceptLiveBatch(this.state, batch);
-    if (result === 'malformed') log.warn('ignoring a malformed liveMetrics batch', { batchId: (batch as { batchId?: unknown } | undefined)?.batchId });
+    if (result === 'malformed')
+      log.warn('ignoring a malformed liveMetrics batch', { batchId: (batch as { batchId?: unknown } | undefined)?.batchId });
     this.state = state;
   }
 
@@ -224,7 +238,10 @@ class RolloutRun {
       return;
     }
     const { state, result } = m.acceptShadowBatch(this.spec, this.state, batch);
-    if (result === 'malformed') log.warn('ignoring a malformed shadowMetrics batch', { batchId: String((batch as { batchId?: unknown } | undefined)?.batchId ?? '').slice(0, 200) });
+    if (result === 'malformed')
+      log.warn('ignoring a malformed shadowMetrics batch', {
+        batchId: String((batch as { batchId?: unknown } | undefined)?.batchId ?? '').slice(0, 200),
+      });
     this.state = state;
   }
 
@@ -242,7 +259,13 @@ class RolloutRun {
 
   private result(): RolloutResult {
     const { spec, state } = this;
-    return { target: spec.target, phase: m.phaseOf(state), greenPercent: state.greenPercent, reason: m.reasonOf(state), status: m.toStatus(spec, state) };
+    return {
+      target: spec.target,
+      phase: m.phaseOf(state),
+      greenPercent: state.greenPercent,
+      reason: m.reasonOf(state),
+      status: m.toStatus(spec, state),
+    };
   }
 
   private historyLimit(): number {
@@ -255,7 +278,8 @@ class RolloutRun {
   }
 
   /** History far past the limit (a flood of signals): interrupt waits and rounds so the run continues as new now. */
-  private readonly underPressure = (): boolean => this.pressureAware && workflowInfo().historyLength > this.historyLimit() + HISTORY_PRESSURE_MARGIN;
+  private readonly underPressure = (): boolean =>
+    this.pressureAware && workflowInfo().historyLength > this.historyLimit() + HISTORY_PRESSURE_MARGIN;
 
   /**
    * One loop, one action per turn. An ending and a pause come first in every turn: nothing advances
@@ -286,7 +310,9 @@ class RolloutRun {
       const rollout = { workflowId: workflowInfo().workflowId, target: spec.target, blue: spec.blue.model, green: spec.green.model };
       let error: string | undefined;
       try {
-        await deliverNotification.executeWithOptions({ summary: `notify ${event.kind} #${event.seq} (webhook ${i + 1})` }, [{ hook, event, rollout }]);
+        await deliverNotification.executeWithOptions({ summary: `notify ${event.kind} #${event.seq} (webhook ${i + 1})` }, [
+          { hook, event, rollout },
+        ]);
       } catch (err) {
         if (isCancellation(err)) return;
         error = failureMessage(err);
@@ -313,7 +339,12 @@ class RolloutRun {
       if (this.shouldContinueAsNew()) {
         await condition(allHandlersFinished);
         if (this.closed() || (this.paused() && !this.underPressure())) continue; // an ending or a pause that came meanwhile goes first
-        return continueAsNew<typeof rolloutWorkflow>({ spec: this.spec, options: this.input.options, state: this.state, ...(this.input.retryOf ? { retryOf: this.input.retryOf } : {}) });
+        return continueAsNew<typeof rolloutWorkflow>({
+          spec: this.spec,
+          options: this.input.options,
+          state: this.state,
+          ...(this.input.retryOf ? { retryOf: this.input.retryOf } : {}),
+        });
       }
       if (next.kind === 'paused') continue; // under pressure: the next turn continues as new
       if (next.kind === 'preflight') await this.preflight();
@@ -330,9 +361,16 @@ class RolloutRun {
     const { spec } = this;
     try {
       const j = spec.guards.judge;
-      const judge = j && { model: j.model, ...(j.baseURL ? { baseURL: j.baseURL } : {}), ...(j.apiKeyEnv ? { apiKeyEnv: j.apiKeyEnv } : {}) };
+      const judge = j && {
+        model: j.model,
+        ...(j.baseURL ? { baseURL: j.baseURL } : {}),
+        ...(j.apiKeyEnv ? { apiKeyEnv: j.apiKeyEnv } : {}),
+      };
       const summary = `preflight: ${spec.blue.model} and ${spec.green.model}${judge ? ` (and the judge ${judge.model})` : ''} exist, keys accepted`;
-      const pre = await interruptible(() => preflight.executeWithOptions({ summary }, [{ blue: spec.blue, green: spec.green, ...(judge ? { judge } : {}) }]), this.closed);
+      const pre = await interruptible(
+        () => preflight.executeWithOptions({ summary }, [{ blue: spec.blue, green: spec.green, ...(judge ? { judge } : {}) }]),
+        this.closed,
+      );
       log.info('preflight passed', { ...pre });
     } catch (err) {
       if (this.closed()) return;
@@ -354,10 +392,14 @@ class RolloutRun {
     const ms = m.shadowWaitMs(spec, this.state, Date.now());
     const pairs = this.state.shadow?.evidence.pairs.pairs ?? 0;
     if (ms === undefined) await condition(wake);
-    else await condition(wake, ms, { summary: `shadow phase: ${pairs} of ${spec.shadow?.minPairs} mirrored pairs (green serves 0% of users)` });
+    else
+      await condition(wake, ms, {
+        summary: `shadow phase: ${pairs} of ${spec.shadow?.minPairs} mirrored pairs (green serves 0% of users)`,
+      });
     if (this.closed() || this.paused()) return;
     this.apply(m.shadowTick(spec, this.state, Date.now()));
-    if ((this.state.shadow?.evidence.batches ?? 0) > seen && !this.closed()) this.apply(m.judgeShadow(spec, this.state, new Date().toISOString()));
+    if ((this.state.shadow?.evidence.batches ?? 0) > seen && !this.closed())
+      this.apply(m.judgeShadow(spec, this.state, new Date().toISOString()));
   }
 
   /**
@@ -370,8 +412,15 @@ class RolloutRun {
     const stage = this.state.stage;
     const seen = this.state.live.batches;
     const ms = m.holdWaitMs(spec, this.state, Date.now(), this.state.stepIndex >= 0);
-    const summary = what === 'approval' ? `waiting for approval of step ${this.state.stepIndex + 1} (${this.state.greenPercent}%)` : `outside the schedule window at ${this.state.greenPercent}% green`;
-    await condition(() => this.closed() || this.paused() || this.state.stage !== stage || this.state.live.batches > seen || this.underPressure(), ms, { summary });
+    const summary =
+      what === 'approval'
+        ? `waiting for approval of step ${this.state.stepIndex + 1} (${this.state.greenPercent}%)`
+        : `outside the schedule window at ${this.state.greenPercent}% green`;
+    await condition(
+      () => this.closed() || this.paused() || this.state.stage !== stage || this.state.live.batches > seen || this.underPressure(),
+      ms,
+      { summary },
+    );
     if (this.closed() || this.paused() || this.state.stage !== stage) return;
     const now = Date.now();
     this.apply(m.holdTick(spec, this.state, now));
@@ -408,7 +457,10 @@ class RolloutRun {
     let result: ProbeRoundResult;
     try {
       const { runProbeRound } = probeActivities(spec);
-      result = await interruptible(() => runProbeRound.executeWithOptions({ summary }, [input]), () => this.closed() || this.paused() || this.underPressure());
+      result = await interruptible(
+        () => runProbeRound.executeWithOptions({ summary }, [input]),
+        () => this.closed() || this.paused() || this.underPressure(),
+      );
     } catch (err) {
       if (err instanceof CancelledByLoop) return;
       if (isCancellation(err)) throw err;

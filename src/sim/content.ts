@@ -2,9 +2,20 @@
 import { messageText, tokensForText, type ChatMessageLike } from './tokens';
 
 const CAPITALS: Record<string, string> = {
-  japan: 'Tokyo', france: 'Paris', germany: 'Berlin', italy: 'Rome', spain: 'Madrid',
-  canada: 'Ottawa', australia: 'Canberra', brazil: 'Brasília', india: 'New Delhi', china: 'Beijing',
-  'united kingdom': 'London', uk: 'London', 'united states': 'Washington, D.C.', usa: 'Washington, D.C.',
+  japan: 'Tokyo',
+  france: 'Paris',
+  germany: 'Berlin',
+  italy: 'Rome',
+  spain: 'Madrid',
+  canada: 'Ottawa',
+  australia: 'Canberra',
+  brazil: 'Brasília',
+  india: 'New Delhi',
+  china: 'Beijing',
+  'united kingdom': 'London',
+  uk: 'London',
+  'united states': 'Washington, D.C.',
+  usa: 'Washington, D.C.',
 };
 
 const FILLER_WORDS = (
@@ -18,7 +29,10 @@ const FILLER_WORDS = (
 export function answerFor(messages: readonly ChatMessageLike[]): string {
   let prompt = '';
   for (let i = messages.length - 1; i >= 0; i--) {
-    if (messages[i].role === 'user') { prompt = messageText(messages[i].content); break; }
+    if (messages[i].role === 'user') {
+      prompt = messageText(messages[i].content);
+      break;
+    }
   }
   if (!prompt && messages.length) prompt = messageText(messages[messages.length - 1].content);
   const cap = /capital of ([a-z .]+?)(?:[?.!,]|$)/i.exec(prompt);

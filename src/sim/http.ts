@@ -11,7 +11,11 @@ export function readBody(req: IncomingMessage): Promise<string> {
     let size = 0;
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > MAX_BODY) { reject(new BodyTooLarge('request body too large')); req.destroy(); return; }
+      if (size > MAX_BODY) {
+        reject(new BodyTooLarge('request body too large'));
+        req.destroy();
+        return;
+      }
       chunks.push(c);
     });
     req.on('end', () => resolve(chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8')));

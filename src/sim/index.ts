@@ -58,15 +58,25 @@ export function buildCatalog(opts: Pick<SimulatorOptions, 'models' | 'onlyModels
 export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> {
   const apiKey = opts.apiKey ?? 'sim-key';
   const latencyScale = opts.latencyScale ?? 1;
-  if (!(latencyScale >= 0) || !Number.isFinite(latencyScale)) throw new Error(`latencyScale: expected a number >= 0, got ${opts.latencyScale}`);
+  if (!(latencyScale >= 0) || !Number.isFinite(latencyScale))
+    throw new Error(`latencyScale: expected a number >= 0, got ${opts.latencyScale}`);
   if (!apiKey) throw new Error('apiKey: expected a non-empty string');
   const registry = new ModelRegistry(opts.seed ?? 42, buildCatalog(opts));
-  const { server, shutdown, requestLog, clearRequestLog } = createSimServer({ registry, apiKey, adminKey: opts.adminKey ?? apiKey, latencyScale, log: opts.log });
+  const { server, shutdown, requestLog, clearRequestLog } = createSimServer({
+    registry,
+    apiKey,
+    adminKey: opts.adminKey ?? apiKey,
+    latencyScale,
+    log: opts.log,
+  });
 
   const host = opts.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port ?? 0, host, () => { server.off('error', reject); resolve(); });
+    server.listen(opts.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   const port = (server.address() as AddressInfo).port;
   const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
@@ -76,10 +86,15 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     url: `http://${urlHost}:${port}/v1`,
     port,
     apiKey,
-    setProfile: (model, patch) => { registry.patch(model, patch); },
+    setProfile: (model, patch) => {
+      registry.patch(model, patch);
+    },
     getProfile: (model) => registry.get(model)?.profile,
     stats: () => registry.stats(),
-    reset: () => { registry.reset(); clearRequestLog(); },
+    reset: () => {
+      registry.reset();
+      clearRequestLog();
+    },
     requestLog,
     clearRequestLog,
     close: () => (closing ??= shutdown()),

@@ -48,7 +48,10 @@ const fields = {
   /** Share of answers that are refusals (`refusal` set under response_format, else the text starts "I'm sorry, but I can't"). */
   refusalShare: rate,
   /** Answers this many times longer, in text and completion tokens (before max_tokens). 1 = as drawn. */
-  lengthFactor: z.number({ error: 'expected a number between 0.01 and 100' }).min(0.01, { error: 'expected a number between 0.01 and 100' }).max(100, { error: 'expected a number between 0.01 and 100' }),
+  lengthFactor: z
+    .number({ error: 'expected a number between 0.01 and 100' })
+    .min(0.01, { error: 'expected a number between 0.01 and 100' })
+    .max(100, { error: 'expected a number between 0.01 and 100' }),
   /** Share of requests with `tools` (tool_choice not "none") answered with text instead of a tool call. */
   dropToolCallShare: rate,
   /** Share of answers carrying DEGRADED_MARKER: the worse answer for the simulated judge. */

@@ -4,7 +4,10 @@ export class TokenBucket {
   private tokens: number;
   private last: number;
 
-  constructor(public readonly rpm: number, now = performance.now()) {
+  constructor(
+    public readonly rpm: number,
+    now = performance.now(),
+  ) {
     this.tokens = rpm;
     this.last = now;
   }

@@ -35,7 +35,10 @@ const CREATED = 1_735_689_600; // 2025-01-01T00:00:00Z, fixed so /v1/models is d
 export class ModelRegistry {
   private models = new Map<string, ModelState>();
 
-  constructor(private readonly seed: number, private readonly initial: Record<string, FaultProfile>) {
+  constructor(
+    private readonly seed: number,
+    private readonly initial: Record<string, FaultProfile>,
+  ) {
     this.reset();
   }
 

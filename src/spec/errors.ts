@@ -32,7 +32,10 @@ function mostSpecific(issue: Issue, path: PropertyKey[]): { issue: Issue; path: 
  */
 export function formatZodError(err: z.ZodError, source: string, retired: Record<string, string> = {}): string {
   const { issue, path: fullPath } = mostSpecific(err.issues[0], err.issues[0].path);
-  const path = fullPath.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+  const path = fullPath
+    .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+    .join('')
+    .replace(/^\./, '');
   let msg = issue.message;
   const gone = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => (path ? `${path}.${k}` : k)).find((k) => retired[k]) : undefined;
   if (gone) return `${source}: ${gone}: ${retired[gone]}`;

@@ -41,7 +41,10 @@ export async function connectClient(config: Config, opts: { connectTimeoutMs?: n
   const address = targetAddress(config.temporal);
   let connection: Connection;
   try {
-    connection = await Connection.connect({ ...connectionOptions(config.temporal, address), connectTimeout: opts.connectTimeoutMs ?? 5000 });
+    connection = await Connection.connect({
+      ...connectionOptions(config.temporal, address),
+      connectTimeout: opts.connectTimeoutMs ?? 5000,
+    });
   } catch (err) {
     const hint = config.temporal.address
       ? 'check TEMPORAL_ADDRESS and its credentials'
@@ -108,7 +111,9 @@ export async function registerSearchAttributes(config: Config, log: (l: string) 
     });
     log(`modelshift: registered search attributes ${missing.map((k) => k.name).join(', ')}`);
   } catch (err) {
-    log(`modelshift: could not check/register search attributes (${(err as Error).message.split('\n')[0]}); register RolloutTarget, RolloutPhase, BlueModel, GreenModel (Keyword), GreenPercent and RolloutAttempt (Int) on the namespace`);
+    log(
+      `modelshift: could not check/register search attributes (${(err as Error).message.split('\n')[0]}); register RolloutTarget, RolloutPhase, BlueModel, GreenModel (Keyword), GreenPercent and RolloutAttempt (Int) on the namespace`,
+    );
   } finally {
     await client.connection.close();
   }

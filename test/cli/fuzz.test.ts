@@ -92,7 +92,12 @@ let targetNo = 0;
 const target = (): string => `fz-${RUN}-${targetNo++}`;
 
 /** The smallest valid spec, with `over` merged in at the top level. */
-const minimal = (t: string, over: Record<string, unknown> = {}) => ({ target: t, blue: { model: 'gpt-4.1' }, green: { model: 'gpt-4.1-turbo' }, ...over });
+const minimal = (t: string, over: Record<string, unknown> = {}) => ({
+  target: t,
+  blue: { model: 'gpt-4.1' },
+  green: { model: 'gpt-4.1-turbo' },
+  ...over,
+});
 const prompt = (expect: Record<string, unknown>) => ({ prompts: [{ messages: [{ role: 'user', content: 'hi' }], expect }] });
 
 // ————————————————————————————————————————————————— the table: spec files
@@ -119,16 +124,25 @@ specCase('a directory instead of a file', () => ({ path: DIRECTORY }), /EISDIR/)
 specCase('a missing file', () => ({ path: MISSING }), /ENOENT/);
 specCase('top level is a list', (t) => yamlSpec([minimal(t)]), /top level/);
 specCase('broken YAML syntax', (t) => rawSpec('yaml', `target: ${t}\nblue: { model: gpt-4.1\ngreen: [`), /not valid YAML/);
-specCase('duplicate JSON key at the top level', (t) => rawSpec('json', `{"target":"${t}","target":"${t}-b","blue":{"model":"gpt-4.1"},"green":{"model":"gpt-4.1-turbo"}}`), /unique|duplicate/i);
+specCase(
+  'duplicate JSON key at the top level',
+  (t) => rawSpec('json', `{"target":"${t}","target":"${t}-b","blue":{"model":"gpt-4.1"},"green":{"model":"gpt-4.1-turbo"}}`),
+  /unique|duplicate/i,
+);
 specCase(
   'duplicate JSON key inside plan',
-  (t) => rawSpec('json', `{"target":"${t}","blue":{"model":"gpt-4.1"},"green":{"model":"gpt-4.1-turbo"},"plan":{"dwell":"1s","dwell":"1h"}}`),
+  (t) =>
+    rawSpec('json', `{"target":"${t}","blue":{"model":"gpt-4.1"},"green":{"model":"gpt-4.1-turbo"},"plan":{"dwell":"1s","dwell":"1h"}}`),
   /unique|duplicate/i,
 );
 specCase('target is a number', () => yamlSpec(minimal('x', { target: 12345 })), /target/);
 specCase('target with a BEL control character', (t) => jsonSpec(minimal(`${t}\u0007`)), /target/);
 specCase('3 KB blue model name', (t) => yamlSpec({ ...minimal(t), blue: { model: K3 } }), /blue\.model/);
-specCase('green model with an ANSI escape sequence', (t) => yamlSpec({ ...minimal(t), green: { model: 'gpt-4.1\u001b[2J\u001b[31m' } }), /green\.model/);
+specCase(
+  'green model with an ANSI escape sequence',
+  (t) => yamlSpec({ ...minimal(t), green: { model: 'gpt-4.1\u001b[2J\u001b[31m' } }),
+  /green\.model/,
+);
 specCase('green model with a NUL byte', (t) => jsonSpec({ ...minimal(t), green: { model: 'gpt-4.1\u0000turbo' } }), /green\.model/);
 specCase('misspelled field plan.dwel', (t) => yamlSpec(minimal(t, { plan: { dwel: '60s' } })), /plan.*dwel/);
 specCase('retired field fallback', (t) => yamlSpec(minimal(t, { fallback: true })), /fallback/);
@@ -136,7 +150,11 @@ specCase('unknown field whose name holds a newline', (t) => rawSpec('yaml', `${t
 specCase('steps as a string', (t) => yamlSpec(minimal(t, { plan: { steps: '10,25,100' } })), /plan\.steps/);
 specCase('steps that do not rise', (t) => yamlSpec(minimal(t, { plan: { steps: [50, 25, 100] } })), /plan\.steps/);
 specCase('steps that never reach 100', (t) => jsonSpec(minimal(t, { plan: { steps: [10, 50] } })), /plan\.steps/);
-specCase('101 steps', (t) => yamlSpec(minimal(t, { plan: { steps: [0.5, ...Array.from({ length: 100 }, (_, i) => i + 1)] } })), /plan\.steps/);
+specCase(
+  '101 steps',
+  (t) => yamlSpec(minimal(t, { plan: { steps: [0.5, ...Array.from({ length: 100 }, (_, i) => i + 1)] } })),
+  /plan\.steps/,
+);
 specCase('dwell "10x"', (t) => yamlSpec(minimal(t, { plan: { dwell: '10x' } })), /plan\.dwell/);
 specCase('dwell 745h (over 30 days)', (t) => yamlSpec(minimal(t, { plan: { dwell: '745h' } })), /plan\.dwell/);
 specCase('concurrency 257', (t) => jsonSpec(minimal(t, { plan: { concurrency: 257 } })), /plan\.concurrency/);
@@ -147,16 +165,49 @@ specCase('request.timeout 600h (beyond Node timers)', (t) => yamlSpec(minimal(t,
 specCase('retry.minBackoff above maxBackoff', (t) => yamlSpec(minimal(t, { retry: { minBackoff: '5m', maxBackoff: '1s' } })), /minBackoff/);
 specCase('onFailure "explode"', (t) => jsonSpec(minimal(t, { onFailure: 'explode' })), /onFailure/);
 specCase('guards.minSamples 1e12', (t) => yamlSpec(minimal(t, { guards: { minSamples: 1e12 } })), /minSamples/);
-specCase('guards.maxErrorRateIncrease 0 (no verdict possible)', (t) => yamlSpec(minimal(t, { guards: { maxErrorRateIncrease: 0 } })), /maxErrorRateIncrease/);
-specCase('spend cap on an unpriced green', (t) => yamlSpec({ ...minimal(t), green: { model: 'no-such-model-in-catalog' }, guards: { cost: { spendCapUsd: 5 } } }), /spendCapUsd/);
-specCase('baseURL with credentials', (t) => yamlSpec({ ...minimal(t), green: { model: 'gpt-4.1-turbo', baseURL: 'https://user:sk-KEY@gw.example/v1' } }), /credentials/);
-specCase('baseURL with ?api-key=', (t) => jsonSpec({ ...minimal(t), blue: { model: 'gpt-4.1', baseURL: 'https://gw.example/v1?api-key=sk-1' } }), /query/);
-specCase('baseURL ftp://', (t) => yamlSpec({ ...minimal(t), green: { model: 'gpt-4.1-turbo', baseURL: 'ftp://gw.example/v1' } }), /baseURL/);
-specCase('apiKeyEnv holds a key, not a variable name', (t) => yamlSpec({ ...minimal(t), green: { model: 'gpt-4.1-turbo', apiKeyEnv: 'sk-live-51Habc' } }), /apiKeyEnv/);
-specCase('apiKeyEnv TEMPORAL_API_KEY (Temporal\'s own secret)', (t) => yamlSpec({ ...minimal(t), green: { model: 'gpt-4.1-turbo', apiKeyEnv: 'TEMPORAL_API_KEY' } }), /apiKeyEnv/);
+specCase(
+  'guards.maxErrorRateIncrease 0 (no verdict possible)',
+  (t) => yamlSpec(minimal(t, { guards: { maxErrorRateIncrease: 0 } })),
+  /maxErrorRateIncrease/,
+);
+specCase(
+  'spend cap on an unpriced green',
+  (t) => yamlSpec({ ...minimal(t), green: { model: 'no-such-model-in-catalog' }, guards: { cost: { spendCapUsd: 5 } } }),
+  /spendCapUsd/,
+);
+specCase(
+  'baseURL with credentials',
+  (t) => yamlSpec({ ...minimal(t), green: { model: 'gpt-4.1-turbo', baseURL: 'https://user:sk-KEY@gw.example/v1' } }),
+  /credentials/,
+);
+specCase(
+  'baseURL with ?api-key=',
+  (t) => jsonSpec({ ...minimal(t), blue: { model: 'gpt-4.1', baseURL: 'https://gw.example/v1?api-key=sk-1' } }),
+  /query/,
+);
+specCase(
+  'baseURL ftp://',
+  (t) => yamlSpec({ ...minimal(t), green: { model: 'gpt-4.1-turbo', baseURL: 'ftp://gw.example/v1' } }),
+  /baseURL/,
+);
+specCase(
+  'apiKeyEnv holds a key, not a variable name',
+  (t) => yamlSpec({ ...minimal(t), green: { model: 'gpt-4.1-turbo', apiKeyEnv: 'sk-live-51Habc' } }),
+  /apiKeyEnv/,
+);
+specCase(
+  "apiKeyEnv TEMPORAL_API_KEY (Temporal's own secret)",
+  (t) => yamlSpec({ ...minimal(t), green: { model: 'gpt-4.1-turbo', apiKeyEnv: 'TEMPORAL_API_KEY' } }),
+  /apiKeyEnv/,
+);
 specCase(
   'same model on the same gateway but a trailing slash',
-  (t) => yamlSpec({ ...minimal(t), blue: { model: 'gpt-4.1', baseURL: 'https://gw.example/v1' }, green: { model: 'gpt-4.1', baseURL: 'https://gw.example/v1/' } }),
+  (t) =>
+    yamlSpec({
+      ...minimal(t),
+      blue: { model: 'gpt-4.1', baseURL: 'https://gw.example/v1' },
+      green: { model: 'gpt-4.1', baseURL: 'https://gw.example/v1/' },
+    }),
   /same model/,
 );
 specCase('prompt role "robot"', (t) => yamlSpec(minimal(t, { prompts: [[{ role: 'robot', content: 'hi' }]] })), /role/);
@@ -196,7 +247,9 @@ specFlags('start', '--samples without its value', ['--samples'], /argument missi
 {
   const t = target();
   flag('start -f without its value', ['start', '--target', t, '-f'], { targets: [t], says: /argument missing/ });
-  flag('start --target with a space', ['start', '--target', 'bad target', '--blue', 'gpt-4.1', '--green', 'gpt-4.1-turbo'], { says: /target/ });
+  flag('start --target with a space', ['start', '--target', 'bad target', '--blue', 'gpt-4.1', '--green', 'gpt-4.1-turbo'], {
+    says: /target/,
+  });
   const t2 = target();
   flag('start without --green', ['start', '--target', t2, '--blue', 'gpt-4.1'], { targets: [t2], says: /--green/ });
 }
@@ -231,15 +284,33 @@ for (const [name, more, says] of [
   ['--ratio-from ftp://', ['--port', '{port}', '--workers', '1', '--ratio-from', 'ftp://router-0:4000'], /ratio-from/],
   ['--target "a="', ['--port', '{port}', '--workers', '1', '--target', 'a='], /--target/],
   ['--config a directory', ['--port', '{port}', '--workers', '1', '--config', DIRECTORY], /EISDIR/],
-  ['--config with a misspelled field', ['--port', '{port}', '--workers', '1', '--config', routerFile({ tragets: {} })], /tragets|unrecognized|Unrecognized/],
+  [
+    '--config with a misspelled field',
+    ['--port', '{port}', '--workers', '1', '--config', routerFile({ tragets: {} })],
+    /tragets|unrecognized|Unrecognized/,
+  ],
   [
     '--config whose target names TEMPORAL_API_KEY',
-    ['--port', '{port}', '--workers', '1', '--config', routerFile({ targets: { x: { blue: { model: 'gpt-4.1', apiKeyEnv: 'TEMPORAL_API_KEY' } } } })],
+    [
+      '--port',
+      '{port}',
+      '--workers',
+      '1',
+      '--config',
+      routerFile({ targets: { x: { blue: { model: 'gpt-4.1', apiKeyEnv: 'TEMPORAL_API_KEY' } } } }),
+    ],
     /TEMPORAL_API_KEY/,
   ],
   [
     '--config whose target baseURL carries credentials',
-    ['--port', '{port}', '--workers', '1', '--config', routerFile({ targets: { x: { blue: { model: 'gpt-4.1', baseURL: 'https://u:sk-KEY@gw.example/v1' } } } })],
+    [
+      '--port',
+      '{port}',
+      '--workers',
+      '1',
+      '--config',
+      routerFile({ targets: { x: { blue: { model: 'gpt-4.1', baseURL: 'https://u:sk-KEY@gw.example/v1' } } } }),
+    ],
     /credentials/,
   ],
   ['--bogus', ['--port', '{port}', '--bogus'], /unknown option/],
@@ -294,7 +365,12 @@ for (const [name, env, says] of [
   const [a, b, c] = [target(), target(), target()];
   envCase('TEMPORAL_PORT abc', startArgs(a), { TEMPORAL_PORT: 'abc' }, { targets: [a], says: /TEMPORAL_PORT/ });
   envCase('MODELSHIFT_CATALOG a directory', startArgs(b), { MODELSHIFT_CATALOG: DIRECTORY }, { targets: [b], says: /EISDIR/ });
-  envCase('TEMPORAL_API_KEY but no TEMPORAL_ADDRESS', startArgs(c), { TEMPORAL_ADDRESS: undefined, TEMPORAL_API_KEY: 'tmprl-x' }, { targets: [c], says: /TEMPORAL_ADDRESS/ });
+  envCase(
+    'TEMPORAL_API_KEY but no TEMPORAL_ADDRESS',
+    startArgs(c),
+    { TEMPORAL_ADDRESS: undefined, TEMPORAL_API_KEY: 'tmprl-x' },
+    { targets: [c], says: /TEMPORAL_ADDRESS/ },
+  );
 }
 envCase('TEMPORAL_UI_PORT 0', ['status', `fz-${RUN}-st`], { TEMPORAL_UI_PORT: '0' }, { says: /TEMPORAL_UI_PORT/ });
 envCase('TEMPORAL_ADDRESS without a host', ['list'], { TEMPORAL_ADDRESS: ':7233' }, { says: /TEMPORAL_ADDRESS/ });
@@ -354,12 +430,26 @@ const validSpec = (t: string): Record<string, any> => ({
 });
 
 type Path = Array<string | number>;
-const key = (p: Path) => p.map((s) => (typeof s === 'number' ? `[${s}]` : `.${s}`)).join('').slice(1);
+const key = (p: Path) =>
+  p
+    .map((s) => (typeof s === 'number' ? `[${s}]` : `.${s}`))
+    .join('')
+    .slice(1);
 /** Strings that must be identifiers of some kind (a control character or 3 KB makes them invalid); free text excluded. */
-const IDENT = /^(target|blue\.model|green\.model|blue\.baseURL|blue\.apiKeyEnv|plan\.dwell|onFailure|request\.timeout|retry\.(min|max)Backoff|prompts\[\d+\](\.messages)?\[\d+\]\.role)$/;
+const IDENT =
+  /^(target|blue\.model|green\.model|blue\.baseURL|blue\.apiKeyEnv|plan\.dwell|onFailure|request\.timeout|retry\.(min|max)Backoff|prompts\[\d+\](\.messages)?\[\d+\]\.role)$/;
 /** A URL parser drops tabs and newlines and percent-encodes the rest in a path: no control-character mutation there. */
 const NO_CONTROL = /baseURL$/;
-const REQUIRED = ['target', 'blue', 'green', 'blue.model', 'green.model', 'prompts[0][1].role', 'prompts[1].messages', 'prompts[1].messages[0].content'];
+const REQUIRED = [
+  'target',
+  'blue',
+  'green',
+  'blue.model',
+  'green.model',
+  'prompts[0][1].role',
+  'prompts[1].messages',
+  'prompts[1].messages[0].content',
+];
 
 function nodes(v: unknown, p: Path = [], out: Array<{ path: Path; value: unknown }> = []) {
   if (p.length) out.push({ path: p, value: v });
@@ -377,13 +467,18 @@ function mutations(count: number, seed: number): Case[] {
     const t = `fz-${RUN}-m${i}`;
     const spec = validSpec(t);
     const all = nodes(spec);
-    const objects = [{ path: [] as Path, value: spec }, ...all.filter((n) => n.value && typeof n.value === 'object' && !Array.isArray(n.value))];
+    const objects = [
+      { path: [] as Path, value: spec },
+      ...all.filter((n) => n.value && typeof n.value === 'object' && !Array.isArray(n.value)),
+    ];
     const op = pick(['wrong type', 'wrong type', 'negative', 'typo', 'unknown field', 'missing', 'control character', '3 KB'] as const);
     let what: string;
     if (op === 'typo') {
       const n = pick(all.filter((x) => typeof x.path.at(-1) === 'string'));
       const k = n.path.at(-1) as string;
-      const typo = pick([`${k}s`, k.slice(0, -1), k[0].toUpperCase() + k.slice(1), `${k}_`, k.replace(/[aeiou]/, '')].filter((x) => x !== k));
+      const typo = pick(
+        [`${k}s`, k.slice(0, -1), k[0].toUpperCase() + k.slice(1), `${k}_`, k.replace(/[aeiou]/, '')].filter((x) => x !== k),
+      );
       const parent = parentOf(spec, n.path);
       parent[typo] = parent[k];
       delete parent[k];
@@ -427,7 +522,12 @@ function mutations(count: number, seed: number): Case[] {
     const json = rnd() < 0.5;
     const cmd = rnd() < 0.5 ? 'validate' : 'start';
     const path = json ? file('json', JSON.stringify(spec, null, 2)) : file('yaml', toYaml(spec));
-    out.push({ kind: 'mutation', name: `#${String(i).padStart(2, '0')} ${op}: ${what} (${json ? 'JSON' : 'YAML'}, ${cmd})`, args: [cmd, '-f', path], targets: [t] });
+    out.push({
+      kind: 'mutation',
+      name: `#${String(i).padStart(2, '0')} ${op}: ${what} (${json ? 'JSON' : 'YAML'}, ${cmd})`,
+      args: [cmd, '-f', path],
+      targets: [t],
+    });
   }
   return out;
 }
@@ -450,7 +550,8 @@ interface Ran {
 }
 
 /** Lines by which a command says it is up (then it was not refused): killed at once, the case fails. */
-const STARTED = /router listening|polling task queue|simulator listening|Temporal dev server on|Ctrl-C to stop|starting the local Temporal dev server/;
+const STARTED =
+  /router listening|polling task queue|simulator listening|Temporal dev server on|Ctrl-C to stop|starting the local Temporal dev server/;
 
 /**
  * The live (not zombie) processes of process group `pgid`, from /proc. An exited child of the CLI waits
@@ -477,7 +578,9 @@ function groupMembers(pgid: number): string[] {
       const close = stat.lastIndexOf(')');
       const [state, , pgrp] = stat.slice(close + 2).split(' ');
       if (Number(pgrp) !== pgid || state === 'Z' || state === 'X') continue;
-      out.push(`${pid} ${stat.slice(stat.indexOf('(') + 1, close)}: ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').trim().slice(0, 200)}`);
+      out.push(
+        `${pid} ${stat.slice(stat.indexOf('(') + 1, close)}: ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').trim().slice(0, 200)}`,
+      );
     } catch {
       /* gone meanwhile */
     }
@@ -533,7 +636,11 @@ function runProcess(args: string[], env: NodeJS.ProcessEnv): Promise<Ran> {
       clearTimeout(guard);
       const left = await lingering(pid, 5000);
       killGroup(); // leave nothing behind, but fail the case
-      const leftover = pipesOpen ? `its output pipes were still open 5 s after it exited${left.length ? `: ${left.join('; ')}` : ''}` : left.length ? left.join('; ') : undefined;
+      const leftover = pipesOpen
+        ? `its output pipes were still open 5 s after it exited${left.length ? `: ${left.join('; ')}` : ''}`
+        : left.length
+          ? left.join('; ')
+          : undefined;
       done({ code, signal, stdout, stderr, timedOut, started, leftover });
     };
     child.on('close', (code, signal) => void finish(code, signal, false));
@@ -613,7 +720,11 @@ async function workflowExists(id: string): Promise<boolean> {
 async function pollers(queue: string): Promise<number> {
   let n = 0;
   for (const taskQueueType of [1, 2]) {
-    const r = await t.client.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: queue, kind: 1 }, taskQueueType });
+    const r = await t.client.workflowService.describeTaskQueue({
+      namespace: 'default',
+      taskQueue: { name: queue, kind: 1 },
+      taskQueueType,
+    });
     n += r.pollers?.length ?? 0;
   }
   return n;
@@ -653,34 +764,38 @@ describe('fuzz: malformed input is refused with exit 2, one line, and nothing st
 
   cases.forEach((c, i) => {
     const name = `${c.kind}: ${c.name}`;
-    (KNOWN_DEFECTS[name] ? it.concurrent.fails : it.concurrent)(KNOWN_DEFECTS[name] ? `${name} — known defect: ${KNOWN_DEFECTS[name]}` : name, async () => {
-      const ports = await Promise.all([freePort(), freePort()]);
-      const sub = (s: string) => s.replaceAll('{port}', String(ports[0])).replaceAll('{port2}', String(ports[1]));
-      const queue = `${QUEUE_PREFIX}${i}`;
-      const env = { ...baseEnv(queue) };
-      for (const [k, v] of Object.entries(c.env ?? {})) {
-        if (v === undefined) delete env[k];
-        else env[k] = sub(v);
-      }
-      const usesPorts = [...c.args, ...Object.values(c.env ?? {})].some((s) => s?.includes('{port}'));
-      const r = await limit(() => runProcess(c.args.map(sub), env));
-      const seen = `\n--- stderr ---\n${r.stderr.slice(0, 3000)}\n--- stdout ---\n${r.stdout.slice(0, 3000)}`;
+    (KNOWN_DEFECTS[name] ? it.concurrent.fails : it.concurrent)(
+      KNOWN_DEFECTS[name] ? `${name} — known defect: ${KNOWN_DEFECTS[name]}` : name,
+      async () => {
+        const ports = await Promise.all([freePort(), freePort()]);
+        const sub = (s: string) => s.replaceAll('{port}', String(ports[0])).replaceAll('{port2}', String(ports[1]));
+        const queue = `${QUEUE_PREFIX}${i}`;
+        const env = { ...baseEnv(queue) };
+        for (const [k, v] of Object.entries(c.env ?? {})) {
+          if (v === undefined) delete env[k];
+          else env[k] = sub(v);
+        }
+        const usesPorts = [...c.args, ...Object.values(c.env ?? {})].some((s) => s?.includes('{port}'));
+        const r = await limit(() => runProcess(c.args.map(sub), env));
+        const seen = `\n--- stderr ---\n${r.stderr.slice(0, 3000)}\n--- stdout ---\n${r.stdout.slice(0, 3000)}`;
 
-      expect(r.started, `it started instead of refusing the input${seen}`).toBeUndefined();
-      expect(r.timedOut, `it did not exit on its own within ${GUARD_MS / 1000}s${seen}`).toBe(false);
-      expect(r.code, `exit code${seen}`).toBe(2);
-      expect(r.stderr, 'stderr is exactly one non-empty line').toMatch(ONE_LINE);
-      expect(r.stderr, 'no stack trace').not.toMatch(STACK_TRACE);
-      expect(r.stdout, 'nothing on stdout').toBe('');
-      if (c.says) expect(r.stderr, 'the line names what is wrong').toMatch(c.says);
+        expect(r.started, `it started instead of refusing the input${seen}`).toBeUndefined();
+        expect(r.timedOut, `it did not exit on its own within ${GUARD_MS / 1000}s${seen}`).toBe(false);
+        expect(r.code, `exit code${seen}`).toBe(2);
+        expect(r.stderr, 'stderr is exactly one non-empty line').toMatch(ONE_LINE);
+        expect(r.stderr, 'no stack trace').not.toMatch(STACK_TRACE);
+        expect(r.stdout, 'nothing on stdout').toBe('');
+        if (c.says) expect(r.stderr, 'the line names what is wrong').toMatch(c.says);
 
-      // nothing started
-      expect(r.leftover, 'no process it started is left running').toBeUndefined();
-      for (const target of c.targets ?? []) expect(await workflowExists(`rollout-${target}`), `rollout-${target} exists`).toBe(false);
-      for (const id of c.workflowIds ?? []) expect(await workflowExists(id), `${id} exists`).toBe(false);
-      expect(await pollers(queue), `pollers on task queue ${queue}`).toBe(0);
-      if (usesPorts) for (const p of ports) expect(await listening(p), `something listens on port ${p}`).toBe(false);
-    }, 120_000);
+        // nothing started
+        expect(r.leftover, 'no process it started is left running').toBeUndefined();
+        for (const target of c.targets ?? []) expect(await workflowExists(`rollout-${target}`), `rollout-${target} exists`).toBe(false);
+        for (const id of c.workflowIds ?? []) expect(await workflowExists(id), `${id} exists`).toBe(false);
+        expect(await pollers(queue), `pollers on task queue ${queue}`).toBe(0);
+        if (usesPorts) for (const p of ports) expect(await listening(p), `something listens on port ${p}`).toBe(false);
+      },
+      120_000,
+    );
   });
 });
 
@@ -690,7 +805,11 @@ describe('fuzz: afterwards', () => {
     for await (const w of t.client.workflow.list({ query: `StartTime >= "${started.toISOString()}"` })) {
       if (w.taskQueue.startsWith(QUEUE_PREFIX) || w.workflowId.includes(RUN)) found.push(`${w.workflowId} (${w.taskQueue})`);
     }
-    for (const id of found) await t.client.workflow.getHandle(id.split(' ')[0]).terminate('fuzz test: must not have started').catch(() => undefined);
+    for (const id of found)
+      await t.client.workflow
+        .getHandle(id.split(' ')[0])
+        .terminate('fuzz test: must not have started')
+        .catch(() => undefined);
     expect(found).toEqual([]);
   });
 });

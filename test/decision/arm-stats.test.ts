@@ -9,7 +9,13 @@ describe('arm stats', () => {
   const outcomes: Outcome[] = [];
   const rng = mulberry32(9);
   for (let i = 0; i < 500; i++) outcomes.push(draw(rng, { ...BLUE, errorRate: 0.05 }));
-  outcomes.push(err('rate_limited'), err('timeout'), { ...ok(), check: { passed: false } }, { ...err('check_failed') }, { ...ok(), check: { passed: true } });
+  outcomes.push(
+    err('rate_limited'),
+    err('timeout'),
+    { ...ok(), check: { passed: false } },
+    { ...err('check_failed') },
+    { ...ok(), check: { passed: true } },
+  );
 
   it('record then merge equals recording everything (merge does not mutate)', () => {
     const all = emptyArmStats();

@@ -6,7 +6,10 @@
 import { describe, expect, it } from 'vitest';
 import { bench, DEFAULT_CONFIG, SCENARIOS } from '../../bench/verdicts';
 
-const rows = bench({ ...DEFAULT_CONFIG, runs: 120, seed: 7 }, SCENARIOS.filter((s) => ['eq', 'eq-outage', 'eq-8', 'e4', 'p99', 'prompt', 'late', 'tol-err', 'subst'].includes(s.id)));
+const rows = bench(
+  { ...DEFAULT_CONFIG, runs: 120, seed: 7 },
+  SCENARIOS.filter((s) => ['eq', 'eq-outage', 'eq-8', 'e4', 'p99', 'prompt', 'late', 'tol-err', 'subst'].includes(s.id)),
+);
 const row = (id: string) => rows.find((r) => r.scenario.id === id)!;
 
 describe('bench targets (120 rollouts per scenario, seed 7)', () => {

@@ -19,13 +19,22 @@ describe('confidence sequences', () => {
     let armMiss = 0;
     const runs = 300;
     for (let r = 0; r < runs; r++) {
-      let xg = 0, ng = 0, xb = 0, nb = 0;
+      let xg = 0,
+        ng = 0,
+        xb = 0,
+        nb = 0;
       let excluded = false;
       let missed = false;
       for (let look = 0; look < 120 && !(excluded && missed); look++) {
         for (let i = 0; i < 50; i++) {
           const e = rng() < 0.02 ? 1 : 0;
-          if (rng() < 0.3) { ng++; xg += e; } else { nb++; xb += e; }
+          if (rng() < 0.3) {
+            ng++;
+            xg += e;
+          } else {
+            nb++;
+            xb += e;
+          }
         }
         const g = bernoulliCS(xg, ng, alpha / 2);
         const b = bernoulliCS(xb, nb, alpha / 2);

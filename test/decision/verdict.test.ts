@@ -42,7 +42,7 @@ describe('errors, judged on discordant pairs', () => {
     expect(guard(down, 'gatewayHealth', 'window').detail).toMatch(/waiting for the gateway: a shared outage, not green/);
   });
 
-  it("the ceiling judges what green adds over blue: 8 % base errors on both arms pass it", () => {
+  it('the ceiling judges what green adds over blue: 8 % base errors on both arms pass it', () => {
     const ev = judged(scenario('eq-8'), 1000);
     expect(guard(ev, 'errorCeiling').verdict).toBe('Pass');
     const bad = judged({ ...scenario('eq'), green: { ...BLUE, errorRate: 0.4 } }, 100);
@@ -164,7 +164,11 @@ describe('steps: the window, the last step, live traffic', () => {
     expect(ev.guards.find((g) => g.guard === 'liveErrorRate')?.scope).toBe('live window');
     // the whole record alone (green mostly at a later, busier step) is not judged
     const fine = { blue: arm(5000, 50, 1), green: arm(2000, 20, 2) };
-    expect(evaluate({ probes, live: { record: badLive, window: fine }, guards: G }).guards.some((g) => g.guard === 'liveErrorRate' && g.verdict === 'Fail')).toBe(false);
+    expect(
+      evaluate({ probes, live: { record: badLive, window: fine }, guards: G }).guards.some(
+        (g) => g.guard === 'liveErrorRate' && g.verdict === 'Fail',
+      ),
+    ).toBe(false);
   });
 
   it('is plain JSON and deterministic', () => {

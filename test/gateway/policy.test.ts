@@ -4,7 +4,13 @@ import { GatewayConfigError, resolveGateway } from '../../src/gateway/client';
 import { describeError, scrubSecrets } from '../../src/gateway/errors';
 import { UpstreamPolicy } from '../../src/gateway/policy';
 
-const env = { GATEWAY_BASE_URL: 'https://gw.example/v1', GATEWAY_API_KEY: 'sk-gateway-1234567890', TEMPORAL_API_KEY: 'tmprl-secret', TEMPORAL_ADDRESS: 'x:7233', PARTNER_KEY: 'p-key-123456' };
+const env = {
+  GATEWAY_BASE_URL: 'https://gw.example/v1',
+  GATEWAY_API_KEY: 'sk-gateway-1234567890',
+  TEMPORAL_API_KEY: 'tmprl-secret',
+  TEMPORAL_ADDRESS: 'x:7233',
+  PARTNER_KEY: 'p-key-123456',
+};
 const refusal = (arm: { baseURL?: string; apiKeyEnv?: string }, e: NodeJS.ProcessEnv = env) => {
   try {
     resolveGateway(arm, e);
@@ -22,10 +28,14 @@ describe('worker upstream policy', () => {
   });
 
   it('never sends a TEMPORAL_* variable (or any unlisted one) as a key', () => {
-    expect(refusal({ apiKeyEnv: 'TEMPORAL_API_KEY' })).toBe('apiKeyEnv: TEMPORAL_API_KEY is never sent upstream (it is Temporal\'s or the router\'s own secret)');
+    expect(refusal({ apiKeyEnv: 'TEMPORAL_API_KEY' })).toBe(
+      "apiKeyEnv: TEMPORAL_API_KEY is never sent upstream (it is Temporal's or the router's own secret)",
+    );
     expect(refusal({ apiKeyEnv: 'TEMPORAL_ADDRESS' })).toMatch(/^apiKeyEnv: TEMPORAL_ADDRESS is never sent upstream/);
     expect(refusal({ apiKeyEnv: 'ROUTER_API_KEYS' })).toMatch(/never sent upstream/);
-    expect(refusal({ apiKeyEnv: 'PARTNER_KEY' })).toBe('apiKeyEnv: PARTNER_KEY is not an allowed key variable here (allowed: GATEWAY_API_KEY, HOLYSHEEP_API_KEY); add it to WORKER_KEY_ENVS');
+    expect(refusal({ apiKeyEnv: 'PARTNER_KEY' })).toBe(
+      'apiKeyEnv: PARTNER_KEY is not an allowed key variable here (allowed: GATEWAY_API_KEY, HOLYSHEEP_API_KEY); add it to WORKER_KEY_ENVS',
+    );
     expect(refusal({ apiKeyEnv: 'PARTNER_KEY' }, { ...env, WORKER_KEY_ENVS: 'PARTNER_KEY' })).toBe('allowed');
   });
 
@@ -34,13 +44,20 @@ describe('worker upstream policy', () => {
       'baseURL: https://evil.example is not an allowed origin here (allowed: https://gw.example); add it to WORKER_ALLOWED_ORIGINS',
     );
     expect(refusal({ baseURL: 'http://169.254.169.254/latest' })).toMatch(/^baseURL: http:\/\/169\.254\.169\.254 is not an allowed origin/);
-    expect(refusal({ baseURL: 'https://partner.example/v1', apiKeyEnv: 'PARTNER_KEY' }, { ...env, WORKER_KEY_ENVS: 'PARTNER_KEY', WORKER_ALLOWED_ORIGINS: 'https://partner.example' })).toBe('allowed');
+    expect(
+      refusal(
+        { baseURL: 'https://partner.example/v1', apiKeyEnv: 'PARTNER_KEY' },
+        { ...env, WORKER_KEY_ENVS: 'PARTNER_KEY', WORKER_ALLOWED_ORIGINS: 'https://partner.example' },
+      ),
+    ).toBe('allowed');
   });
 
   it('refuses credentials or a query in a base URL, and a forbidden variable in the allow-list itself', () => {
     expect(refusal({ baseURL: 'https://u:sk-x@gw.example/v1' })).toMatch(/^baseURL: carries credentials/);
     expect(refusal({ baseURL: 'https://gw.example/v1?api-key=1' })).toMatch(/^baseURL: carries a query/);
-    expect(() => new UpstreamPolicy({ keyEnvs: ['TEMPORAL_API_KEY'] })).toThrow(/WORKER_KEY_ENVS: TEMPORAL_API_KEY is the router's or Temporal's own secret/);
+    expect(() => new UpstreamPolicy({ keyEnvs: ['TEMPORAL_API_KEY'] })).toThrow(
+      /WORKER_KEY_ENVS: TEMPORAL_API_KEY is the router's or Temporal's own secret/,
+    );
   });
 });
 

@@ -10,7 +10,12 @@ import { startSimulator, type Simulator } from '../../src/sim/index';
 
 let sim: Simulator;
 const retry = { attempts: 3, minBackoffMs: 50, maxBackoffMs: 200 };
-const call = (model: string) => ({ model, messages: [{ role: 'user' as const, content: 'What is 2+2?' }], maxTokens: 16, expect: { contains: '4', caseSensitive: false } });
+const call = (model: string) => ({
+  model,
+  messages: [{ role: 'user' as const, content: 'What is 2+2?' }],
+  maxTokens: 16,
+  expect: { contains: '4', caseSensitive: false },
+});
 
 beforeAll(async () => {
   sim = await startSimulator({ latencyScale: 0, seed: 9 });

@@ -36,7 +36,12 @@ export async function status(client: Client, target: string): Promise<RolloutSta
 }
 
 /** Poll the status query until `pred` holds (or fail after timeoutMs). */
-export async function waitForStatus(client: Client, target: string, pred: (s: RolloutStatus) => boolean, timeoutMs = 30_000): Promise<RolloutStatus> {
+export async function waitForStatus(
+  client: Client,
+  target: string,
+  pred: (s: RolloutStatus) => boolean,
+  timeoutMs = 30_000,
+): Promise<RolloutStatus> {
   const deadline = Date.now() + timeoutMs;
   let last: RolloutStatus | undefined;
   while (Date.now() < deadline) {
@@ -48,5 +53,7 @@ export async function waitForStatus(client: Client, target: string, pred: (s: Ro
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`timed out waiting for ${target}; last status: ${JSON.stringify(last && { phase: last.phase, step: last.step, greenPercent: last.greenPercent, reason: last.reason })}`);
+  throw new Error(
+    `timed out waiting for ${target}; last status: ${JSON.stringify(last && { phase: last.phase, step: last.step, greenPercent: last.greenPercent, reason: last.reason })}`,
+  );
 }

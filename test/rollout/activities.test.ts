@@ -109,7 +109,9 @@ describe('preflight', () => {
       blue: { model: 'gpt-4.1' },
       green: { model: 'gpt-4.1-turbo' },
     });
-    await expect(new MockActivityEnvironment().run(preflight, { blue: { model: 'gpt-4.1' }, green: { model: 'gpt-5-nope' } })).rejects.toMatchObject({
+    await expect(
+      new MockActivityEnvironment().run(preflight, { blue: { model: 'gpt-4.1' }, green: { model: 'gpt-5-nope' } }),
+    ).rejects.toMatchObject({
       type: 'ModelNotFound',
       nonRetryable: true,
       message: expect.stringMatching(/^green: model `gpt-5-nope` does not exist on /),

@@ -22,7 +22,10 @@ function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: st
   });
 }
 
-const h = useHarness({ sim: { latencyScale: 0.02, models: { 'gpt-4.1': { errorRate: 0 }, 'gpt-4.1-turbo': { errorRate: 0 } } }, queue: 'cli' });
+const h = useHarness({
+  sim: { latencyScale: 0.02, models: { 'gpt-4.1': { errorRate: 0 }, 'gpt-4.1-turbo': { errorRate: 0 } } },
+  queue: 'cli',
+});
 
 describe('modelshift CLI', () => {
   it('validate: a good spec passes; a typo is refused with exit 2 and one line naming the field', async () => {
@@ -53,7 +56,9 @@ rateLimit: { requestsPerMinute: 600 }
     // A hold budget smaller than what an identical green needs to pass: refused, unless --force (then a warning).
     const tight = await cli(['validate', '-f', good, '--max-hold-pairs', '60']);
     expect(tight.code).toBe(2);
-    expect(tight.stderr).toMatch(/^modelshift: guards\.maxHoldPairs: a step needs at least \d+ judged pairs to pass .*or --force to start anyway\)\n$/);
+    expect(tight.stderr).toMatch(
+      /^modelshift: guards\.maxHoldPairs: a step needs at least \d+ judged pairs to pass .*or --force to start anyway\)\n$/,
+    );
     const forced = await cli(['validate', '-f', good, '--max-hold-pairs', '60', '--force']);
     expect(forced.code, forced.stderr).toBe(0);
     expect(forced.stderr).toMatch(/^warning: guards\.maxHoldPairs: a step needs at least/);
@@ -81,7 +86,23 @@ rateLimit: { requestsPerMinute: 600 }
 
   it('start → status --json → duplicate start refused → abort → promote refused', async () => {
     const target = uniqueTarget('cli');
-    const start = await cli(['start', '--target', target, '--blue', 'gpt-4.1', '--green', 'gpt-4.1-turbo', '--steps', '50,100', '--dwell', '1h', '--samples', '100', '--concurrency', '25']);
+    const start = await cli([
+      'start',
+      '--target',
+      target,
+      '--blue',
+      'gpt-4.1',
+      '--green',
+      'gpt-4.1-turbo',
+      '--steps',
+      '50,100',
+      '--dwell',
+      '1h',
+      '--samples',
+      '100',
+      '--concurrency',
+      '25',
+    ]);
     expect(start.code, start.stderr).toBe(0);
     expect(start.stdout).toContain(`started rollout-${target}`);
 
@@ -91,7 +112,9 @@ rateLimit: { requestsPerMinute: 600 }
     const s = JSON.parse(status.stdout);
     expect(s).toMatchObject({ target, phase: 'ramping', step: 1, greenPercent: 50, reason: null });
     for (const arm of ['blue', 'green']) {
-      expect(s[arm]).toEqual(expect.objectContaining({ requests: expect.any(Number), errors: 0, errorRate: 0, p99LatencyMs: expect.any(Number) }));
+      expect(s[arm]).toEqual(
+        expect.objectContaining({ requests: expect.any(Number), errors: 0, errorRate: 0, p99LatencyMs: expect.any(Number) }),
+      );
       expect(s[arm].requests).toBeGreaterThan(0);
     }
 
@@ -120,11 +143,15 @@ rateLimit: { requestsPerMinute: 600 }
   it('status of an unknown target is a clear failure', async () => {
     const r = await cli(['status', 'never-started-xyz']);
     expect(r.code).toBe(1);
-    expect(r.stderr.trim()).toBe('modelshift: no rollout for target never-started-xyz (workflow rollout-never-started-xyz not found); see modelshift list');
+    expect(r.stderr.trim()).toBe(
+      'modelshift: no rollout for target never-started-xyz (workflow rollout-never-started-xyz not found); see modelshift list',
+    );
   });
 
   it('a malformed environment value is one line naming the variable', async () => {
-    const child = spawn(process.execPath, ['bin/modelshift.js', 'list'], { env: { ...process.env, TEMPORAL_ADDRESS: 'http://nope:7233/' } });
+    const child = spawn(process.execPath, ['bin/modelshift.js', 'list'], {
+      env: { ...process.env, TEMPORAL_ADDRESS: 'http://nope:7233/' },
+    });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     const code = await new Promise((r) => child.on('close', r));

@@ -87,7 +87,10 @@ describe('durable rollouts', () => {
     const taskQueue = uniqueTaskQueue('can');
     const w = await startTestWorker(t, taskQueue);
     try {
-      const spec = testSpec({ target: uniqueTarget('can'), plan: { steps: [25, 50, 100], dwell: '200ms', samplesPerStep: 100, concurrency: 25 } });
+      const spec = testSpec({
+        target: uniqueTarget('can'),
+        plan: { steps: [25, 50, 100], dwell: '200ms', samplesPerStep: 100, concurrency: 25 },
+      });
       const handle = await startTestRollout(t.client, taskQueue, spec, { historyEventLimit: 10 });
       const r = await result(t.client, spec.target);
       expect(r.phase).toBe('promoted');
@@ -107,12 +110,28 @@ describe('durable rollouts', () => {
     const taskQueue = uniqueTaskQueue('tcli');
     const w = await startTestWorker(t, taskQueue);
     try {
-      const spec = testSpec({ target: uniqueTarget('tcli'), plan: { steps: [50, 100], dwell: '1h', samplesPerStep: 100, concurrency: 25 } });
+      const spec = testSpec({
+        target: uniqueTarget('tcli'),
+        plan: { steps: [50, 100], dwell: '1h', samplesPerStep: 100, concurrency: 25 },
+      });
       await startTestRollout(t.client, taskQueue, spec);
       await waitForStatus(t.client, spec.target, (s) => s.verdicts.at(-1)?.evaluation.verdict === 'Pass');
       const out = spawnSync(
         cli!.path!,
-        ['workflow', 'signal', '--address', t.address, '--namespace', 'default', '--workflow-id', rolloutWorkflowId(spec.target), '--name', 'abort', '--input', '{"reason":"from the temporal CLI"}'],
+        [
+          'workflow',
+          'signal',
+          '--address',
+          t.address,
+          '--namespace',
+          'default',
+          '--workflow-id',
+          rolloutWorkflowId(spec.target),
+          '--name',
+          'abort',
+          '--input',
+          '{"reason":"from the temporal CLI"}',
+        ],
         { encoding: 'utf8' },
       );
       expect(out.status, out.stderr).toBe(0);

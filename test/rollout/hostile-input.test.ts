@@ -12,7 +12,10 @@ import { useHarness } from '../helpers/harness';
 import { result, startTestRollout, testSpec, uniqueTarget, waitForStatus } from '../helpers/rollout';
 import { historyText } from '../helpers/temporal';
 
-const h = useHarness({ sim: { latencyScale: 0.02, seed: 11, models: { 'gpt-4.1': { errorRate: 0 }, 'gpt-4.1-turbo': { errorRate: 0 } } }, queue: 'hostile' });
+const h = useHarness({
+  sim: { latencyScale: 0.02, seed: 11, models: { 'gpt-4.1': { errorRate: 0 }, 'gpt-4.1-turbo': { errorRate: 0 } } },
+  queue: 'hostile',
+});
 
 /** A live batch as routers send it (sparse histogram). */
 function liveBatch(batchId: string, n = 10): LiveMetricsBatch {
@@ -88,7 +91,9 @@ describe('what a spec may make the worker do', () => {
         const handle = await startTestRollout(h.t.client, h.taskQueue, spec);
         const r = await result(h.t.client, spec.target);
         expect(r.phase).toBe('failed');
-        expect(r.reason).toMatch(/^preflight failed: green: (apiKeyEnv: TEMPORAL_API_KEY is never sent upstream|baseURL: http:\/\/[\d.:]+ is not an allowed origin here)/);
+        expect(r.reason).toMatch(
+          /^preflight failed: green: (apiKeyEnv: TEMPORAL_API_KEY is never sent upstream|baseURL: http:\/\/[\d.:]+ is not an allowed origin here)/,
+        );
         expect(historyText(await handle.fetchHistory())).not.toContain('tmprl-must-never-leave-4711');
       }
       expect(Object.values(other.stats()).reduce((n, s) => n + s.requests, 0)).toBe(0);
@@ -114,7 +119,10 @@ describe('what a spec may make the worker do', () => {
   });
 
   it('a spec that reaches the workflow with a check that cannot run fails as a spec error, not a green failure', async () => {
-    const spec = testSpec({ target: uniqueTarget('badcheck'), prompts: [{ messages: [{ role: 'user', content: '2+2?' }], expect: { json: true } }] });
+    const spec = testSpec({
+      target: uniqueTarget('badcheck'),
+      prompts: [{ messages: [{ role: 'user', content: '2+2?' }], expect: { json: true } }],
+    });
     // What `temporal workflow start` with hand-written input could carry: a schema parseSpec would refuse.
     spec.prompts[0].expect = { json: { type: 'integr' }, caseSensitive: false };
     await startTestRollout(h.t.client, h.taskQueue, spec);

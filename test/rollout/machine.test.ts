@@ -11,14 +11,43 @@ import { parseSpec, type SpecInput } from '../../src/rollout/spec';
 import { arm } from '../decision/fixtures';
 
 const spec = (over: Partial<SpecInput> = {}) =>
-  parseSpec({ target: 't', blue: { model: 'b' }, green: { model: 'g' }, plan: { steps: [10, 50, 100], dwell: '30s', samplesPerStep: 100 }, ...over });
+  parseSpec({
+    target: 't',
+    blue: { model: 'b' },
+    green: { model: 'g' },
+    plan: { steps: [10, 50, 100], dwell: '30s', samplesPerStep: 100 },
+    ...over,
+  });
 
 const evaluation = (verdict: Evaluation['verdict'], reason = `${verdict} because`): Evaluation => ({
   verdict,
   reason,
-  guards: verdict === 'Fail' ? [{ guard: 'errorRate', verdict: 'Fail', scope: 'record', observed: 0.1, threshold: 0.02, detail: 'green errors 10%' }] : [],
-  blue: { requests: 0, errors: 0, errorRate: 0, rateLimited: 0, p50LatencyMs: 0, p99LatencyMs: 0, avgLatencyMs: 0, costPerSuccessUsd: 0, checkFailRate: 0 },
-  green: { requests: 0, errors: 0, errorRate: 0, rateLimited: 0, p50LatencyMs: 0, p99LatencyMs: 0, avgLatencyMs: 0, costPerSuccessUsd: 0, checkFailRate: 0 },
+  guards:
+    verdict === 'Fail'
+      ? [{ guard: 'errorRate', verdict: 'Fail', scope: 'record', observed: 0.1, threshold: 0.02, detail: 'green errors 10%' }]
+      : [],
+  blue: {
+    requests: 0,
+    errors: 0,
+    errorRate: 0,
+    rateLimited: 0,
+    p50LatencyMs: 0,
+    p99LatencyMs: 0,
+    avgLatencyMs: 0,
+    costPerSuccessUsd: 0,
+    checkFailRate: 0,
+  },
+  green: {
+    requests: 0,
+    errors: 0,
+    errorRate: 0,
+    rateLimited: 0,
+    p50LatencyMs: 0,
+    p99LatencyMs: 0,
+    avgLatencyMs: 0,
+    costPerSuccessUsd: 0,
+    checkFailRate: 0,
+  },
   pairs: { record: 0, window: 0 },
 });
 
@@ -124,7 +153,7 @@ describe('rollout machine: the plan', () => {
   it('a wait (capacity, shared outage) runs on the wait budget in time, then applies onFailure', () => {
     const sp = spec({ guards: { maxWait: '10m' } });
     let s = m.recordRound(sp, atStep(sp), round());
-    const waiting = { ...evaluation('Inconclusive', "429s: green 40%"), wait: 'capacity' as const };
+    const waiting = { ...evaluation('Inconclusive', '429s: green 40%'), wait: 'capacity' as const };
     let d = m.decide(sp, s, waiting, false, 1_000);
     expect(d).toEqual({ kind: 'wait', reason: "waiting for green's capacity (429s): 429s: green 40%", since: 1_000 });
     s = m.applyDecision(sp, s, d, 1_000);
@@ -289,7 +318,15 @@ describe('rollout machine: live batches', () => {
     r = m.acceptLiveBatch(s, b);
     expect(r.result).toBe('duplicate');
     expect(r.state).toBe(s);
-    for (const bad of [undefined, null, 'x', {}, { batchId: 'x', blue: {}, green: {} }, { ...b, batchId: '' }, { ...b, green: { ...live(), requests: -1 } }]) {
+    for (const bad of [
+      undefined,
+      null,
+      'x',
+      {},
+      { batchId: 'x', blue: {}, green: {} },
+      { ...b, batchId: '' },
+      { ...b, green: { ...live(), requests: -1 } },
+    ]) {
       expect(m.acceptLiveBatch(s, bad).result).toBe('malformed');
     }
     expect(m.acceptLiveBatch(m.abort(s), { ...b, batchId: 'router-2' }).result).toBe('closed');
@@ -312,5 +349,4 @@ describe('rollout machine: continue-as-new', () => {
     expect(next).toEqual({ ...s, runs: s.runs + 1 });
     expect(m.resumeState(undefined, 'now')).toEqual(m.initialState('now'));
   });
-
 });

@@ -18,7 +18,8 @@ import { result, startTestRollout, testSpec, uniqueTarget } from '../helpers/rol
 const h = useHarness({ sim: { latencyScale: 0.02, seed: 11 }, queue: 'real' });
 beforeEach(() => {
   h.sim.reset();
-  for (const m of ['gpt-4.1', 'gpt-4.1-turbo']) h.sim.setProfile(m, { errorRate: 0.01, rpm: null, substituteModel: null, fallbackHeader: false });
+  for (const m of ['gpt-4.1', 'gpt-4.1-turbo'])
+    h.sim.setProfile(m, { errorRate: 0.01, rpm: null, substituteModel: null, fallbackHeader: false });
 });
 
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -82,7 +83,23 @@ describe('verdicts in real conditions', () => {
     expect(capped.stderr).toMatch(/guards\.cost\.spendCapUsd: green model acme-finetune-7 is not in the price catalog/);
     await expect(h.t.client.workflow.getHandle(rolloutWorkflowId(target)).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
 
-    const plain = await cli(['start', '--target', target, '--blue', 'gpt-4.1', '--green', 'acme-finetune-7', '--steps', '50,100', '--dwell', '300ms', '--rpm', '100000', '--concurrency', '25']);
+    const plain = await cli([
+      'start',
+      '--target',
+      target,
+      '--blue',
+      'gpt-4.1',
+      '--green',
+      'acme-finetune-7',
+      '--steps',
+      '50,100',
+      '--dwell',
+      '300ms',
+      '--rpm',
+      '100000',
+      '--concurrency',
+      '25',
+    ]);
     expect(plain.code, plain.stderr).toBe(0);
     expect(plain.stderr).toMatch(/warning: guards\.cost: green model acme-finetune-7 is not in the price catalog/);
     const r = await result(h.t.client, target);

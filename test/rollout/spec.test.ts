@@ -52,7 +52,10 @@ describe('rollout spec: defaults and normalisation', () => {
   });
 
   it('accepts prompts as message lists or { messages, expect }', () => {
-    const s = parseSpec({ ...base, prompts: [[{ role: 'user', content: 'hi' }], { messages: [{ role: 'user', content: '2+2?' }], expect: { contains: '4' } }] });
+    const s = parseSpec({
+      ...base,
+      prompts: [[{ role: 'user', content: 'hi' }], { messages: [{ role: 'user', content: '2+2?' }], expect: { contains: '4' } }],
+    });
     expect(s.prompts).toEqual([
       { messages: [{ role: 'user', content: 'hi' }] },
       { messages: [{ role: 'user', content: '2+2?' }], expect: { contains: '4', caseSensitive: false } },
@@ -65,15 +68,30 @@ describe('rollout spec: refusals name the field and the fix', () => {
     [{ ...base, plna: {} }, 'spec: (top level): unknown field "plna" (check the spelling; unknown fields are refused)'],
     [{ ...base, target: 'has space' }, 'spec: target: expected an alias of letters, digits, . _ - (e.g. chat-default)'],
     [{ ...base, green: { model: '' } }, 'spec: green.model: expected a model name such as gpt-4.1'],
-    [{ ...base, green: { model: 'x', apiKeyEnv: 'sk-123-abc' } }, 'spec: green.apiKeyEnv: expected the NAME of an environment variable (e.g. OPENAI_API_KEY), never the key itself'],
-    [{ ...base, green: { model: 'x', baseURL: 'ftp://x' } }, 'spec: green.baseURL: expected an http(s) URL such as https://api.openai.com/v1'],
+    [
+      { ...base, green: { model: 'x', apiKeyEnv: 'sk-123-abc' } },
+      'spec: green.apiKeyEnv: expected the NAME of an environment variable (e.g. OPENAI_API_KEY), never the key itself',
+    ],
+    [
+      { ...base, green: { model: 'x', baseURL: 'ftp://x' } },
+      'spec: green.baseURL: expected an http(s) URL such as https://api.openai.com/v1',
+    ],
     [{ ...base, plan: { steps: [10, 5, 100] } }, 'spec: plan.steps[1]: steps must rise strictly (10 then 5)'],
     [{ ...base, plan: { steps: [10, 50] } }, 'spec: plan.steps: the last step must be 100 (full promotion); add 100'],
     [{ ...base, plan: { steps: [50, 100], initial: 10 } }, 'spec: plan.steps: give either steps or initial + increment, not both'],
     [{ ...base, plan: { dwell: 'soon' } }, 'spec: plan.dwell: expected a dwell such as 30s, 10m or 1h (got "soon")'],
-    [{ ...base, plan: { increment: 0.1 } }, 'spec: plan.increment: 0.1% from 10% makes 901 steps; at most 100 (percent, not a fraction: 10 means 10%)'],
-    [{ ...base, green: { model: 'gpt-4.1' } }, 'spec: green.model: same model and gateway as blue (gpt-4.1); a rollout needs a different green'],
-    [{ ...base, retry: { minBackoff: '10s', maxBackoff: '1s' } }, 'spec: retry.minBackoff: larger than retry.maxBackoff; lower it or raise maxBackoff'],
+    [
+      { ...base, plan: { increment: 0.1 } },
+      'spec: plan.increment: 0.1% from 10% makes 901 steps; at most 100 (percent, not a fraction: 10 means 10%)',
+    ],
+    [
+      { ...base, green: { model: 'gpt-4.1' } },
+      'spec: green.model: same model and gateway as blue (gpt-4.1); a rollout needs a different green',
+    ],
+    [
+      { ...base, retry: { minBackoff: '10s', maxBackoff: '1s' } },
+      'spec: retry.minBackoff: larger than retry.maxBackoff; lower it or raise maxBackoff',
+    ],
     [{ ...base, request: { timeout: '10ms' } }, 'spec: request.timeout: expected at least 100ms'],
     [{ ...base, onFailure: 'explode' }, 'spec: onFailure: Invalid option: expected one of "rollback"|"pause"'],
     [[1, 2], 'spec: (top level): expected a mapping with target, blue, green, plan…'],
@@ -96,14 +114,19 @@ describe('rollout spec: flags over a file', () => {
 
   it('flags override the file; --steps replaces initial/increment', () => {
     const file = join(dir, 'spec.yaml');
-    writeFileSync(file, 'target: chat\nblue: { model: gpt-4.1 }\ngreen: { model: gpt-4.1-turbo }\nplan: { initial: 10, increment: 10, samplesPerStep: 50 }\n');
+    writeFileSync(
+      file,
+      'target: chat\nblue: { model: gpt-4.1 }\ngreen: { model: gpt-4.1-turbo }\nplan: { initial: 10, increment: 10, samplesPerStep: 50 }\n',
+    );
     const s = specFromFlags({ file, steps: '25,100', samples: '300', green: 'deepseek-v3.2', maxErrorRate: '0.1' });
     expect(s).toMatchObject({ steps: [25, 100], probesPerRound: 300, green: { model: 'deepseek-v3.2' } });
     expect(s.guards.maxErrorRate).toBe(0.1);
   });
 
   it('a bad number or a missing flag is one line naming the flag', () => {
-    expect(() => specFromFlags({ target: 'x', blue: 'a', green: 'b', samples: 'many' })).toThrow('--samples: expected a number, got "many"');
+    expect(() => specFromFlags({ target: 'x', blue: 'a', green: 'b', samples: 'many' })).toThrow(
+      '--samples: expected a number, got "many"',
+    );
     expect(() => specFromFlags({ blue: 'a', green: 'b' })).toThrow('--target: required (or give a spec file with -f)');
     expect(() => specFromFlags({ target: 'x', green: 'b' })).toThrow(/^--blue: required/);
     expect(() => specFromFlags({ file: join(dir, 'missing.yaml') })).toThrow(/missing\.yaml: cannot read the spec file \(ENOENT\)/);
@@ -115,7 +138,9 @@ describe('rollout spec: plans that cannot pass', () => {
     expect(planProblems(parseSpec({ ...base, guards: { maxHoldPairs: 100 } }))[0]).toMatch(
       /^guards\.maxHoldPairs: a step needs at least \d+ judged pairs to pass even when green equals blue .* raise maxHoldPairs to ≥ \d+/,
     );
-    expect(planProblems(parseSpec({ ...base, guards: { maxErrorRateIncrease: 0 } }))[0]).toMatch(/^guards\.maxErrorRateIncrease: 0 cannot be told from 0/);
+    expect(planProblems(parseSpec({ ...base, guards: { maxErrorRateIncrease: 0 } }))[0]).toMatch(
+      /^guards\.maxErrorRateIncrease: 0 cannot be told from 0/,
+    );
     expect(planProblems(parseSpec(base))).toEqual([]);
   });
 
@@ -127,14 +152,21 @@ describe('rollout spec: plans that cannot pass', () => {
   it('a spend cap on a green the catalog does not price is refused; an unpriced arm is a warning', () => {
     const priced = (m: string) => m !== 'my-finetune';
     const capped = parseSpec({ ...base, green: { model: 'my-finetune' }, guards: { cost: { spendCapUsd: 5 } } });
-    expect(pricingProblems(capped, priced).refused[0]).toMatch(/^guards\.cost\.spendCapUsd: green model my-finetune is not in the price catalog/);
+    expect(pricingProblems(capped, priced).refused[0]).toMatch(
+      /^guards\.cost\.spendCapUsd: green model my-finetune is not in the price catalog/,
+    );
     const plain = parseSpec({ ...base, green: { model: 'my-finetune' } });
-    expect(pricingProblems(plain, priced)).toMatchObject({ refused: [], warnings: [expect.stringMatching(/^guards\.cost: green model my-finetune is not in the price catalog/)] });
+    expect(pricingProblems(plain, priced)).toMatchObject({
+      refused: [],
+      warnings: [expect.stringMatching(/^guards\.cost: green model my-finetune is not in the price catalog/)],
+    });
     expect(pricingProblems(parseSpec(base), priced)).toEqual({ refused: [], warnings: [] });
   });
 
   it('a field an earlier version accepted is refused with what replaced it', () => {
-    expect(refused({ ...base, plan: { blueControlPercent: 10 } })).toMatch(/^spec: plan\.blueControlPercent: retired: every probe is now a pair/);
+    expect(refused({ ...base, plan: { blueControlPercent: 10 } })).toMatch(
+      /^spec: plan\.blueControlPercent: retired: every probe is now a pair/,
+    );
     expect(refused({ ...base, fallback: false })).toMatch(/^spec: fallback: retired: probes never fall back to blue/);
   });
 });
@@ -144,7 +176,9 @@ describe('rollout spec: hostile and careless input (hardening)', () => {
   const prompt = (expect: unknown) => ({ ...base, prompts: [{ messages: [{ role: 'user', content: 'x' }], expect }] });
 
   it('an invalid JSON Schema or a regex RE2 refuses is a spec error at parse time, naming the field', () => {
-    expect(refused(prompt({ json: { type: 'integr' } }))).toMatch(/^spec: prompts\[0\]\.expect\.json: expected a valid JSON Schema: schema is invalid/);
+    expect(refused(prompt({ json: { type: 'integr' } }))).toMatch(
+      /^spec: prompts\[0\]\.expect\.json: expected a valid JSON Schema: schema is invalid/,
+    );
     expect(refused(prompt({ json: { type: 'object', required: 'x' } }))).toMatch(/expect\.json: expected a valid JSON Schema/);
     expect(refused(prompt({ regex: '(?<=a)b' }))).toMatch(/^spec: prompts\[0\]\.expect\.regex: expected a regular expression RE2 accepts/);
   });
@@ -172,13 +206,19 @@ describe('rollout spec: hostile and careless input (hardening)', () => {
   });
 
   it('the same model on the same gateway is refused however the URL is spelt (trailing slash)', () => {
-    const raw = { ...base, blue: { model: 'm', baseURL: 'https://gw.example/v1/' }, green: { model: 'm', baseURL: 'https://gw.example/v1' } };
+    const raw = {
+      ...base,
+      blue: { model: 'm', baseURL: 'https://gw.example/v1/' },
+      green: { model: 'm', baseURL: 'https://gw.example/v1' },
+    };
     expect(refused(raw)).toMatch(/^spec: green\.model: same model and gateway as blue/);
     expect(parseSpec({ ...base, green: { model: 'x', baseURL: 'https://gw.example/v1//' } }).green.baseURL).toBe('https://gw.example/v1');
   });
 
   it('refuses model names a gateway or a search attribute cannot hold', () => {
-    expect(refused({ ...base, green: { model: 'x'.repeat(3000) } })).toMatch(/^spec: green\.model: expected a model name such as gpt-4\.1 \(at most 200 characters/);
+    expect(refused({ ...base, green: { model: 'x'.repeat(3000) } })).toMatch(
+      /^spec: green\.model: expected a model name such as gpt-4\.1 \(at most 200 characters/,
+    );
     expect(refused({ ...base, green: { model: 'gpt 4' } })).toMatch(/no spaces or control characters/);
   });
 

@@ -8,7 +8,10 @@ import { useHarness } from '../helpers/harness';
 import { modelshift, temporal } from '../helpers/processes';
 import { result, startTestRollout, status, testSpec, uniqueTarget, waitForStatus } from '../helpers/rollout';
 
-const h = useHarness({ sim: { latencyScale: 0.02, models: { 'gpt-4.1': { errorRate: 0 }, 'gpt-4.1-turbo': { errorRate: 0 } } }, queue: 'native' });
+const h = useHarness({
+  sim: { latencyScale: 0.02, models: { 'gpt-4.1': { errorRate: 0 }, 'gpt-4.1-turbo': { errorRate: 0 } } },
+  queue: 'native',
+});
 const env = () => ({ TEMPORAL_ADDRESS: h.t.address, TASK_QUEUE: h.taskQueue });
 
 /** A rollout dwelling for an hour after its first step passed. */
@@ -24,7 +27,14 @@ describe('the rollout under the temporal CLI', () => {
     const { id, spec } = await dwelling('meta');
     const out = await temporal(h.t.address, ['workflow', 'metadata', '-w', id]);
     expect(out.code, out.stderr).toBe(0);
-    for (const text of ['Roll back now: green to 0% at once', 'Hold the ratio', 'Continue a paused rollout', 'Send green to 100% now', 'phase, step, green percent', "A router's batch of live outcomes"]) {
+    for (const text of [
+      'Roll back now: green to 0% at once',
+      'Hold the ratio',
+      'Continue a paused rollout',
+      'Send green to 100% now',
+      'phase, step, green percent',
+      "A router's batch of live outcomes",
+    ]) {
       expect(out.stdout).toContain(text);
     }
     await h.t.client.workflow.getHandle(id).signal('abort');
@@ -45,7 +55,17 @@ describe('the rollout under the temporal CLI', () => {
 
   it('`temporal workflow update execute --name abort` rolls back and answers with the status; a second one is refused', async () => {
     const { id, spec } = await dwelling('upd');
-    const out = await temporal(h.t.address, ['workflow', 'update', 'execute', '-w', id, '--name', 'abort', '--input', '{"reason":"by update"}']);
+    const out = await temporal(h.t.address, [
+      'workflow',
+      'update',
+      'execute',
+      '-w',
+      id,
+      '--name',
+      'abort',
+      '--input',
+      '{"reason":"by update"}',
+    ]);
     expect(out.code, out.stderr).toBe(0);
     expect(out.stdout).toContain('rolled_back');
     expect((await result(h.t.client, spec.target)).reason).toBe('aborted by operator: by update');
@@ -76,7 +96,9 @@ describe('the rollout under the temporal CLI', () => {
     expect(s.reason).toBe('terminated: pulled the plug (last seen ramping at 50%); routers serve 0% green');
     expect(s.green.requests).toBeGreaterThan(0); // the last numbers, from a replay
     const list = JSON.parse((await modelshift(['list', '--json', '--limit', '200'], env())).stdout);
-    expect(list.filter((r: { workflowId: string }) => r.workflowId === id)).toEqual([expect.objectContaining({ phase: 'terminated', greenPercent: 0, status: 'TERMINATED' })]);
+    expect(list.filter((r: { workflowId: string }) => r.workflowId === id)).toEqual([
+      expect.objectContaining({ phase: 'terminated', greenPercent: 0, status: 'TERMINATED' }),
+    ]);
   });
 
   it('a reset rollout is listed once (the run that continues)', async () => {
@@ -85,7 +107,9 @@ describe('the rollout under the temporal CLI', () => {
     expect(out.code, out.stderr).toBe(0);
     await waitForStatus(h.t.client, spec.target, (s) => s.verdicts.some((v) => v.evaluation.verdict === 'Pass'), 60_000);
     const list = JSON.parse((await modelshift(['list', '--json', '--limit', '200'], env())).stdout);
-    expect(list.filter((r: { workflowId: string }) => r.workflowId === id)).toEqual([expect.objectContaining({ status: 'RUNNING', phase: 'ramping' })]);
+    expect(list.filter((r: { workflowId: string }) => r.workflowId === id)).toEqual([
+      expect.objectContaining({ status: 'RUNNING', phase: 'ramping' }),
+    ]);
     await h.t.client.workflow.getHandle(id).signal('abort');
   });
 });

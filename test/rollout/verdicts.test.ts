@@ -56,7 +56,10 @@ describe('guards beyond errors, in real rollouts', () => {
     await startTestRollout(h.t.client, h.taskQueue, spec);
     const r = await result(h.t.client, spec.target);
     expect(r.phase).toBe('rolled_back');
-    const failing = r.status.verdicts.at(-1)!.evaluation.guards.filter((g) => g.verdict === 'Fail').map((g) => g.guard);
+    const failing = r.status.verdicts
+      .at(-1)!
+      .evaluation.guards.filter((g) => g.verdict === 'Fail')
+      .map((g) => g.guard);
     // the pooled check guard and the per-prompt one both fail (every prompt's answers are wrong); nothing else does
     expect([...new Set(failing)].sort()).toEqual(['checks', 'promptChecks']);
     expect(r.status.arms.green.errors).toBe(0); // answers arrived; they were wrong
@@ -65,7 +68,11 @@ describe('guards beyond errors, in real rollouts', () => {
   it('the spend cap stops a rollout whose samples cost more than allowed on green', async () => {
     h.sim.setProfile('gpt-4.1', { errorRate: 0, outputOverride: null });
     h.sim.setProfile('gpt-4.1-turbo', { errorRate: 0, outputOverride: null });
-    const spec = testSpec({ target: uniqueTarget('spendcap'), plan, guards: { cost: { enabled: true, maxIncrease: 0.25, spendCapUsd: 0.001 } } });
+    const spec = testSpec({
+      target: uniqueTarget('spendcap'),
+      plan,
+      guards: { cost: { enabled: true, maxIncrease: 0.25, spendCapUsd: 0.001 } },
+    });
     await startTestRollout(h.t.client, h.taskQueue, spec);
     const r = await result(h.t.client, spec.target);
     expect(r.phase).toBe('rolled_back');

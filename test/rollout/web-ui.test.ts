@@ -17,7 +17,6 @@ import { RolloutClient } from '../../src/rollout/client';
 import { testSpec, uniqueTarget } from '../helpers/rollout';
 import { rolloutWorkflowId, statusQuery } from '../../src/rollout/contract';
 
-
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const srv = createServer().listen(0, '127.0.0.1', () => {
@@ -43,7 +42,12 @@ describe.skipIf(!hasChromium)('Temporal Web UI', () => {
     process.env.GATEWAY_BASE_URL = sim.url;
     process.env.GATEWAY_API_KEY = sim.apiKey;
     native = await NativeConnection.connect({ address: server.address });
-    const worker = await createWorker({ connection: native, namespace: 'default', taskQueue: 'webui', workflowBundle: { codePath: inject('workflowBundlePath') } });
+    const worker = await createWorker({
+      connection: native,
+      namespace: 'default',
+      taskQueue: 'webui',
+      workflowBundle: { codePath: inject('workflowBundlePath') },
+    });
     const running = worker.run();
     stopWorker = async () => {
       worker.shutdown();
@@ -76,12 +80,24 @@ describe.skipIf(!hasChromium)('Temporal Web UI', () => {
     const page = await browser.newPage();
     await page.goto(`http://localhost:${uiPort}/namespaces/default/workflows/${rolloutWorkflowId(spec.target)}`);
     // The history reads as a log: activities and timers carry the rollout's own summaries.
-    await expect.poll(async () => page.getByText(/step 1\/2 round 1: 100 probe pairs \(green serves 50% of users\)/).count(), { timeout: 30_000 }).toBeGreaterThan(0);
+    await expect
+      .poll(async () => page.getByText(/step 1\/2 round 1: 100 probe pairs \(green serves 50% of users\)/).count(), { timeout: 30_000 })
+      .toBeGreaterThan(0);
     await expect.poll(async () => page.getByText(/dwell \d+s at 50% green/).count(), { timeout: 30_000 }).toBeGreaterThan(0);
     // Static summary (set at start) and the live current details (Markdown rendered by the UI).
     // The UI renders this Markdown inside sandboxed frames, so read every frame's text.
     await page.getByText('User Metadata', { exact: true }).first().click();
-    const allText = async () => (await Promise.all(page.frames().map((f) => f.locator('body').innerText().catch(() => '')))).join('\n');
+    const allText = async () =>
+      (
+        await Promise.all(
+          page.frames().map((f) =>
+            f
+              .locator('body')
+              .innerText()
+              .catch(() => ''),
+          ),
+        )
+      ).join('\n');
     await expect.poll(allText, { timeout: 30_000 }).toContain(`${spec.target}: gpt-4.1 → gpt-4.1-turbo, steps 50→100%, dwell 1h`);
     await expect.poll(allText, { timeout: 30_000 }).toMatch(/step 1 of 2 \(50 → 100%\)/);
     await expect.poll(allText, { timeout: 30_000 }).toMatch(/Last verdict: Pass/);

@@ -11,7 +11,6 @@ import { historyText } from '../helpers/temporal';
 import { useHarness } from '../helpers/harness';
 import { result, startTestRollout, status, testSpec, uniqueTarget, waitForStatus } from '../helpers/rollout';
 
-
 const h = useHarness({ sim: { latencyScale: 0.02, seed: 7, apiKey: 'sk-test-rollout-SECRET-4242' }, queue: 'rollout' });
 beforeEach(() => {
   h.sim.reset();
@@ -38,7 +37,10 @@ describe('rollout workflow', () => {
 
   it('rolls back to 0% at once when green errors spike, keeping the reason and the numbers', async () => {
     h.sim.setProfile('gpt-4.1-turbo', { errorRate: 0.5 });
-    const spec = testSpec({ target: uniqueTarget('spike'), plan: { steps: [10, 50, 100], dwell: '300ms', samplesPerStep: 100, concurrency: 25 } });
+    const spec = testSpec({
+      target: uniqueTarget('spike'),
+      plan: { steps: [10, 50, 100], dwell: '300ms', samplesPerStep: 100, concurrency: 25 },
+    });
     await startTestRollout(h.t.client, h.taskQueue, spec);
     const r = await result(h.t.client, spec.target);
     expect(r.phase).toBe('rolled_back');
@@ -64,7 +66,10 @@ describe('rollout workflow', () => {
   });
 
   it('pause holds the ratio and stops sampling until resume', async () => {
-    const spec = testSpec({ target: uniqueTarget('pause'), plan: { steps: [25, 50, 100], dwell: '10m', samplesPerStep: 100, concurrency: 25 } });
+    const spec = testSpec({
+      target: uniqueTarget('pause'),
+      plan: { steps: [25, 50, 100], dwell: '10m', samplesPerStep: 100, concurrency: 25 },
+    });
     const handle = await startTestRollout(h.t.client, h.taskQueue, spec);
     await waitForStatus(h.t.client, spec.target, (s) => s.step === 1 && s.verdicts.length > 0);
     await handle.signal(pauseSignal, { reason: 'looking at dashboards' });
@@ -101,7 +106,10 @@ describe('rollout workflow', () => {
   });
 
   it('promote jumps to 100% and completes; promote on a finished rollout is rejected by the validator', async () => {
-    const spec = testSpec({ target: uniqueTarget('promote'), plan: { steps: [10, 25, 50, 100], dwell: '1h', samplesPerStep: 100, concurrency: 25 } });
+    const spec = testSpec({
+      target: uniqueTarget('promote'),
+      plan: { steps: [10, 25, 50, 100], dwell: '1h', samplesPerStep: 100, concurrency: 25 },
+    });
     const handle = await startTestRollout(h.t.client, h.taskQueue, spec);
     await waitForStatus(h.t.client, spec.target, (s) => s.phase === 'ramping' && s.step >= 1);
     const s = await handle.executeUpdate(promoteUpdate, { args: [{ reason: 'looks great' }] });
@@ -128,7 +136,9 @@ describe('rollout workflow', () => {
   it('refuses a second rollout for a target that has one running', async () => {
     const spec = testSpec({ target: uniqueTarget('dup'), plan: { steps: [50, 100], dwell: '1h', samplesPerStep: 50, concurrency: 10 } });
     await startTestRollout(h.t.client, h.taskQueue, spec);
-    await expect(startTestRollout(h.t.client, h.taskQueue, spec)).rejects.toThrow(`target ${spec.target} already has a running rollout (rollout-${spec.target}); abort or promote it first`);
+    await expect(startTestRollout(h.t.client, h.taskQueue, spec)).rejects.toThrow(
+      `target ${spec.target} already has a running rollout (rollout-${spec.target}); abort or promote it first`,
+    );
     await h.t.client.workflow.getHandle(rolloutWorkflowId(spec.target)).signal(abortSignal, {});
     await result(h.t.client, spec.target);
   });
@@ -154,7 +164,9 @@ describe('rollout workflow', () => {
     expect(r.phase).toBe('failed');
     expect(r.reason).toMatch(/rejected the key in WRONG_GATEWAY_KEY \(401\)/);
     const history = await handle.fetchHistory();
-    const attempts = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
+    const attempts = (history.events ?? [])
+      .filter((e) => e.activityTaskStartedEventAttributes)
+      .map((e) => e.activityTaskStartedEventAttributes!.attempt);
     expect(attempts).toEqual([1]); // no retry storm
   });
 
@@ -174,7 +186,10 @@ describe('operator messages at awkward moments', () => {
     // ~50 ms per request (2,500 ms × latencyScale 0.02), one at a time: a batch of 400 takes ~20 s.
     h.sim.setProfile('gpt-4.1', { latencyMs: 2500 });
     h.sim.setProfile('gpt-4.1-turbo', { latencyMs: 2500 });
-    const spec = testSpec({ target: uniqueTarget('midpause'), plan: { steps: [50, 100], dwell: '300ms', samplesPerStep: 400, concurrency: 1 } });
+    const spec = testSpec({
+      target: uniqueTarget('midpause'),
+      plan: { steps: [50, 100], dwell: '300ms', samplesPerStep: 400, concurrency: 1 },
+    });
     const handle = await startTestRollout(h.t.client, h.taskQueue, spec);
     await waitForStatus(h.t.client, spec.target, (s) => s.phase === 'ramping');
     const sent = () => Object.values(h.sim.stats()).reduce((a, m) => a + m.requests, 0);
@@ -213,7 +228,10 @@ describe('operator messages at awkward moments', () => {
   });
 
   it('drops a malformed liveMetrics signal instead of wedging the rollout', async () => {
-    const spec = testSpec({ target: uniqueTarget('badlive'), plan: { steps: [50, 100], dwell: '1h', samplesPerStep: 100, concurrency: 25 } });
+    const spec = testSpec({
+      target: uniqueTarget('badlive'),
+      plan: { steps: [50, 100], dwell: '1h', samplesPerStep: 100, concurrency: 25 },
+    });
     const handle = await startTestRollout(h.t.client, h.taskQueue, spec);
     await waitForStatus(h.t.client, spec.target, (s) => s.verdicts.length > 0);
     await handle.signal('liveMetrics', { batchId: 'hand-made', blue: { requests: 5 } });
@@ -232,7 +250,10 @@ describe('the promote validator and the verdict policy', () => {
     // workflow runs on in a closed phase, and promote must be refused by the validator.
     h.sim.setProfile('gpt-4.1', { latencyMs: 2500 });
     h.sim.setProfile('gpt-4.1-turbo', { latencyMs: 2500 });
-    const spec = testSpec({ target: uniqueTarget('draining'), plan: { steps: [50, 100], dwell: '300ms', samplesPerStep: 400, concurrency: 1 } });
+    const spec = testSpec({
+      target: uniqueTarget('draining'),
+      plan: { steps: [50, 100], dwell: '300ms', samplesPerStep: 400, concurrency: 1 },
+    });
     const handle = await startTestRollout(h.t.client, h.taskQueue, spec);
     await waitForStatus(h.t.client, spec.target, (s) => s.phase === 'ramping');
     await handle.signal(abortSignal, { reason: 'stop' });
@@ -247,7 +268,10 @@ describe('the promote validator and the verdict policy', () => {
     try {
       const port = (silent.address() as { port: number }).port;
       process.env.WORKER_ALLOWED_ORIGINS = `http://127.0.0.1:${port}`;
-      const spec2 = testSpec({ target: uniqueTarget('unchecked'), green: { model: 'gpt-4.1-turbo', baseURL: `http://127.0.0.1:${port}/v1` } });
+      const spec2 = testSpec({
+        target: uniqueTarget('unchecked'),
+        green: { model: 'gpt-4.1-turbo', baseURL: `http://127.0.0.1:${port}/v1` },
+      });
       const h2 = await startTestRollout(h.t.client, h.taskQueue, spec2);
       await waitForStatus(h.t.client, spec2.target, (s) => s.phase === 'preflight');
       const early = await h2.executeUpdate(promoteUpdate, { args: [{}] }).catch((e) => e);
@@ -278,7 +302,11 @@ describe('the promote validator and the verdict policy', () => {
 
   it('an Inconclusive step is held up to maxHoldPairs (here 3 rounds), then the policy applies', async () => {
     // minSamples far above what 3 rounds can gather: every round is Inconclusive.
-    const spec = testSpec({ target: uniqueTarget('holdlimit'), plan: { steps: [50, 100], dwell: '300ms', samplesPerStep: 20, concurrency: 10 }, guards: { minSamples: 100_000, maxHoldRounds: 3 } });
+    const spec = testSpec({
+      target: uniqueTarget('holdlimit'),
+      plan: { steps: [50, 100], dwell: '300ms', samplesPerStep: 20, concurrency: 10 },
+      guards: { minSamples: 100_000, maxHoldRounds: 3 },
+    });
     await startTestRollout(h.t.client, h.taskQueue, spec);
     const r = await result(h.t.client, spec.target);
     expect(r.phase).toBe('rolled_back');

@@ -89,7 +89,9 @@ describe('spec: plan.shadow and guards.judge', () => {
     );
     expect(() => parseSpec({ ...base, guards: { judge: { model: 'j' } } })).toThrow(/plan\.shadow/);
     const capped = parseSpec({ ...base, plan: { shadow: { maxSpendUsd: 1 } } });
-    expect(pricingProblems(capped, (model) => model !== 'gpt-4.1-turbo').refused.join()).toMatch(/plan\.shadow\.maxSpendUsd: green model gpt-4.1-turbo is not in the price catalog/);
+    expect(pricingProblems(capped, (model) => model !== 'gpt-4.1-turbo').refused.join()).toMatch(
+      /plan\.shadow\.maxSpendUsd: green model gpt-4.1-turbo is not in the price catalog/,
+    );
     expect(pricingProblems(capped, () => true).refused).toEqual([]);
   });
 });

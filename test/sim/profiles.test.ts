@@ -7,8 +7,12 @@ import { lognormalFromQuantiles, mulberry32 } from '../../src/stats/rng';
 import { countPromptTokens } from '../../src/sim/tokens';
 
 let dir: string;
-beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'sim-profile-')); });
-afterAll(async () => { await rm(dir, { recursive: true, force: true }); });
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'sim-profile-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
 
 describe('simulator: profiles', () => {
   it('default catalog validates, with the seed p99 latencies and small error rates', () => {

@@ -32,7 +32,10 @@ describe('simulator: streaming', () => {
       expect(chunk.object).toBe('chat.completion.chunk');
       text += chunk.choices[0]?.delta?.content ?? '';
       finish = chunk.choices[0]?.finish_reason ?? finish;
-      if (chunk.usage) { usage = chunk.usage; usageChoices = chunk.choices.length; }
+      if (chunk.usage) {
+        usage = chunk.usage;
+        usageChoices = chunk.choices.length;
+      }
     }
     expect(arrivals.length).toBeGreaterThanOrEqual(5);
     expect(text).toContain('Tokyo');
@@ -48,7 +51,11 @@ describe('simulator: streaming', () => {
 
   it('omits the usage chunk without include_usage and streams instantly with zero latency', async () => {
     const { client } = await start({ latencyScale: 0, models: { 'gpt-4.1': { errorRate: 0 } } });
-    const stream = await client.chat.completions.create({ model: 'gpt-4.1', stream: true, messages: [{ role: 'user', content: 'What is 2+2?' }] });
+    const stream = await client.chat.completions.create({
+      model: 'gpt-4.1',
+      stream: true,
+      messages: [{ role: 'user', content: 'What is 2+2?' }],
+    });
     let text = '';
     let sawUsage = false;
     let n = 0;
@@ -64,7 +71,9 @@ describe('simulator: streaming', () => {
 
   it('a failed streaming request surfaces as an HTTP error before any chunk', async () => {
     const { client } = await start({ latencyScale: 0, models: { 'gpt-4.1': { errorRate: 1 } } });
-    const err = await client.chat.completions.create({ model: 'gpt-4.1', stream: true, messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e);
+    const err = await client.chat.completions
+      .create({ model: 'gpt-4.1', stream: true, messages: [{ role: 'user', content: 'hi' }] })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InternalServerError);
   });
 });

@@ -23,13 +23,16 @@ describe('Temporal CLI resolution', () => {
 
   it('prefers TEMPORAL_CLI_PATH, then PATH, then the user cache', () => {
     const explicit = fakeBinary(join(root, 'explicit'));
-    expect(findTemporalCli({ TEMPORAL_CLI_PATH: explicit, PATH: join(root, 'bin'), XDG_CACHE_HOME: cache })).toMatchObject({ source: 'env', path: explicit });
+    expect(findTemporalCli({ TEMPORAL_CLI_PATH: explicit, PATH: join(root, 'bin'), XDG_CACHE_HOME: cache })).toMatchObject({
+      source: 'env',
+      path: explicit,
+    });
     expect(findTemporalCli({ PATH: join(root, 'bin'), XDG_CACHE_HOME: cache })).toMatchObject({ source: 'path', path: onPath });
     expect(findTemporalCli({ PATH: '/nonexistent', XDG_CACHE_HOME: cache })).toMatchObject({ source: 'cache', path: cached });
     expect(findTemporalCli({ PATH: '/nonexistent', XDG_CACHE_HOME: join(root, 'empty') })).toBeUndefined();
   });
 
-  it('falls back to the SDK download (a user\'s machine with internet) when nothing is found and Go is missing', async () => {
+  it("falls back to the SDK download (a user's machine with internet) when nothing is found and Go is missing", async () => {
     const lines: string[] = [];
     const cli = await ensureTemporalCli((l) => lines.push(l), { PATH: '/nonexistent', XDG_CACHE_HOME: join(root, 'no-go') });
     expect(cli.source).toBe('sdk-download');
@@ -83,11 +86,13 @@ describe('configuration', () => {
     expect(m).toMatch(/^GATEWAY_BASE_URL: expected an http\(s\) URL .*; set it to your OpenAI-compatible base URL/);
     expect(m.split('\n')).toHaveLength(1);
     expect(err({ TEMPORAL_PORT: 'abc' })).toMatch(/^TEMPORAL_PORT: /);
-    expect(err({ TEMPORAL_TLS_CERT_PATH: '/etc/hostname', TEMPORAL_ADDRESS: 'x:7233' })).toMatch(/^TEMPORAL_TLS_KEY_PATH: required for mTLS/);
+    expect(err({ TEMPORAL_TLS_CERT_PATH: '/etc/hostname', TEMPORAL_ADDRESS: 'x:7233' })).toMatch(
+      /^TEMPORAL_TLS_KEY_PATH: required for mTLS/,
+    );
     expect(err({ TEMPORAL_API_KEY: 'k' })).toMatch(/^TEMPORAL_ADDRESS: required when TEMPORAL_API_KEY/);
   });
 
-  it('accepts the seed design\'s HOLYSHEEP_* names', () => {
+  it("accepts the seed design's HOLYSHEEP_* names", () => {
     const c = loadConfig({ HOLYSHEEP_BASE_URL: 'https://api.holysheep.ai/v1', HOLYSHEEP_API_KEY: 'k' });
     expect(c.gateway).toEqual({ baseURL: 'https://api.holysheep.ai/v1', apiKeyEnv: 'HOLYSHEEP_API_KEY' });
   });

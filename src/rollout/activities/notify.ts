@@ -26,7 +26,10 @@ const FORBIDDEN = /^(TEMPORAL_.*|ROUTER_API_KEYS|GATEWAY_API_KEY|HOLYSHEEP_API_K
 function env(name: string, what: string): string {
   const listed = (process.env.WORKER_KEY_ENVS ?? '').split(',').map((s) => s.trim());
   if (FORBIDDEN.test(name) || listed.includes(name)) {
-    throw ApplicationFailure.nonRetryable(`notify: ${what} variable ${name} holds a key this worker sends upstream; name a variable of the webhook's own`, 'NotifyConfig');
+    throw ApplicationFailure.nonRetryable(
+      `notify: ${what} variable ${name} holds a key this worker sends upstream; name a variable of the webhook's own`,
+      'NotifyConfig',
+    );
   }
   const v = process.env[name];
   if (!v) throw ApplicationFailure.nonRetryable(`notify: ${what} variable ${name} is not set on the worker`, 'NotifyConfig');
@@ -91,7 +94,8 @@ export function slackPayload(input: NotifyInput): { text: string; blocks: KnownB
     `*Step*\n${e.step}/${e.totalSteps}`,
     `*Green*\n${e.greenPercent}%`,
   ];
-  if (e.verdict?.errorRate) fields.push(`*Error rate*\ngreen ${fmtPercent(e.verdict.errorRate.green)} · blue ${fmtPercent(e.verdict.errorRate.blue)}`);
+  if (e.verdict?.errorRate)
+    fields.push(`*Error rate*\ngreen ${fmtPercent(e.verdict.errorRate.green)} · blue ${fmtPercent(e.verdict.errorRate.blue)}`);
   if (e.verdict?.pairs !== undefined) fields.push(`*Probe pairs*\n${e.verdict.pairs}`);
   if (e.approval?.deadline) fields.push(`*Approve by*\n${e.approval.deadline} (then ${e.approval.onTimeout})`);
   const blocks: KnownBlock[] = [
@@ -100,10 +104,19 @@ export function slackPayload(input: NotifyInput): { text: string; blocks: KnownB
   ];
   const why = e.verdict?.reason ?? e.reason;
   if (why) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: cut(why, 3000) } });
-  const next = e.kind === 'approval' ? [cmd.approve, cmd.abort, cmd.temporal] : e.kind === 'end' ? [cmd.status] : [cmd.pause, cmd.abort, cmd.status];
+  const next =
+    e.kind === 'approval' ? [cmd.approve, cmd.abort, cmd.temporal] : e.kind === 'end' ? [cmd.status] : [cmd.pause, cmd.abort, cmd.status];
   blocks.push({ type: 'section', text: { type: 'mrkdwn', text: cut(next.map((c) => `\`${c}\``).join('\n'), 3000) } });
   const ui = webUi(rollout.workflowId);
-  blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: cut(ui ? `<${ui}|Temporal Web UI> · ${rollout.workflowId} · event ${e.seq}` : `${rollout.workflowId} · event ${e.seq}`, 3000) }] });
+  blocks.push({
+    type: 'context',
+    elements: [
+      {
+        type: 'mrkdwn',
+        text: cut(ui ? `<${ui}|Temporal Web UI> · ${rollout.workflowId} · event ${e.seq}` : `${rollout.workflowId} · event ${e.seq}`, 3000),
+      },
+    ],
+  });
   return { text: cut(title, 3000), blocks };
 }
 
@@ -119,14 +132,17 @@ export async function deliverNotification(input: NotifyInput): Promise<void> {
     'user-agent': 'modelshift-notify',
     'x-modelshift-event': `${input.rollout.workflowId}:${input.event.seq}`,
   };
-  if (input.hook.secretEnv) headers['x-modelshift-signature'] = signature(env(input.hook.secretEnv, 'secretEnv'), body, Math.floor(Date.now() / 1000));
+  if (input.hook.secretEnv)
+    headers['x-modelshift-signature'] = signature(env(input.hook.secretEnv, 'secretEnv'), body, Math.floor(Date.now() / 1000));
   let res: Response;
   try {
     res = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(10_000), redirect: 'error' });
   } catch (err) {
     // the URL may be a secret (urlEnv): say where only by origin, and attach no cause (it would carry the URL)
     // eslint-disable-next-line preserve-caught-error
-    throw new Error(`notify: ${originOf(url)} unreachable: ${(err as Error).cause ? String(((err as Error).cause as Error).message ?? (err as Error).cause) : (err as Error).message}`);
+    throw new Error(
+      `notify: ${originOf(url)} unreachable: ${(err as Error).cause ? String(((err as Error).cause as Error).message ?? (err as Error).cause) : (err as Error).message}`,
+    );
   }
   await res.body?.cancel();
   if (res.ok) return;

@@ -32,7 +32,10 @@ async function checkArm(arm: ArmRef, which: 'blue' | 'green' | 'judge', signal: 
   } catch (err) {
     if (isAuth(err)) throw authFailure(err);
     if (!(err instanceof OpenAI.NotFoundError)) {
-      throw ApplicationFailure.retryable(`${which}: cannot list models on ${gateway}: ${describeError(err, [client.apiKey])}`, 'GatewayUnavailable');
+      throw ApplicationFailure.retryable(
+        `${which}: cannot list models on ${gateway}: ${describeError(err, [client.apiKey])}`,
+        'GatewayUnavailable',
+      );
     }
     // Some gateways do not list models: ask for this one directly.
     try {
@@ -43,7 +46,10 @@ async function checkArm(arm: ArmRef, which: 'blue' | 'green' | 'judge', signal: 
         throw ApplicationFailure.nonRetryable(`${which}: model \`${arm.model}\` does not exist on ${gateway}`, 'ModelNotFound');
       }
       if (isAuth(inner)) throw authFailure(inner);
-      throw ApplicationFailure.retryable(`${which}: cannot check model ${arm.model} on ${gateway}: ${describeError(inner, [client.apiKey])}`, 'GatewayUnavailable');
+      throw ApplicationFailure.retryable(
+        `${which}: cannot check model ${arm.model} on ${gateway}: ${describeError(inner, [client.apiKey])}`,
+        'GatewayUnavailable',
+      );
     }
   }
   if (!ids.has(arm.model)) {

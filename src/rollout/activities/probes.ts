@@ -27,7 +27,15 @@ const prices = (): Catalog => (catalog ??= loadCatalog(process.env.MODELSHIFT_CA
 const price: PriceFn = (model, usage) => estimateCostUsd(prices(), model, usage);
 
 type Arm = 'blue' | 'green';
-type Side = { code: number; ms: number; microUsd: number; inputTokens: number; outputTokens: number; check: number; retriedFailures: number };
+type Side = {
+  code: number;
+  ms: number;
+  microUsd: number;
+  inputTokens: number;
+  outputTokens: number;
+  check: number;
+  retriedFailures: number;
+};
 
 interface Progress {
   /** per pair index: both sides once the pair is done */
@@ -93,7 +101,13 @@ export async function runProbeRound(input: ProbeRoundInput): Promise<ProbeRoundR
     const send = (arm: Arm) =>
       sendChat(
         arms[arm].client,
-        { model: input[arm].model, messages: prompt.messages, maxTokens: input.request.maxTokens, temperature: input.request.temperature, expect: prompt.expect },
+        {
+          model: input[arm].model,
+          messages: prompt.messages,
+          maxTokens: input.request.maxTokens,
+          temperature: input.request.temperature,
+          expect: prompt.expect,
+        },
         { retry: input.retry, signal, price, limiter: arms[arm].limiter, firstTokenTaken: true },
       );
     const [blue, green] = await Promise.all([send('blue'), send('green')]);
