@@ -198,8 +198,11 @@ const HOW: Record<string, How> = {
   },
   'npm run lint': {
     elsewhere:
-      "not run: its verdict is the whole working tree's. Checked here: the script is ESLint + Prettier's check, as the README says. (.ci/run does not run it.)",
-    covered: () => expect(pkgScript('lint')).toBe('eslint . && prettier --check .'),
+      "not run: its verdict is the whole working tree's. Checked here: the script is ESLint + Prettier's check, as the README says, and .ci/run runs it.",
+    covered: () => {
+      expect(pkgScript('lint')).toBe('eslint . && prettier --check .');
+      expect(CI()).toMatch(/^if npm run lint/m);
+    },
   },
   'npm run format': {
     elsewhere: 'never run by a test: it rewrites files in the working tree',
