@@ -71,6 +71,7 @@ Endpoints:
 async function runRouter(o: RouterCliOptions): Promise<void> {
   const s = loadRouterSettings(o);
   if (cluster.isWorker) return void (await runWorker(s, routerOptions(s, {})));
+  loadCatalog(process.env.MODELSHIFT_CATALOG || undefined); // a bad price catalog is bad input too: before any log line
   const cfg = o.temporal ? loadConfig() : undefined;
   const log = defaultLogger;
   const connection = cfg && Connection.lazy(connectionOptions(cfg.temporal, targetAddress(cfg.temporal)));

@@ -42,6 +42,7 @@ import { z } from 'zod';
 import { parseList, parseNumber, type NumberRange } from '../cli/flags';
 import { BadInput } from '../errors';
 import type { ArmRef } from '../gateway/arm';
+import { unsafeBaseURL } from '../gateway/policy';
 import { DEFAULT_UPSTREAM_CONNECTIONS } from './options';
 import type { ShadowOptions, TargetShadowConfig } from '../shadow/mirror';
 import { isForbiddenKeyEnv, originOf } from './policy';
@@ -222,6 +223,13 @@ export function loadRouterSettings(flags: RouterFlags = {}, env: NodeJS.ProcessE
   const baseURL = env.GATEWAY_BASE_URL?.trim() || file.gateway?.baseURL;
   if (baseURL && !originOf(baseURL))
     throw new RouterConfigError(`GATEWAY_BASE_URL: expected an http(s) URL, got ${JSON.stringify(baseURL)}`);
+  // a key in a URL ends up in logs and errors: refused as the worker and the spec refuse it (never echoed)
+  const unsafe = baseURL && unsafeBaseURL(baseURL);
+  if (unsafe) throw new RouterConfigError(`GATEWAY_BASE_URL: ${unsafe}`);
+  for (const [t, v] of Object.entries(targets)) {
+    const why = v.blue.baseURL && unsafeBaseURL(v.blue.baseURL);
+    if (why) throw new RouterConfigError(`targets.${t}.blue.baseURL: ${why}`);
+  }
   const port = setting(['--port', flags.port], ['ROUTER_PORT', env.ROUTER_PORT], file.port, 4000, { integer: true, min: 0, max: 65535 });
   const maxBodyBytes = setting(
     ['--max-body-bytes', flags.maxBodyBytes],
