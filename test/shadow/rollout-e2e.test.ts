@@ -74,7 +74,8 @@ afterAll(async () => {
 
 function shadowRouter(target: string): Router {
   return createRouter({
-    targets: { [target]: { blue: { model: BLUE } } },
+    // `<target>-control` has no rollout: always blue, never mirrored (users' latency without mirroring, same run)
+    targets: { [target]: { blue: { model: BLUE } }, [`${target}-control`]: { blue: { model: BLUE } } },
     gateway: { baseURL: trafficSim.url },
     env: { GATEWAY_API_KEY: trafficSim.apiKey },
     apiKeys: [CLIENT_KEY],
@@ -96,7 +97,7 @@ function shadowRouter(target: string): Router {
 async function traffic(url: string, target: string, done: (s: RolloutStatus) => boolean, o: { json?: boolean } = {}) {
   const client = new OpenAI({ apiKey: CLIENT_KEY, baseURL: url, maxRetries: 0 });
   const limit = pLimit(8);
-  const served: Array<{ arm: string | null; phase: string }> = [];
+  const served: Array<{ arm: string | null; phase: string; ms: number; control: boolean }> = [];
   const end = Date.now() + 150_000;
   let k = 0;
   for (;;) {
@@ -104,18 +105,20 @@ async function traffic(url: string, target: string, done: (s: RolloutStatus) => 
     if (done(s)) return { status: s, served };
     if (Date.now() > end) throw new Error(`timed out; last status ${JSON.stringify(statusJson(s)).slice(0, 2000)}`);
     await Promise.all(
-      Array.from({ length: 24 }, () =>
+      Array.from({ length: 24 }, (_, i) =>
         limit(async () => {
+          const control = i % 2 === 1;
+          const t0 = performance.now();
           const { response } = await client.chat.completions
             .create({
-              model: target,
+              model: control ? `${target}-control` : target,
               user: `user-${k++}`,
               messages: [{ role: 'user', content: `${MARK} What is the capital of France?` }],
               max_tokens: 64,
               ...(o.json ? { response_format: { type: 'json_object' as const } } : {}),
             })
             .withResponse();
-          served.push({ arm: response.headers.get('x-modelshift-arm'), phase: s.phase });
+          served.push({ arm: response.headers.get('x-modelshift-arm'), phase: s.phase, ms: performance.now() - t0, control });
         }),
       ),
     );
@@ -155,7 +158,18 @@ describe('the shadow phase on the dev server, with the real router', () => {
     expect(s.phase, s.reason).toBe('ramping');
     expect(s.step).toBe(1);
     expect(s.greenPercent).toBe(50);
-    expect(served.filter((r) => r.phase === 'shadow').every((r) => r.arm === 'blue')).toBe(true);
+    expect(served.filter((r) => r.phase === 'shadow' && !r.control).every((r) => r.arm === 'blue')).toBe(true);
+    // Users' latency with and without mirroring, interleaved in the same run (printed, never asserted: speed lives in bench/).
+    const q = (xs: number[], p: number) => xs.sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))];
+    const during = served.filter((r) => r.phase === 'shadow');
+    const mirrored = during.filter((r) => !r.control).map((r) => r.ms);
+    const plain = during.filter((r) => r.control).map((r) => r.ms);
+    expect(mirrored.length).toBeGreaterThan(0);
+    expect(plain.length).toBeGreaterThan(0);
+    console.log(
+      `[shadow e2e] users' latency during the phase: mirrored target p50 ${q(mirrored, 0.5).toFixed(1)} ms / p99 ${q(mirrored, 0.99).toFixed(1)} ms (${mirrored.length} requests); ` +
+        `control target (no mirroring) p50 ${q(plain, 0.5).toFixed(1)} ms / p99 ${q(plain, 0.99).toFixed(1)} ms (${plain.length})`,
+    );
     const sh = s.shadowStats!;
     expect(sh.pairs).toBeGreaterThanOrEqual(200);
     expect(sh.spendUsd.green).toBeGreaterThan(0);
