@@ -152,7 +152,7 @@ async function runExperiment(experiments: ExperimentClient, input: ExperimentInp
   try {
     report = await experiments.result(workflowId);
   } finally {
-    for (const stop of stopFollowing) stop?.();
+    for (const stop of stopFollowing) await stop?.();
   }
   if (flags.html) writeHtml(flags.html, report, workflowId, io);
   if (flags.json) io.stdout(`${JSON.stringify(report, null, 2)}\n`);
@@ -187,20 +187,30 @@ function onInterrupt(experiments: ExperimentClient, workflowId: string, io: AbIO
   return () => void process.off('SIGINT', onSigint);
 }
 
-/** A line on stderr each time the finished-round count changes (polled every 2 s). Returns the stopper. */
-function progressLines(experiments: ExperimentClient, workflowId: string, io: AbIO): () => void {
+/**
+ * A line on stderr each time the finished-round count changes (polled every 2 s, one query at a time).
+ * The stopper resolves once the query in flight has settled: closing the connection under a query that
+ * is between its gRPC retries makes the SDK's retry timer throw "Channel has been shut down", uncaught.
+ */
+function progressLines(experiments: ExperimentClient, workflowId: string, io: AbIO): () => Promise<void> {
   let lastRound = -1;
+  let inFlight: Promise<void> | undefined;
   const ticker = setInterval(() => {
-    experiments
+    if (inFlight) return;
+    inFlight = experiments
       .progress(workflowId)
       .then((p) => {
         if (p.report.rounds === lastRound) return;
         lastRound = p.report.rounds;
         io.stderr(`modelshift ab: ${progressLine(p)}\n`);
       })
-      .catch(() => undefined);
+      .catch(() => undefined)
+      .finally(() => (inFlight = undefined));
   }, 2000);
-  return () => clearInterval(ticker);
+  return async () => {
+    clearInterval(ticker);
+    await inFlight;
+  };
 }
 
 function writeHtml(file: string, report: ExperimentReport, workflowId: string, io: AbIO): void {

@@ -651,6 +651,16 @@ function runProcess(args: string[], env: NodeJS.ProcessEnv): Promise<Ran> {
   });
 }
 
+/**
+ * Ports for case `i`, below Linux's ephemeral range (32768–60999): a port from listen(0) could be handed
+ * to another test file's server right after this case released it, and "something listens on it" would
+ * then blame this case. A taken fixed port falls back to an ephemeral one.
+ */
+async function casePorts(i: number): Promise<[number, number]> {
+  const pick = async (p: number) => ((await listening(p)) ? freePort() : p);
+  return [await pick(17_000 + 2 * i), await pick(17_001 + 2 * i)];
+}
+
 async function freePort(): Promise<number> {
   return new Promise((ok, fail) => {
     const srv = createServer()
@@ -761,7 +771,7 @@ describe('fuzz: malformed input is refused with exit 2, one line, and nothing st
     (KNOWN_DEFECTS[name] ? it.concurrent.fails : it.concurrent)(
       KNOWN_DEFECTS[name] ? `${name} — known defect: ${KNOWN_DEFECTS[name]}` : name,
       async () => {
-        const ports = await Promise.all([freePort(), freePort()]);
+        const ports = await casePorts(i);
         const sub = (s: string) => s.replaceAll('{port}', String(ports[0])).replaceAll('{port2}', String(ports[1]));
         const queue = `${QUEUE_PREFIX}${i}`;
         const env = { ...baseEnv(queue) };
