@@ -125,6 +125,29 @@ export type OutputColumns = Partial<Record<OutputCheck, { blue: number[]; green:
 /** An LLM judge's call per pair, blind and in random order: which answer was better. */
 export const JUDGE_CODES = ['none', 'green', 'blue', 'tie'] as const;
 export type JudgeCode = (typeof JUDGE_CODES)[number];
+/** A probe pair the judge was not asked about (not sampled, or an arm failed). */
+export const NOT_ASKED = -1;
+
+/** The judge's grades as a paired difference: n judged, gOnly green lost, bOnly green won (the rest ties); asked includes no-verdicts. */
+export interface JudgeCounts extends DiffCounts {
+  asked: number;
+}
+export const emptyJudge = (): JudgeCounts => ({ n: 0, gOnly: 0, bOnly: 0, asked: 0 });
+
+/** One round's judge codes added to the counts (NOT_ASKED skipped; 'none' asked, no verdict). Returns a new object. */
+export function addJudgeCodes(acc: JudgeCounts, codes: readonly number[] | undefined): JudgeCounts {
+  const out = { ...acc };
+  for (const code of codes ?? []) {
+    const j = JUDGE_CODES[code];
+    if (j === undefined) continue;
+    out.asked++;
+    if (j === 'none') continue;
+    out.n++;
+    if (j === 'blue') out.gOnly++;
+    else if (j === 'green') out.bOnly++;
+  }
+  return out;
+}
 
 export interface ProbeRound {
   /** prompt index of each pair (shadow pairs: 0) */
@@ -186,6 +209,9 @@ export interface ProbeEvidence {
   arms: { blue: ArmStats; green: ArmStats };
   /** the last round alone: capacity and gateway-health waits look at it */
   last: { sent: number; greenRateLimited: number; blueRateLimited: number; bothFailed: number; pairs: number };
+  /** the judge's grades of probe pairs (guards.judge), and its own spend; absent in states from before the judge graded probes */
+  judge?: JudgeCounts;
+  judgeMicroUsd?: number;
 }
 
 const emptyLatency = (): Record<FactorKey, DiffCounts> => ({ x1: emptyDiff(), half: emptyDiff(), tol: emptyDiff(), tol2: emptyDiff() });
@@ -365,8 +391,13 @@ export function addProbeRound(e: ProbeEvidence, round: ProbeRound, ctx: RoundCon
       bothFailed: s.table.bothFailed,
       pairs,
     },
+    ...withJudge(addJudgeCodes(e.judge ?? emptyJudge(), round.judge), (e.judgeMicroUsd ?? 0) + (round.judgeMicroUsd ?? 0)),
   };
 }
+
+/** The judge's fields only once it was asked: evidence without a judge keeps the shape older runs carried. */
+const withJudge = (judge: JudgeCounts, judgeMicroUsd: number): Pick<ProbeEvidence, 'judge' | 'judgeMicroUsd'> =>
+  judge.asked > 0 || judgeMicroUsd > 0 ? { judge, judgeMicroUsd } : {};
 
 /** Two scopes' evidence together (e.g. for a view over several windows). */
 export function mergeEvidence(a: ProbeEvidence, b: ProbeEvidence): ProbeEvidence {
@@ -403,5 +434,9 @@ export function mergeEvidence(a: ProbeEvidence, b: ProbeEvidence): ProbeEvidence
     },
     arms: { blue: mergeArmStats(a.arms.blue, b.arms.blue), green: mergeArmStats(a.arms.green, b.arms.green) },
     last: b.rounds > 0 ? b.last : a.last,
+    ...withJudge(
+      { ...mergeDiff(a.judge ?? emptyJudge(), b.judge ?? emptyJudge()), asked: (a.judge?.asked ?? 0) + (b.judge?.asked ?? 0) },
+      (a.judgeMicroUsd ?? 0) + (b.judgeMicroUsd ?? 0),
+    ),
   };
 }

@@ -307,3 +307,26 @@ export function spendCapGuard(spendUsd: number, cap: number): GuardResult {
     detail: `green probe spend ${fmtUsd(spendUsd)} of cap ${fmtUsd(cap)} → ${verdict}`,
   };
 }
+
+/** The fewest judged pairs the judge's guard needs before it may pass (a few hundred mirrors at 20 %). */
+export const JUDGE_MIN_PAIRS = 30;
+
+/**
+ * The LLM judge's net loss rate — (green lost − green won) / judged pairs, a paired difference like the
+ * error rate — against guards.judge.maxLossRate. Used on shadow pairs and on probe pairs (record scope).
+ */
+export function judgeGuard(
+  acc: DiffCounts & { asked?: number },
+  microUsd: number,
+  maxLossRate: number,
+  gd: Guards,
+  scope: Scope,
+): GuardResult {
+  const r = differenceGuard('judge', '', acc, maxLossRate, { ...gd, minSamples: Math.min(gd.minSamples, JUDGE_MIN_PAIRS) }, scope);
+  const ties = acc.n - acc.gOnly - acc.bOnly;
+  const detail =
+    `the judge preferred blue in ${acc.gOnly}, green in ${acc.bOnly}, tied ${ties} of ${acc.n} judged pairs: net loss rate ${fmtPp(acc.n ? r.observed : 0)}, ` +
+    `${fmtConfidence(gd.alpha)} CS [${fmtPp(acc.n ? (r.lower ?? -1) : -1)}, ${fmtPp(acc.n ? (r.upper ?? 1) : 1)}], max ${fmtPercent(maxLossRate)} → ${r.verdict}` +
+    `${acc.asked && acc.asked > acc.n ? `; no verdict on ${acc.asked - acc.n} asked` : ''}; judge spend ${fmtUsd(microUsd / 1e6)}`;
+  return { ...r, detail };
+}

@@ -12,25 +12,27 @@
  *   tie — so green's net loss rate; Fail when confidently above maxLossRate.
  * Pure, deterministic and fixed-size (safe in workflow code; counters only: it never grows with traffic).
  */
-import { fmtConfidence, fmtPercent, fmtPp, fmtRatio, fmtUsd } from '../format';
+import { fmtRatio } from '../format';
 import { summarize } from './arm-stats';
 import { normalMixtureHalfWidth } from './cs';
 import type { Guards } from './guards-schema';
 import {
+  addJudgeCodes,
   addProbeRound,
   emptyDiff,
   emptyEvidence,
-  JUDGE_CODES,
+  emptyJudge,
   mergeDiff,
   OUTCOME_CODES,
   OUTPUT_CHECKS,
   thresholdsFrom,
   type DiffCounts,
+  type JudgeCounts,
   type OutputCheck,
   type ProbeEvidence,
   type ProbeRound,
 } from './paired';
-import { ceilingGuard, costGuard, differenceGuard, latencyGuard } from './probe-guards';
+import { ceilingGuard, costGuard, differenceGuard, judgeGuard, JUDGE_MIN_PAIRS, latencyGuard } from './probe-guards';
 import type { Evaluation, GuardResult, Verdict } from './verdict';
 
 export interface ShadowEvidence {
@@ -42,7 +44,7 @@ export interface ShadowEvidence {
   /** output tokens of pairs both answered: n, sums and sums of squares and products (length ratio) */
   length: { n: number; g: number; b: number; gg: number; bb: number; gb: number };
   /** judged pairs: n; gOnly green lost, bOnly green won (the rest ties) */
-  judge: DiffCounts & { asked: number };
+  judge: JudgeCounts;
   judgeMicroUsd: number;
   /** mirrors dropped (full queue) and skipped (opt-out, excluded), as routers reported them */
   dropped: number;
@@ -57,7 +59,7 @@ export function emptyShadowEvidence(): ShadowEvidence {
     pairs: emptyEvidence(),
     output,
     length: { n: 0, g: 0, b: 0, gg: 0, bb: 0, gb: 0 },
-    judge: { ...emptyDiff(), asked: 0 },
+    judge: emptyJudge(),
     judgeMicroUsd: 0,
     dropped: 0,
     skipped: 0,
@@ -106,15 +108,7 @@ export function addShadowBatch(
     length.bb += bl * bl;
     length.gb += g * bl;
   }
-  const judge = { ...e.judge };
-  for (const code of r.judge ?? []) {
-    const j = JUDGE_CODES[code];
-    if (j === undefined || j === 'none') continue;
-    judge.asked++;
-    judge.n++;
-    if (j === 'blue') judge.gOnly++;
-    else if (j === 'green') judge.bOnly++;
-  }
+  const judge = addJudgeCodes(e.judge, r.judge);
   return {
     batches: e.batches + 1,
     pairs: addProbeRound(e.pairs, r, ctx),
@@ -178,21 +172,6 @@ export function lengthGuard(e: ShadowEvidence, maxIncrease: number, gd: Guards):
   };
 }
 
-/** The fewest judged pairs the judge's guard needs before it may pass (a few hundred mirrors at 20 %). */
-export const JUDGE_MIN_PAIRS = 30;
-
-/** The judge's net loss rate: (green lost − green won) / judged pairs, against maxLossRate. */
-export function judgeGuard(e: ShadowEvidence, maxLossRate: number, gd: Guards): GuardResult {
-  const acc = e.judge;
-  const r = differenceGuard('judge', '', acc, maxLossRate, { ...gd, minSamples: Math.min(gd.minSamples, JUDGE_MIN_PAIRS) }, 'record');
-  const ties = acc.n - acc.gOnly - acc.bOnly;
-  const detail =
-    `the judge preferred blue in ${acc.gOnly}, green in ${acc.bOnly}, tied ${ties} of ${acc.n} judged pairs: net loss rate ${fmtPp(acc.n ? r.observed : 0)}, ` +
-    `${fmtConfidence(gd.alpha)} CS [${fmtPp(acc.n ? (r.lower ?? -1) : -1)}, ${fmtPp(acc.n ? (r.upper ?? 1) : 1)}], max ${fmtPercent(maxLossRate)} → ${r.verdict}` +
-    `; judge spend ${fmtUsd(e.judgeMicroUsd / 1e6)}`;
-  return { ...r, scope: 'shadow', detail };
-}
-
 export interface ShadowEvaluateInput {
   evidence: ShadowEvidence;
   guards: Guards;
@@ -220,7 +199,7 @@ export function evaluateShadow(input: ShadowEvaluateInput): Evaluation {
   if (gd.cost.enabled) guards.push(costGuard(p, gd, 'record'));
   if (gd.checks.enabled) for (const c of OUTPUT_CHECKS) if (e.output[c].n > 0) guards.push(outputGuard(c, e.output[c], gd));
   guards.push(lengthGuard(e, plan.maxLengthIncrease, gd));
-  if (gd.judge) guards.push(judgeGuard(e, gd.judge.maxLossRate, gd));
+  if (gd.judge) guards.push(judgeGuard(e.judge, e.judgeMicroUsd, gd.judge.maxLossRate, gd, 'record'));
   const shadowed = guards.map((g) => ({ ...g, scope: 'shadow' as const }));
   const fails = shadowed.filter((g) => g.verdict === 'Fail');
   const off = shadowed.filter(

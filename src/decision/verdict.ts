@@ -14,6 +14,8 @@ import {
   ceilingGuard,
   costGuard,
   differenceGuard,
+  judgeGuard,
+  JUDGE_MIN_PAIRS,
   latencyGuard,
   promptChecksGuard,
   spendCapGuard,
@@ -313,7 +315,22 @@ function probeGuards(
     const byPrompt = promptChecksGuard(e, gd, promptNames, scope);
     if (byPrompt) out.push(byPrompt);
   }
+  // the judge's grades of probe pairs: on the whole record only (it grades a sample, a step's share is small)
+  if (gd.judge && scope === 'record' && e.judge?.asked)
+    out.push(judgeGuard(e.judge, e.judgeMicroUsd ?? 0, gd.judge.maxLossRate, gd, scope));
   return out;
+}
+
+/**
+ * Does an Inconclusive guard hold the step? Before the last step, only when its estimate is outside
+ * tolerance or the record is short of minSamples (the window is checked too); at the last step, every
+ * guard must be confident — except the judge, a sampled secondary signal: it holds the promotion only
+ * while its estimate is outside tolerance or it has judged fewer than JUDGE_MIN_PAIRS pairs.
+ */
+function holds(g: GuardResult, record: ProbeEvidence, gd: Guards, final: boolean): boolean {
+  if (g.verdict !== 'Inconclusive') return false;
+  if (g.guard === 'judge') return g.within === false || (final && (record.judge?.n ?? 0) < JUDGE_MIN_PAIRS);
+  return final || g.within === false || record.pairs < gd.minSamples || g.guard === 'latencyTail';
 }
 
 /**
@@ -343,11 +360,7 @@ export function evaluate(input: EvaluateInput): Evaluation {
   // Before the last step a guard may still be collecting evidence if its estimate is within tolerance
   // (the step's window is checked too); the last step promotes only on confidence. A heavier tail than
   // blue's, or too few pairs, holds at any step.
-  const holding = record.filter(
-    (g) =>
-      g.verdict === 'Inconclusive' &&
-      (input.final || g.within === false || probes.record.pairs < gd.minSamples || g.guard === 'latencyTail'),
-  );
+  const holding = record.filter((g) => holds(g, probes.record, gd, Boolean(input.final)));
   const windowShort = probes.window.pairs < gd.windowMinPairs;
   const windowOff = window.filter((g) => g.within === false);
   let verdict: Verdict;
@@ -362,7 +375,10 @@ export function evaluate(input: EvaluateInput): Evaluation {
     // blue at all, is only short of confidence: more pairs will settle it (the machine bounds how many),
     // so the hold budget is not spent on it
     collecting = holding.every(
-      (g) => g.collecting || (input.final && probes.record.pairs >= gd.minSamples && (g.within === true || g.worse === false)),
+      (g) =>
+        g.collecting ||
+        (g.guard === 'judge' && g.within !== false) ||
+        (input.final && probes.record.pairs >= gd.minSamples && (g.within === true || g.worse === false)),
     );
   } else if (windowShort) {
     [verdict, reason] = ['Inconclusive', `this step has ${probes.window.pairs} of the ${gd.windowMinPairs} pairs it needs of its own`];
