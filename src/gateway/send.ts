@@ -26,6 +26,8 @@ export interface ChatCall {
   maxTokens?: number;
   temperature?: number;
   expect?: Expectation;
+  /** Keep the answer's text on the result (in memory, for a judge); never stored or logged. */
+  keepText?: boolean;
 }
 
 export interface SendResult {
@@ -39,6 +41,8 @@ export interface SendResult {
   retried: Outcome[];
   /** Only for failures: one key-free line. */
   error?: string;
+  /** The answer's text when the call asked to keep it (keepText) and it succeeded. */
+  text?: string;
 }
 
 export interface SendOptions {
@@ -116,7 +120,8 @@ async function attempts(client: OpenAI, call: ChatCall, opts: SendOptions, signa
       return { outcome, attempts: attempt, retried, error: `substituted: ${swapped}` };
     }
     const outcome: Outcome = { ok: true, latencyMs, inputTokens, outputTokens, costUsd };
-    if (call.expect) outcome.check = { passed: checkOutput(call.expect, res.choices?.[0]?.message?.content ?? '').passed };
-    return { outcome, attempts: attempt, retried };
+    const content = res.choices?.[0]?.message?.content ?? '';
+    if (call.expect) outcome.check = { passed: checkOutput(call.expect, content).passed };
+    return { outcome, attempts: attempt, retried, ...(call.keepText ? { text: content } : {}) };
   }
 }

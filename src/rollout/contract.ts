@@ -85,6 +85,8 @@ export interface RolloutStatus {
     table: { bothOk: number; greenFailed: number; blueFailed: number; bothFailed: number };
     substituted: number;
     spendUsd: { blue: number; green: number };
+    /** guards.judge's grades of probe pairs (set once it was asked): judged, green lost / won, its own spend */
+    judge?: { asked: number; judged: number; greenLost: number; greenWon: number; spendUsd: number };
   };
   /** The last gateway error line per arm (key-free). */
   lastError?: { blue?: string; green?: string };
@@ -253,6 +255,14 @@ export interface ProbeRoundInput {
   requestsPerMinute: number;
   request: { maxTokens: number; temperature: number; timeoutMs: number };
   retry: RetryPolicy;
+  /** guards.judge: grade `samplePercent` of the pairs both arms answered (blind, in an order drawn per pair) */
+  judge?: ProbeJudge;
+}
+
+/** The judge as a probe round uses it: an arm (same key and origin policy) with its rubric and sampling share. */
+export interface ProbeJudge extends ArmRef {
+  rubric?: string;
+  samplePercent: number;
 }
 
 export interface ProbeRoundResult {

@@ -146,6 +146,13 @@ export function resumeState(carried: RolloutState | undefined, startedAt: string
 
 // ---------- views ----------
 
+/** The judge's grades of probe pairs for the status, once it was asked. */
+function probeJudge(e: ProbeEvidence): Pick<RolloutStatus['probes'], 'judge'> {
+  const j = e.judge;
+  if (!j) return {};
+  return { judge: { asked: j.asked, judged: j.n, greenLost: j.gOnly, greenWon: j.bOnly, spendUsd: (e.judgeMicroUsd ?? 0) / 1e6 } };
+}
+
 export function phaseOf(s: RolloutState): Phase {
   if (s.outcome) return s.outcome.phase;
   if (s.pause) return 'paused';
@@ -191,6 +198,7 @@ export function toStatus(spec: RolloutSpec, s: RolloutState): RolloutStatus {
       table: s.probes.record.table,
       substituted: s.probes.record.substituted,
       spendUsd: { blue: s.probes.record.arms.blue.costUsd, green: s.probes.record.arms.green.costUsd },
+      ...probeJudge(s.probes.record),
     },
     ...(s.lastError ? { lastError: s.lastError } : {}),
     ...(s.stage.kind === 'shadow' && spec.shadow ? { shadow: shadowRequest(spec, s) } : {}),

@@ -54,7 +54,10 @@ export function statusText(s: RolloutStatus): string {
     const t = p.table;
     lines.push(
       `  probes  ${p.pairs} pairs (${p.stepPairs} this step): both ok ${t.bothOk}, only green failed ${t.greenFailed}, only blue failed ${t.blueFailed}, ` +
-        `both failed ${t.bothFailed}${p.substituted ? `, green substituted ${p.substituted}` : ''}; spend ${fmtUsd(p.spendUsd.blue + p.spendUsd.green)}`,
+        `both failed ${t.bothFailed}${p.substituted ? `, green substituted ${p.substituted}` : ''}; spend ${fmtUsd(p.spendUsd.blue + p.spendUsd.green)}` +
+        (p.judge
+          ? `; judge ${p.judge.judged} judged of ${p.judge.asked} asked (green lost ${p.judge.greenLost}, won ${p.judge.greenWon}), spend ${fmtUsd(p.judge.spendUsd)}`
+          : ''),
     );
   }
   const sh = s.shadowStats;

@@ -389,11 +389,6 @@ export function parseSpec(raw: unknown, source = 'spec'): RolloutSpec {
     ...(sh.maxSpendUsd !== undefined ? { maxSpendUsd: sh.maxSpendUsd } : {}),
     ...(sh.maxDuration !== undefined ? { maxDurationMs: sh.maxDuration } : {}),
   };
-  if (guards.judge && !shadow) {
-    throw new SpecError(
-      `${source}: guards.judge: the judge grades shadow pairs; add plan.shadow (e.g. { percent: 5 }) or remove guards.judge`,
-    );
-  }
   return {
     ...(shadow ? { shadow } : {}),
     ...(gates.length ? { gates } : {}),

@@ -42,6 +42,7 @@ import {
   type RolloutResult,
   type RolloutStatus,
   type ProbeRoundResult,
+  type ArmRef,
 } from './contract';
 import * as m from './machine';
 import type { RolloutSpec } from './spec';
@@ -137,6 +138,18 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
   // accepted update is still open fails the workflow task (and the operator's promote call).
   await condition(allHandlersFinished);
   return result;
+}
+
+/** guards.judge as an arm (model, gateway, key variable): preflight checks it, probe rounds call it. */
+function judgeArm(spec: RolloutSpec): ArmRef | undefined {
+  const j = spec.guards.judge;
+  return (
+    j && {
+      model: j.model,
+      ...(j.baseURL ? { baseURL: j.baseURL } : {}),
+      ...(j.apiKeyEnv ? { apiKeyEnv: j.apiKeyEnv } : {}),
+    }
+  );
 }
 
 /** One workflow run of a rollout: its state in one place, one-line handlers, one loop. */
@@ -360,12 +373,7 @@ class RolloutRun {
   private async preflight(): Promise<void> {
     const { spec } = this;
     try {
-      const j = spec.guards.judge;
-      const judge = j && {
-        model: j.model,
-        ...(j.baseURL ? { baseURL: j.baseURL } : {}),
-        ...(j.apiKeyEnv ? { apiKeyEnv: j.apiKeyEnv } : {}),
-      };
+      const judge = judgeArm(spec);
       const summary = `preflight: ${spec.blue.model} and ${spec.green.model}${judge ? ` (and the judge ${judge.model})` : ''} exist, keys accepted`;
       const pre = await interruptible(
         () => preflight.executeWithOptions({ summary }, [{ blue: spec.blue, green: spec.green, ...(judge ? { judge } : {}) }]),
@@ -453,6 +461,9 @@ class RolloutRun {
       requestsPerMinute: spec.rateLimit.requestsPerMinute,
       request: spec.request,
       retry: spec.retry,
+      ...(spec.guards.judge
+        ? { judge: { ...judgeArm(spec)!, rubric: spec.guards.judge.rubric, samplePercent: spec.guards.judge.samplePercent } }
+        : {}),
     };
     let result: ProbeRoundResult;
     try {

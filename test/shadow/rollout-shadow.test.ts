@@ -77,7 +77,7 @@ describe('spec: plan.shadow and guards.judge', () => {
       maxSpendUsd: 2,
     });
   });
-  it('refuses bad values, a key in the judge, and a judge without a shadow phase', () => {
+  it('refuses bad values and a key in the judge; a judge without a shadow phase grades probes', () => {
     expect(() => parseSpec({ ...base, plan: { shadow: { percent: 0 } } })).toThrow(/percent/);
     expect(() => parseSpec({ ...base, plan: { shadow: { percent: 101 } } })).toThrow(/percent/);
     expect(() => parseSpec({ ...base, plan: { shadow: { minPairz: 3 } } })).toThrow(/minPairz/);
@@ -87,7 +87,8 @@ describe('spec: plan.shadow and guards.judge', () => {
     expect(() => parseSpec({ ...base, plan: { shadow: {} }, guards: { judge: { model: 'j', baseURL: 'https://u:p@gw/v1' } } })).toThrow(
       /credentials/,
     );
-    expect(() => parseSpec({ ...base, guards: { judge: { model: 'j' } } })).toThrow(/plan\.shadow/);
+    // without a shadow phase the judge grades probe pairs (test/rollout/probe-judge.test.ts)
+    expect(parseSpec({ ...base, guards: { judge: { model: 'j' } } }).guards.judge).toMatchObject({ model: 'j', samplePercent: 20 });
     const capped = parseSpec({ ...base, plan: { shadow: { maxSpendUsd: 1 } } });
     expect(pricingProblems(capped, (model) => model !== 'gpt-4.1-turbo').refused.join()).toMatch(
       /plan\.shadow\.maxSpendUsd: green model gpt-4.1-turbo is not in the price catalog/,

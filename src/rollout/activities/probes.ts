@@ -6,6 +6,8 @@
  * cost, check results (src/decision/paired.ts ProbeRound) — never prompts or model output.
  * Progress is heartbeated, so a round retried after a worker crash resumes where it stopped: no pair is
  * sent or counted twice.
+ * With guards.judge, `samplePercent` of the pairs both arms answered are graded by the judge model (blind,
+ * the two answers in an order drawn per pair): the answers' texts live only in this call's memory.
  */
 import { setMaxListeners } from 'node:events';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
@@ -15,11 +17,13 @@ import { loadCatalog } from '../../catalog/load';
 import { estimateCostUsd, isPriced, type Catalog } from '../../catalog/prices';
 import { CheckCannotRun } from '../../checks/expect';
 import type { Outcome } from '../../decision/arm-stats';
-import { OUTCOME_CODES, emptyColumns, type ArmColumns, type ProbeRound } from '../../decision/paired';
+import { NOT_ASKED, OUTCOME_CODES, emptyColumns, type ArmColumns, type ProbeRound } from '../../decision/paired';
 import { GatewayConfigError, gatewayClient, resolveGateway } from '../../gateway/client';
 import { limiterFor, type TokenBucket } from '../../gateway/rate-limit';
 import { sendChat, type PriceFn, type SendResult } from '../../gateway/send';
-import type { ProbeRoundInput, ProbeRoundResult } from '../contract';
+import { judgePair } from '../../shadow/judge';
+import { mulberry32 } from '../../stats/rng';
+import type { ArmRef, ProbeRoundInput, ProbeRoundResult } from '../contract';
 
 /** Prices from MODELSHIFT_CATALOG (a catalog override file) or the built-in catalog, loaded once per worker. */
 let catalog: Catalog | undefined;
@@ -38,9 +42,11 @@ type Side = {
 };
 
 interface Progress {
-  /** per pair index: both sides once the pair is done */
-  done: Record<number, { blue: Side; green: Side }>;
+  /** per pair index: both sides once the pair is done, and the judge's code (JUDGE_CODES, NOT_ASKED) */
+  done: Record<number, { blue: Side; green: Side; judge?: number }>;
   lastError: { blue?: string; green?: string };
+  /** the judge's spend so far in this round, micro-dollars */
+  judgeMicroUsd?: number;
 }
 
 function side(res: SendResult): Side {
@@ -72,14 +78,20 @@ function columns(done: Progress['done'], count: number, arm: Arm): ArmColumns {
   return c;
 }
 
-function clientFor(input: ProbeRoundInput, which: Arm): { client: OpenAI; limiter: TokenBucket } {
+function clientFor(input: ProbeRoundInput, arm: ArmRef, which: Arm | 'judge'): { client: OpenAI; limiter: TokenBucket } {
   try {
-    const client = gatewayClient(input[which], { timeoutMs: input.request.timeoutMs });
-    return { client, limiter: limiterFor(resolveGateway(input[which]).baseURL, input[which].model, input.requestsPerMinute) };
+    const client = gatewayClient(arm, { timeoutMs: input.request.timeoutMs });
+    return { client, limiter: limiterFor(resolveGateway(arm).baseURL, arm.model, input.requestsPerMinute) };
   } catch (err) {
     if (err instanceof GatewayConfigError) throw ApplicationFailure.nonRetryable(`${which}: ${err.message}`, 'GatewayConfig');
     throw err;
   }
+}
+
+/** Per pair, from the round and the pair's index: is it judged (of samplePercent), and the order of its answers. */
+function judgeDraws(input: ProbeRoundInput, i: number): { picked: boolean; seed: number } {
+  const rng = mulberry32((Math.imul(input.round + 1, 0x9e3779b1) ^ Math.imul(i + 1, 0x85ebca6b)) >>> 0);
+  return { picked: rng() * 100 < (input.judge?.samplePercent ?? 0), seed: Math.floor(rng() * 2 ** 31) };
 }
 
 export async function runProbeRound(input: ProbeRoundInput): Promise<ProbeRoundResult> {
@@ -88,7 +100,8 @@ export async function runProbeRound(input: ProbeRoundInput): Promise<ProbeRoundR
   const progress: Progress = (ctx.info.heartbeatDetails as Progress | undefined) ?? { done: {}, lastError: {} };
   const already = Object.keys(progress.done).length;
   if (already) ctx.log.info('resuming probe round', { done: already, of: input.pairs });
-  const arms = { blue: clientFor(input, 'blue'), green: clientFor(input, 'green') };
+  const arms = { blue: clientFor(input, input.blue, 'blue'), green: clientFor(input, input.green, 'green') };
+  const judge = input.judge && clientFor(input, input.judge, 'judge');
   const limit = pLimit(input.concurrency);
   const signal = ctx.cancellationSignal;
   setMaxListeners(2 * input.concurrency + 16, signal); // one listener per request in flight
@@ -107,6 +120,7 @@ export async function runProbeRound(input: ProbeRoundInput): Promise<ProbeRoundR
           maxTokens: input.request.maxTokens,
           temperature: input.request.temperature,
           expect: prompt.expect,
+          keepText: judge !== undefined,
         },
         { retry: input.retry, signal, price, limiter: arms[arm].limiter, firstTokenTaken: true },
       );
@@ -114,7 +128,23 @@ export async function runProbeRound(input: ProbeRoundInput): Promise<ProbeRoundR
     if (progress.done[i]) return;
     if (blue.error) progress.lastError.blue = blue.error;
     if (green.error) progress.lastError.green = green.error;
-    progress.done[i] = { blue: side(blue), green: side(green) };
+    let code = NOT_ASKED;
+    const draw = judge && judgeDraws(input, i);
+    if (judge && draw?.picked && blue.outcome.ok && green.outcome.ok && !signal.aborted) {
+      await judge.limiter.acquire(signal);
+      const call = { client: judge.client, model: input.judge!.model, cost: price, signal };
+      const r = await judgePair(call, {
+        messages: prompt.messages,
+        blue: blue.text ?? '',
+        green: green.text ?? '',
+        rubric: input.judge!.rubric,
+        seed: draw.seed,
+      });
+      code = r.code;
+      progress.judgeMicroUsd = (progress.judgeMicroUsd ?? 0) + r.microUsd;
+    }
+    if (progress.done[i]) return;
+    progress.done[i] = { blue: side(blue), green: side(green), ...(judge ? { judge: code } : {}) };
   };
 
   const heartbeat = setInterval(() => ctx.heartbeat(structuredClone(progress)), 1000);
@@ -135,6 +165,10 @@ export async function runProbeRound(input: ProbeRoundInput): Promise<ProbeRoundR
     blue: columns(progress.done, input.pairs, 'blue'),
     green: columns(progress.done, input.pairs, 'green'),
   };
+  if (judge) {
+    round.judge = Array.from({ length: input.pairs }, (_, i) => progress.done[i].judge ?? NOT_ASKED);
+    round.judgeMicroUsd = progress.judgeMicroUsd ?? 0;
+  }
   const unpriced = { blue: !isPriced(prices(), input.blue.model), green: !isPriced(prices(), input.green.model) };
   if (unpriced.blue || unpriced.green) round.unpriced = unpriced;
   const lastError = Object.keys(progress.lastError).length ? progress.lastError : undefined;
