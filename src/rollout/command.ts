@@ -105,7 +105,17 @@ function specOptions(c: Command): Command {
     .option('--min-samples <n>', 'judged probe pairs before a verdict')
     .option('--spend-cap <usd>', 'stop (onFailure) once green probes have cost this many dollars')
     .option('--max-hold-pairs <n>', 'probe pairs a step may collect without a verdict before onFailure applies')
-    .option('--prompts <file>', 'sample prompts file (YAML/JSON list of message lists)');
+    .option('--prompts <file>', 'sample prompts file (YAML/JSON list of message lists)')
+    .option('--shadow <percent>', 'a shadow phase first: routers mirror this share of requests to green (users get blue)')
+    .option('--shadow-min-pairs <n>', 'mirrored pairs the shadow phase needs before it may pass')
+    .option('--shadow-max-spend <usd>', "cap on green's spend on mirrors")
+    .option('--shadow-max-duration <duration>', 'the shadow phase ends (onFailure) after this long without a verdict, e.g. 2h')
+    .option('--judge <model>', 'an LLM judge through the gateway grades green against blue (probes and shadow pairs)')
+    .option('--judge-sample <percent>', 'share of pairs the judge grades (default 20)')
+    .option('--judge-max-loss-rate <x>', "tolerated net loss rate of green in the judge's grades (default 0.1)")
+    .option('--judge-rubric <text>', 'what the judge is told to value')
+    .option('--judge-base-url <url>', "the judge's gateway base URL (default: GATEWAY_BASE_URL on the worker)")
+    .option('--judge-key-env <NAME>', "name of the worker's env var holding the judge's key");
 }
 
 /**

@@ -29,6 +29,16 @@ export interface SpecFlags {
   maxHoldPairs?: string;
   spendCap?: string;
   prompts?: string;
+  shadow?: string;
+  shadowMinPairs?: string;
+  shadowMaxSpend?: string;
+  shadowMaxDuration?: string;
+  judge?: string;
+  judgeSample?: string;
+  judgeMaxLossRate?: string;
+  judgeRubric?: string;
+  judgeBaseUrl?: string;
+  judgeKeyEnv?: string;
 }
 
 /** A number flag; its range is the spec's to check (the error then names the spec field). */
@@ -67,6 +77,8 @@ export function specFromFlags(f: SpecFlags): RolloutSpec {
     plan.probesPerRound = f.probes !== undefined ? num('probes', f.probes) : num('samples', f.samples);
   }
   if (f.concurrency !== undefined) plan.concurrency = num('concurrency', f.concurrency);
+  const shadow = shadowFromFlags(f, plan.shadow);
+  if (shadow) plan.shadow = shadow;
   if (Object.keys(plan).length) raw.plan = plan;
   if (f.rpm !== undefined) raw.rateLimit = { requestsPerMinute: num('rpm', f.rpm) };
   if (f.onFailure !== undefined) raw.onFailure = f.onFailure;
@@ -79,6 +91,8 @@ export function specFromFlags(f: SpecFlags): RolloutSpec {
     guards.maxHoldPairs = num('max-hold-pairs', f.maxHoldPairs);
     delete guards.maxHoldRounds; // the flag replaces the file's budget in either unit
   }
+  const judge = judgeFromFlags(f, guards.judge);
+  if (judge) guards.judge = judge;
   if (Object.keys(guards).length) raw.guards = guards;
   if (f.prompts !== undefined) raw.prompts = readStructured(f.prompts, 'prompts');
   if (!f.file && raw.target === undefined) throw new SpecError('--target: required (or give a spec file with -f)');
@@ -86,13 +100,46 @@ export function specFromFlags(f: SpecFlags): RolloutSpec {
   if (!f.file && raw.green === undefined) throw new SpecError('--green: required, the new model (e.g. --green gpt-4.1-turbo)');
   const spec = parseSpec(raw, source);
   // What every worker refuses (its upstream policy), refused here before anything starts.
-  for (const arm of ['blue', 'green'] as const) {
-    const keyEnv = spec[arm].apiKeyEnv;
+  const keyEnvs = [
+    ['blue.apiKeyEnv', spec.blue.apiKeyEnv],
+    ['green.apiKeyEnv', spec.green.apiKeyEnv],
+    ['guards.judge.apiKeyEnv', spec.guards.judge?.apiKeyEnv],
+  ] as const;
+  for (const [field, keyEnv] of keyEnvs) {
     if (keyEnv && isForbiddenKeyEnv(keyEnv)) {
       throw new SpecError(
-        `${source}: ${arm}.apiKeyEnv: ${keyEnv} is Temporal's or the router's own secret and is never sent upstream; name the gateway's key variable (GATEWAY_API_KEY) or one the workers list in WORKER_KEY_ENVS`,
+        `${source}: ${field}: ${keyEnv} is Temporal's or the router's own secret and is never sent upstream; name the gateway's key variable (GATEWAY_API_KEY) or one the workers list in WORKER_KEY_ENVS`,
       );
     }
   }
   return spec;
+}
+
+const asObject = (v: unknown): Record<string, unknown> => (v && typeof v === 'object' && !Array.isArray(v) ? { ...v } : {});
+
+/** plan.shadow from --shadow <percent> and its companions (over the file's); undefined when no flag names it. */
+function shadowFromFlags(f: SpecFlags, fromFile: unknown): Record<string, unknown> | undefined {
+  if ([f.shadow, f.shadowMinPairs, f.shadowMaxSpend, f.shadowMaxDuration].every((v) => v === undefined)) return undefined;
+  const shadow = asObject(fromFile);
+  if (f.shadow !== undefined) shadow.percent = num('shadow', f.shadow);
+  if (f.shadowMinPairs !== undefined) shadow.minPairs = num('shadow-min-pairs', f.shadowMinPairs);
+  if (f.shadowMaxSpend !== undefined) shadow.maxSpendUsd = num('shadow-max-spend', f.shadowMaxSpend);
+  if (f.shadowMaxDuration !== undefined) shadow.maxDuration = f.shadowMaxDuration;
+  return shadow;
+}
+
+/** guards.judge from --judge <model> and its companions (over the file's); undefined when no flag names it. */
+function judgeFromFlags(f: SpecFlags, fromFile: unknown): Record<string, unknown> | undefined {
+  const given = [f.judge, f.judgeSample, f.judgeMaxLossRate, f.judgeRubric, f.judgeBaseUrl, f.judgeKeyEnv];
+  if (given.every((v) => v === undefined)) return undefined;
+  const judge = asObject(fromFile);
+  if (f.judge !== undefined) judge.model = f.judge;
+  if (judge.model === undefined)
+    throw new SpecError('--judge: required with the other --judge-* flags, the judge model (e.g. --judge gpt-4.1)');
+  if (f.judgeSample !== undefined) judge.samplePercent = num('judge-sample', f.judgeSample);
+  if (f.judgeMaxLossRate !== undefined) judge.maxLossRate = num('judge-max-loss-rate', f.judgeMaxLossRate);
+  if (f.judgeRubric !== undefined) judge.rubric = f.judgeRubric;
+  if (f.judgeBaseUrl !== undefined) judge.baseURL = f.judgeBaseUrl;
+  if (f.judgeKeyEnv !== undefined) judge.apiKeyEnv = f.judgeKeyEnv;
+  return judge;
 }

@@ -14,7 +14,9 @@ const ms = (x: number) => (Number.isFinite(x) && x > 0 ? `${Math.round(x)} ms` :
 const usd = (x: number) => (Number.isFinite(x) && x > 0 ? `\\$${x.toFixed(6)}` : '–');
 
 export function staticSummary(spec: RolloutSpec): string {
-  return `${spec.target}: ${spec.blue.model} → ${spec.green.model}, steps ${spec.steps.join('→')}%, dwell ${formatDuration(spec.dwellMs)}`;
+  const shadow = spec.shadow ? `, shadow ${spec.shadow.percent}% first` : '';
+  const judge = spec.guards.judge ? `, judge ${spec.guards.judge.model} on ${spec.guards.judge.samplePercent}%` : '';
+  return `${spec.target}: ${spec.blue.model} → ${spec.green.model}${shadow}, steps ${spec.steps.join('→')}%, dwell ${formatDuration(spec.dwellMs)}${judge}`;
 }
 
 export function staticDetails(spec: RolloutSpec): string {

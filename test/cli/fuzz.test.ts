@@ -244,6 +244,17 @@ specFlags('start', '--blue-base-url with credentials', ['--blue-base-url', 'http
 specFlags('start', '--green-key-env ROUTER_API_KEYS', ['--green-key-env', 'ROUTER_API_KEYS'], /apiKeyEnv/);
 specFlags('validate', '--spend-cap abc', ['--spend-cap', 'abc'], /--spend-cap/);
 specFlags('start', '--samples without its value', ['--samples'], /argument missing/);
+specFlags('start', '--shadow 0', ['--shadow', '0'], /plan\.shadow\.percent/);
+specFlags('validate', '--shadow-max-duration soon', ['--shadow', '5', '--shadow-max-duration', 'soon'], /maxDuration/);
+specFlags('start', '--judge-sample without --judge', ['--judge-sample', '5'], /: --judge: required/);
+specFlags(
+  'start',
+  '--judge-key-env TEMPORAL_API_KEY',
+  ['--judge', 'deepseek-v3.2', '--judge-key-env', 'TEMPORAL_API_KEY'],
+  /guards\.judge\.apiKeyEnv/,
+);
+specFlags('validate', '--judge-max-loss-rate abc', ['--judge', 'deepseek-v3.2', '--judge-max-loss-rate', 'abc'], /--judge-max-loss-rate/);
+specFlags('start', '--judge-base-url with credentials', ['--judge', 'j', '--judge-base-url', 'https://me:pw@gw.example/v1'], /credentials/);
 {
   const t = target();
   flag('start -f without its value', ['start', '--target', t, '-f'], { targets: [t], says: /argument missing/ });

@@ -63,6 +63,13 @@ rateLimit: { requestsPerMinute: 600 }
     expect(forced.code, forced.stderr).toBe(0);
     expect(forced.stderr).toMatch(/^warning: guards\.maxHoldPairs: a step needs at least/);
 
+    // A shadow phase and a judge from flags: validate says so on its one line.
+    const shadowed = await cli(['validate', '-f', good, '--shadow', '5', '--judge', 'deepseek-v3.2', '--judge-sample', '30']);
+    expect(shadowed.code, shadowed.stderr).toBe(0);
+    expect(shadowed.stdout).toMatch(
+      /^ok: chat-default: gpt-4\.1 → gpt-4\.1-turbo, shadow 5% first, steps .*, judge deepseek-v3\.2 on 30%\n$/,
+    );
+
     // Flags override the file: --initial/--increment replace its explicit steps.
     const over = await cli(['validate', '-f', good, '--initial', '20', '--increment', '20']);
     expect(over.code, over.stderr).toBe(0);

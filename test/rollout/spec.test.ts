@@ -123,6 +123,28 @@ describe('rollout spec: flags over a file', () => {
     expect(s.guards.maxErrorRate).toBe(0.1);
   });
 
+  it('--shadow and --judge flags build plan.shadow and guards.judge, over the file’s', () => {
+    const file = join(dir, 'shadow.yaml');
+    writeFileSync(
+      file,
+      'target: chat\nblue: { model: gpt-4.1 }\ngreen: { model: gpt-4.1-turbo }\nplan: { shadow: { percent: 2, minPairs: 400 } }\n' +
+        'guards: { judge: { model: gpt-4.1, rubric: terse } }\n',
+    );
+    const s = specFromFlags({
+      file,
+      shadow: '5',
+      shadowMaxSpend: '2',
+      shadowMaxDuration: '2h',
+      judgeSample: '30',
+      judgeMaxLossRate: '0.05',
+    });
+    expect(s.shadow).toEqual({ percent: 5, minPairs: 400, maxLengthIncrease: 0.5, maxSpendUsd: 2, maxDurationMs: 7_200_000 });
+    expect(s.guards.judge).toMatchObject({ model: 'gpt-4.1', rubric: 'terse', samplePercent: 30, maxLossRate: 0.05 });
+    const flagsOnly = specFromFlags({ target: 'x', blue: 'a', green: 'b', judge: 'deepseek-v3.2', judgeKeyEnv: 'JUDGE_KEY' });
+    expect(flagsOnly.shadow).toBeUndefined();
+    expect(flagsOnly.guards.judge).toMatchObject({ model: 'deepseek-v3.2', apiKeyEnv: 'JUDGE_KEY', samplePercent: 20 });
+  });
+
   it('a bad number or a missing flag is one line naming the flag', () => {
     expect(() => specFromFlags({ target: 'x', blue: 'a', green: 'b', samples: 'many' })).toThrow(
       '--samples: expected a number, got "many"',
