@@ -49,7 +49,12 @@ export interface ShadowEvidence {
   /** mirrors dropped (full queue) and skipped (opt-out, excluded), as routers reported them */
   dropped: number;
   skipped: number;
+  /** pairs routers sampled out of full batches (not judged) and their spend; absent until a batch carried some */
+  sampledOut?: { pairs: number; greenMicroUsd: number; blueMicroUsd: number };
 }
+
+/** Green's whole shadow spend: the judged pairs' and the sampled-out pairs' (what maxSpendUsd caps). */
+export const shadowGreenSpendUsd = (e: ShadowEvidence): number => e.pairs.arms.green.costUsd + (e.sampledOut?.greenMicroUsd ?? 0) / 1e6;
 
 export function emptyShadowEvidence(): ShadowEvidence {
   const output = {} as Record<OutputCheck, DiffCounts>;
@@ -72,7 +77,7 @@ const ok = (code: number) =>
 /** The evidence after one more batch (thresholds for latency from the evidence before it). Returns a new object. */
 export function addShadowBatch(
   e: ShadowEvidence,
-  b: { round: ProbeRound; dropped: number; skipped: number },
+  b: { round: ProbeRound; dropped: number; skipped: number; sampledOut?: { pairs: number; greenMicroUsd: number; blueMicroUsd: number } },
   latency: { tailQuantile: number; p50Tolerance: number; tailTolerance: number },
 ): ShadowEvidence {
   const r = b.round;
@@ -118,6 +123,15 @@ export function addShadowBatch(
     judgeMicroUsd: e.judgeMicroUsd + (r.judgeMicroUsd ?? 0),
     dropped: e.dropped + b.dropped,
     skipped: e.skipped + b.skipped,
+    ...(e.sampledOut || b.sampledOut
+      ? {
+          sampledOut: {
+            pairs: (e.sampledOut?.pairs ?? 0) + (b.sampledOut?.pairs ?? 0),
+            greenMicroUsd: (e.sampledOut?.greenMicroUsd ?? 0) + (b.sampledOut?.greenMicroUsd ?? 0),
+            blueMicroUsd: (e.sampledOut?.blueMicroUsd ?? 0) + (b.sampledOut?.blueMicroUsd ?? 0),
+          },
+        }
+      : {}),
   };
 }
 

@@ -121,6 +121,8 @@ export interface ShadowStats {
   batches: number;
   /** mirrors the routers dropped (full queue) and skipped (opt-out, excluded) */
   dropped: number;
+  /** pairs compared but sampled out of full batches (not judged; their spend is in spendUsd) */
+  sampledOut?: number;
   skipped: number;
   /** output checks per check: pairs both checked, only-green and only-blue failures */
   checks: Record<string, { n: number; greenOnly: number; blueOnly: number }>;

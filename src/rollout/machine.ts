@@ -25,9 +25,9 @@ import { NUM_BUCKETS } from '../decision/histogram';
 import { addProbeRound, emptyEvidence, thresholdsFrom, type ProbeEvidence } from '../decision/paired';
 import { differenceGuard } from '../decision/probe-guards';
 import { evaluate, type Evaluation } from '../decision/verdict';
-import { addShadowBatch, emptyShadowEvidence, evaluateShadow, type ShadowEvidence } from '../decision/shadow';
+import { addShadowBatch, emptyShadowEvidence, evaluateShadow, shadowGreenSpendUsd, type ShadowEvidence } from '../decision/shadow';
 import { JUDGE_CODES, OUTCOME_CODES, OUTPUT_CHECKS, type ProbeRound } from '../decision/paired';
-import { MAX_SHADOW_PAIRS_PER_BATCH, type ShadowRequest } from '../shadow/contract';
+import { MAX_SHADOW_PAIRS_PER_BATCH, type SampledOut, type ShadowRequest } from '../shadow/contract';
 import { formatDuration } from '../spec/duration';
 import { fmtUsd } from '../format';
 import type { ArmSummary, LiveMetricsBatch, Phase, ProbeRoundResult, RolloutStatus, ShadowStats, VerdictRecord } from './contract';
@@ -247,7 +247,8 @@ export function shadowStats(spec: RolloutSpec, sh: ShadowState): ShadowStats {
     skipped: e.skipped,
     checks,
     judge: { judged: e.judge.n, greenLost: e.judge.gOnly, greenWon: e.judge.bOnly, spendUsd: judgeUsd },
-    spendUsd: { green: e.pairs.arms.green.costUsd, blue: e.pairs.arms.blue.costUsd, judge: judgeUsd },
+    spendUsd: { green: shadowGreenSpendUsd(e), blue: e.pairs.arms.blue.costUsd + (e.sampledOut?.blueMicroUsd ?? 0) / 1e6, judge: judgeUsd },
+    ...(e.sampledOut?.pairs ? { sampledOut: e.sampledOut.pairs } : {}),
     ...(spec.shadow?.maxSpendUsd !== undefined ? { maxSpendUsd: spec.shadow.maxSpendUsd } : {}),
     ...(sh.stopped ? { stopped: sh.stopped } : {}),
   };
@@ -887,7 +888,9 @@ const ternary = (v: unknown) => v === -1 || v === 0 || v === 1;
  * has one entry per pair, at most MAX_SHADOW_PAIRS_PER_BATCH pairs, codes in range, amounts whole and
  * finite; unknown fields are left behind (only what is checked is merged).
  */
-export function parseShadowBatch(b: unknown): { batchId: string; round: ProbeRound; dropped: number; skipped: number } | undefined {
+export function parseShadowBatch(
+  b: unknown,
+): { batchId: string; round: ProbeRound; dropped: number; skipped: number; sampledOut?: SampledOut } | undefined {
   const x = b as Record<string, any> | null;
   if (!x || typeof x !== 'object' || typeof x.batchId !== 'string' || x.batchId.length === 0 || x.batchId.length > 200) return undefined;
   if (!wholeUpTo(x.dropped, BIG) || !wholeUpTo(x.skipped, BIG)) return undefined;
@@ -934,7 +937,15 @@ export function parseShadowBatch(b: unknown): { batchId: string; round: ProbeRou
   }
   if (r.unpriced && typeof r.unpriced === 'object')
     round.unpriced = { ...(r.unpriced.blue === true ? { blue: true } : {}), ...(r.unpriced.green === true ? { green: true } : {}) };
-  return { batchId: x.batchId, round, dropped: x.dropped, skipped: x.skipped };
+  const so = x.sampledOut as Record<string, unknown> | undefined;
+  if (so !== undefined && (!so || !wholeUpTo(so.pairs, BIG) || !wholeUpTo(so.greenMicroUsd, BIG) || !wholeUpTo(so.blueMicroUsd, BIG)))
+    return undefined;
+  const sampledOut = so && {
+    pairs: so.pairs as number,
+    greenMicroUsd: so.greenMicroUsd as number,
+    blueMicroUsd: so.blueMicroUsd as number,
+  };
+  return { batchId: x.batchId, round, dropped: x.dropped, skipped: x.skipped, ...(sampledOut ? { sampledOut } : {}) };
 }
 
 export type ShadowBatchResult = 'merged' | 'duplicate' | 'closed' | 'malformed' | 'not-shadow';
@@ -960,7 +971,7 @@ export function acceptShadowBatch(spec: RolloutSpec, s: RolloutState, raw: unkno
     p50Tolerance: g.latency.p50Tolerance ?? 0,
     tailTolerance: g.latency.tailTolerance,
   });
-  const spend = evidence.pairs.arms.green.costUsd;
+  const spend = shadowGreenSpendUsd(evidence);
   const cap = spec.shadow.maxSpendUsd;
   const stopped =
     s.shadow.stopped ??

@@ -65,7 +65,7 @@ export function statusText(s: RolloutStatus): string {
     const checks = Object.entries(sh.checks).map(([c, x]) => `${c} ${x.greenOnly}/${x.n}${x.blueOnly ? ` (blue ${x.blueOnly})` : ''}`);
     lines.push(
       `  shadow  ${sh.pairs}/${sh.minPairs} pairs${s.shadow ? ` (mirroring ${s.shadow.percent}%${s.shadow.stopped ? ', stopped' : ''})` : ''}, ${sh.batches} batches, ` +
-        `dropped ${sh.dropped}, skipped ${sh.skipped}; green spend ${fmtUsd(sh.spendUsd.green)}${sh.maxSpendUsd !== undefined ? ` of ${fmtUsd(sh.maxSpendUsd)}` : ''}` +
+        `dropped ${sh.dropped}, skipped ${sh.skipped}${sh.sampledOut ? `, sampled out ${sh.sampledOut}` : ''}; green spend ${fmtUsd(sh.spendUsd.green)}${sh.maxSpendUsd !== undefined ? ` of ${fmtUsd(sh.maxSpendUsd)}` : ''}` +
         `${sh.judge.judged ? `; judge ${sh.judge.judged} judged (green lost ${sh.judge.greenLost}, won ${sh.judge.greenWon}), spend ${fmtUsd(sh.judge.spendUsd)}` : ''}` +
         `${checks.length ? `; green-only check failures: ${checks.join(', ')}` : ''}${sh.stopped ? `; stopped: ${sh.stopped}` : ''}`,
     );

@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { emptyColumns, JUDGE_CODES, OUTPUT_CHECKS, type ArmColumns, type OutputColumns, type ProbeRound } from '../decision/paired';
 import type { PairRow, Side } from './compare';
-import { MAX_SHADOW_PAIRS_PER_BATCH, type ShadowBatch } from './contract';
+import { MAX_SHADOW_PAIRS_PER_BATCH, type SampledOut, type ShadowBatch } from './contract';
 
 /** One pair as the batch keeps it: its row and the judge's call (a JUDGE_CODES index; 'none' when not judged). */
 export interface ShadowPair extends PairRow {
@@ -26,19 +26,36 @@ interface Interval {
   skipped: number;
   judgeMicroUsd: number;
   unpriced: Unpriced;
+  /** pairs the reservoir left out, with their spend (booked, not judged) */
+  sampledOut: SampledOut;
 }
 
-const emptyInterval = (): Interval => ({ pairs: [], seen: 0, dropped: 0, skipped: 0, judgeMicroUsd: 0, unpriced: {} });
+const emptyInterval = (): Interval => ({
+  pairs: [],
+  seen: 0,
+  dropped: 0,
+  skipped: 0,
+  judgeMicroUsd: 0,
+  unpriced: {},
+  sampledOut: { pairs: 0, greenMicroUsd: 0, blueMicroUsd: 0 },
+});
+
+function addSampledOut(to: SampledOut, from: SampledOut | undefined): void {
+  if (!from) return;
+  to.pairs += from.pairs;
+  to.greenMicroUsd += from.greenMicroUsd;
+  to.blueMicroUsd += from.blueMicroUsd;
+}
 const NOT_JUDGED = JUDGE_CODES.indexOf('none');
 
-/** Reservoir sampling: every pair offered has the same chance to be among the `max` kept. */
+/** Reservoir sampling: every pair offered has the same chance to be among the `max` kept; the one left out is booked. */
 function offer(i: Interval, pair: ShadowPair, random: () => number, max: number): void {
   i.seen++;
-  if (i.pairs.length < max) i.pairs.push(pair);
-  else {
-    const j = Math.floor(random() * i.seen);
-    if (j < max) i.pairs[j] = pair;
-  }
+  if (i.pairs.length < max) return void i.pairs.push(pair);
+  const j = Math.floor(random() * i.seen);
+  const out = j < max ? i.pairs[j] : pair;
+  if (j < max) i.pairs[j] = pair;
+  addSampledOut(i.sampledOut, { pairs: 1, greenMicroUsd: out.green.microUsd, blueMicroUsd: out.blue.microUsd });
 }
 
 function pushSide(c: ArmColumns, s: Side): void {
@@ -159,6 +176,7 @@ export class ShadowBatcher {
     i.dropped += batch.dropped;
     i.skipped += batch.skipped;
     i.judgeMicroUsd += batch.round.judgeMicroUsd ?? 0;
+    addSampledOut(i.sampledOut, batch.sampledOut);
     if (batch.round.unpriced?.blue) i.unpriced.blue = true;
     if (batch.round.unpriced?.green) i.unpriced.green = true;
   }
@@ -194,6 +212,7 @@ export class ShadowBatcher {
         last.interval.dropped += i.dropped;
         last.interval.skipped += i.skipped;
         last.interval.judgeMicroUsd += i.judgeMicroUsd;
+        addSampledOut(last.interval.sampledOut, i.sampledOut);
         Object.assign(last.interval.unpriced, i.unpriced);
       } else q.push({ batchId: `${this.routerId}-shadow-${target}-${++this.seq}-${Date.now()}`, interval: i, attempts: 0 });
     }
@@ -215,6 +234,7 @@ export class ShadowBatcher {
         round: roundOf(i.pairs, i.judgeMicroUsd, i.unpriced),
         dropped: i.dropped,
         skipped: i.skipped,
+        ...(i.sampledOut.pairs > 0 ? { sampledOut: { ...i.sampledOut } } : {}),
       };
       try {
         p.attempts++;

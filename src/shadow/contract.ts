@@ -36,6 +36,17 @@ export interface ShadowBatch {
   /** mirrors dropped because the queue was full, or skipped by opt-out header / excluded path or user */
   dropped: number;
   skipped: number;
+  /**
+   * Pairs compared but left out of `round` by sampling (more than MAX_SHADOW_PAIRS_PER_BATCH in one
+   * interval), with their spend: not judged, but green's spend on them counts against maxSpendUsd.
+   */
+  sampledOut?: SampledOut;
+}
+
+export interface SampledOut {
+  pairs: number;
+  greenMicroUsd: number;
+  blueMicroUsd: number;
 }
 
 export const SHADOW_SIGNAL = 'shadowMetrics';

@@ -64,6 +64,22 @@ describe('ShadowBatcher', () => {
     const late = ms.filter((m) => m >= n / 2).length; // about half from each half of the interval
     expect(late).toBeGreaterThan(MAX_SHADOW_PAIRS_PER_BATCH * 0.3);
     expect(late).toBeLessThan(MAX_SHADOW_PAIRS_PER_BATCH * 0.7);
+    // the pairs left out are counted with their spend: every pair's green and blue micro-dollars are booked once
+    expect(sent[0].sampledOut).toEqual({
+      pairs: n - MAX_SHADOW_PAIRS_PER_BATCH,
+      greenMicroUsd: n - MAX_SHADOW_PAIRS_PER_BATCH,
+      blueMicroUsd: n - MAX_SHADOW_PAIRS_PER_BATCH,
+    });
+    const kept = sent[0].round.green.microUsd.reduce((a, x) => a + x, 0);
+    expect(kept + sent[0].sampledOut!.greenMicroUsd).toBe(n);
+  });
+
+  it('no sampledOut while a batch holds every pair of its interval', async () => {
+    const sent: ShadowBatch[] = [];
+    const b = make(async (_t, x) => void sent.push(x));
+    for (let i = 0; i < MAX_SHADOW_PAIRS_PER_BATCH; i++) b.add('a', pair(i));
+    await b.flush();
+    expect(sent[0].sampledOut).toBeUndefined();
   });
 
   it('a failed send is retried with the same id and contents; intervals sealed meanwhile join one new batch', async () => {

@@ -234,6 +234,22 @@ describe('shadow phase: machine', () => {
     expect(m.toStatus(sp, mid).shadow!.stopped).toBe(true);
   });
 
+  it("green's spend on pairs sampled out of full batches counts against the cap and in the status (not judged)", () => {
+    const sp = spec({ maxSpendUsd: 0.005 });
+    const full = { ...batch({ n: 10 }), sampledOut: { pairs: 300, greenMicroUsd: 30_000, blueMicroUsd: 20_000 } };
+    const s = m.acceptShadowBatch(sp, inShadow(sp), full).state;
+    const st = m.toStatus(sp, s);
+    expect(st.shadow!.stopped).toBe(true); // $0.03 sampled out + 10 judged pairs' spend is past the $0.005 cap
+    expect(st.shadowStats!.sampledOut).toBe(300);
+    expect(st.shadowStats!.pairs).toBe(10);
+    expect(st.shadowStats!.spendUsd.green).toBeCloseTo(0.03 + s.shadow!.evidence.pairs.arms.green.costUsd, 9);
+    expect(statusText(st)).toMatch(/sampled out 300; green spend/);
+    // a malformed sampledOut refuses the batch
+    expect(
+      m.acceptShadowBatch(sp, inShadow(sp), { ...batch({ n: 2 }), sampledOut: { pairs: -1, greenMicroUsd: 0, blueMicroUsd: 0 } }).result,
+    ).toBe('malformed');
+  });
+
   it('maxDuration without traffic: onFailure, the reason says no router sent pairs; no limit → it waits', () => {
     const sp = spec({ maxDuration: '1m' });
     const s = inShadow(sp);
