@@ -172,6 +172,25 @@ try {
   await sj.signal(shadowMetricsSignal, shadowBatch('record-router-j1', 200, 60));
   await sj.result();
   await save('rollout-shadow-rolled-back', sj.workflowId);
+  // 3e. The spend cap crossed by a batch merged while paused (its pairs sampled out): judged at once on resume.
+  const sc = await start('record-shadow-capped', {
+    ...shadowPlan,
+    plan: { ...base.plan, shadow: { percent: 10, minPairs: 5000, maxSpendUsd: 0.002 } },
+  });
+  await until('record-shadow-capped', (s) => s.phase === 'shadow');
+  await sc.executeUpdate('pause', { args: [{ reason: 'record: hold' }] });
+  await sc.signal(shadowMetricsSignal, {
+    ...shadowBatch('record-router-c1', 20, 0),
+    sampledOut: { pairs: 500, greenMicroUsd: 50_000, blueMicroUsd: 60_000 },
+  });
+  await until('record-shadow-capped', (s) => s.shadowStats?.sampledOut === 500);
+  await sc.executeUpdate('resume', { args: [] });
+  await sc.result();
+  await save('rollout-shadow-capped-while-paused', sc.workflowId);
+  // 3f. The judge on probe pairs (no shadow phase): probe rounds carry judge codes and the judge's spend.
+  const pj = await start('record-probe-judge', { guards: { judge: { model: 'gpt-4.1', samplePercent: 50 } } });
+  await pj.result();
+  await save('rollout-probe-judged', pj.workflowId);
 
   // 4. Unknown model: failed in preflight.
   const f = await start('record-preflight', { green: { model: 'no-such-model' } });

@@ -217,7 +217,8 @@ export function shadowRequest(spec: RolloutSpec, s: RolloutState): ShadowRequest
   const j = spec.guards.judge;
   return {
     percent: spec.shadow!.percent,
-    ...(s.shadow?.stopped ? { stopped: true } : {}),
+    // a pause holds the phase: routers stop mirroring (no green spend) until resume
+    ...(s.shadow?.stopped || s.pause ? { stopped: true } : {}),
     ...(j
       ? {
           judgePercent: j.samplePercent,

@@ -395,6 +395,9 @@ class RolloutRun {
    */
   private async shadowPhase(): Promise<void> {
     const { spec } = this;
+    // mirroring stopped by a batch merged while paused: no router sends another, so judge what came now
+    if (this.state.shadow?.stopped && patched('shadow-stopped-judge-v1'))
+      return this.apply(m.judgeShadow(spec, this.state, new Date().toISOString()));
     const seen = this.state.shadow?.evidence.batches ?? 0;
     const wake = () => this.closed() || this.paused() || (this.state.shadow?.evidence.batches ?? 0) > seen || this.underPressure();
     const ms = m.shadowWaitMs(spec, this.state, Date.now());

@@ -13,7 +13,7 @@ import type { ProbeRound } from '../decision/paired';
 export interface ShadowRequest {
   /** share of the target's requests mirrored to green, 0–100 */
   percent: number;
-  /** set once green's shadow spend reached the cap (or the phase has its pairs): stop mirroring */
+  /** set once green's shadow spend reached the cap (or the phase has its pairs), and while the rollout is paused: stop mirroring */
   stopped?: boolean;
   /** also ask the judge (guards.judge) on this share of mirrored pairs, 0–100 */
   judgePercent?: number;

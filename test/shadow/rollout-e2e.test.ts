@@ -15,7 +15,10 @@ import { DEFAULT_CATALOG, estimateCostUsd, isPriced } from '../../src/catalog/pr
 import { createRouter, type Router } from '../../src/router';
 import { TemporalLiveReporter } from '../../src/router/temporal-reporter';
 import { TemporalRatioSource } from '../../src/router/temporal-source';
+import { OUTPUT_CHECKS } from '../../src/decision/paired';
 import { rolloutWorkflowId, type RolloutStatus } from '../../src/rollout/contract';
+import { roundOf, type ShadowPair } from '../../src/shadow/batch';
+import { SHADOW_SIGNAL } from '../../src/shadow/contract';
 import { statusJson, statusText } from '../../src/rollout/render';
 import { startSimulator, type FaultProfile, type Simulator } from '../../src/sim/index';
 import { result, startTestRollout, status, testSpec, uniqueTarget, waitForStatus } from '../helpers/rollout';
@@ -268,13 +271,80 @@ describe('the shadow phase on the dev server, with the real router', () => {
     expect(s.greenPercent).toBe(0);
     expect(s.shadow).toEqual({ percent: 100 });
     await handle.executeUpdate('pause', { args: [{ reason: 'look first' }] });
-    expect((await status(t.client, target)).phase).toBe('paused');
+    const paused = await status(t.client, target);
+    expect(paused.phase).toBe('paused');
+    expect(paused.shadow).toEqual({ percent: 100, stopped: true }); // routers stop mirroring while paused
     await handle.executeUpdate('resume', { args: [] });
-    expect((await status(t.client, target)).phase).toBe('shadow');
+    const resumed = await status(t.client, target);
+    expect(resumed.phase).toBe('shadow');
+    expect(resumed.shadow).toEqual({ percent: 100 });
     await handle.executeUpdate('promote', { args: [{ reason: 'known good' }] });
     const done = await result(t.client, target);
     expect(done.phase).toBe('promoted');
     expect(done.greenPercent).toBe(100);
+  }, 120_000);
+
+  it("the spend cap's stop reaches a router's ratio source within a poll, without waiting for its periodic full read", async () => {
+    const target = uniqueTarget('shadow-cap');
+    const handle = await startTestRollout(t.client, taskQueue, testSpec({ target, plan: plan({ maxSpendUsd: 0.002, minPairs: 5000 }) }));
+    await waitForStatus(t.client, target, (x) => x.phase === 'shadow', 60_000);
+    const source = new TemporalRatioSource({ connection: t.client.connection, fullRefreshMs: 600_000 });
+    try {
+      const before = await source.get(target);
+      expect(before?.shadow).toEqual({ percent: 100 });
+      // one router's batch whose sampled-out pairs alone cost green $0.01: past the $0.002 cap
+      const side = { code: 0, ms: 50, microUsd: 10, inputTokens: 10, outputTokens: 10, check: -1, retriedFailures: 0 };
+      const output = Object.fromEntries(OUTPUT_CHECKS.map((c) => [c, { blue: -1, green: -1 }])) as ShadowPair['output'];
+      const pairs: ShadowPair[] = Array.from({ length: 5 }, () => ({ blue: side, green: side, output, judge: 0 }));
+      const sent = Date.now();
+      await handle.signal(SHADOW_SIGNAL, {
+        batchId: `${target}-cap-1`,
+        round: roundOf(pairs),
+        dropped: 0,
+        skipped: 0,
+        sampledOut: { pairs: 1000, greenMicroUsd: 10_000, blueMicroUsd: 10_000 },
+      });
+      let snap = before;
+      while (snap?.phase === 'shadow' && !snap.shadow?.stopped && Date.now() - sent < 20_000) {
+        await new Promise((r) => setTimeout(r, 100));
+        snap = await source.get(target);
+      }
+      const ms = Date.now() - sent;
+      console.log(`[shadow e2e] spend cap → ratio source: ${ms} ms (phase ${snap?.phase}, full reads every 600 s)`);
+      expect(snap?.phase).toBe('rolled_back');
+      expect(snap?.greenPercent).toBe(0);
+      expect(snap?.shadow).toBeUndefined(); // no orders to mirror
+      const r = await result(t.client, target);
+      expect(r.reason).toMatch(/mirroring stopped \(green's shadow spend \$0\.01\d* reached plan\.shadow\.maxSpendUsd \$0\.002/);
+      expect(r.status.shadowStats?.sampledOut).toBe(1000);
+
+      // the cap crossed by a batch merged while paused: on resume the phase is judged at once (no router mirrors any more)
+      const held = uniqueTarget('shadow-cap-paused');
+      const h2 = await startTestRollout(
+        t.client,
+        taskQueue,
+        testSpec({ target: held, plan: plan({ maxSpendUsd: 0.002, minPairs: 5000 }) }),
+      );
+      await waitForStatus(t.client, held, (x) => x.phase === 'shadow', 60_000);
+      await h2.executeUpdate('pause', { args: [{ reason: 'hold on' }] });
+      await h2.signal(SHADOW_SIGNAL, {
+        batchId: `${held}-cap-1`,
+        round: roundOf(pairs),
+        dropped: 0,
+        skipped: 0,
+        sampledOut: { pairs: 1000, greenMicroUsd: 10_000, blueMicroUsd: 10_000 },
+      });
+      await waitForStatus(t.client, held, (x) => x.shadowStats?.sampledOut === 1000, 20_000);
+      await h2.executeUpdate('resume', { args: [] });
+      const r2 = await Promise.race([
+        result(t.client, held),
+        new Promise<never>((_, rej) => setTimeout(() => rej(new Error('the phase did not end within 60 s of resume')), 60_000)),
+      ]);
+      expect(r2.phase).toBe('rolled_back');
+      expect(r2.reason).toMatch(/mirroring stopped \(green's shadow spend/);
+    } finally {
+      await source.close();
+    }
   }, 120_000);
 
   it('no prompt or answer text in the exported histories or in any log line', () => {
