@@ -180,19 +180,35 @@ export function latencyGuard(e: ProbeEvidence, gd: Guards, level: 'p50' | 'tail'
  *   Pass  if  n ≥ minSamples && (upper(c_g − k c_b) < 0 || (upper(c_g − k² c_b) < 0 && ratio ≤ k))
  * An arm missing from the price catalog is not compared (the guard says so: unpriced).
  */
-export function costGuard(e: ProbeEvidence, gd: Guards, scope: Scope): GuardResult {
-  const c = e.cost;
-  const t = gd.cost.maxIncrease;
-  const k = 1 + t;
-  if (c.unpricedPairs > 0 && c.n === 0) {
-    const detail = `cost${scope === 'window' ? ' (this step)' : ''}: not compared — an arm is unpriced in the worker's catalog (add it to MODELSHIFT_CATALOG)`;
-    return { guard: 'cost', verdict: 'Pass', scope, observed: 1, threshold: k, unpriced: true, detail };
-  }
+/** Paired sums for a ratio of means: pairs, green's and blue's sums, their squares and cross product. */
+export interface RatioSums {
+  n: number;
+  g: number;
+  b: number;
+  gg: number;
+  bb: number;
+  gb: number;
+}
+
+/**
+ * Green's mean over blue's (a ratio of means: cost per pair, output tokens per pair) against k = 1 + t,
+ * from the normal-mixture bound on the mean of g − f·b at f = k, 1 and k²:
+ *   Fail  if  n ≥ minSamples and (lower(k) > 0, or lower(1) > 0 and the ratio > k^1.5)
+ *   Pass  if  n ≥ minSamples and (upper(k) < 0, or upper(k²) < 0 and the ratio ≤ k)
+ * `varianceFloor` keeps the bound finite when every pair has the same value (the length guard's).
+ */
+export function ratioOfMeans(
+  c: RatioSums,
+  k: number,
+  gd: Guards,
+  worse: string,
+  varianceFloor = 0,
+): { ratio: number; verdict: Verdict; why: string } {
   const ratio = c.b > 0 ? c.g / c.b : c.g > 0 ? Infinity : 1;
   const bound = (f: number) => {
     if (c.n < 2) return { lo: -Infinity, hi: Infinity };
     const mean = (c.g - f * c.b) / c.n;
-    const v = Math.max((c.gg - 2 * f * c.gb + f * f * c.bb) / c.n - mean * mean, (0.1 * (c.b / c.n)) ** 2);
+    const v = Math.max((c.gg - 2 * f * c.gb + f * f * c.bb) / c.n - mean * mean, (0.1 * (c.b / c.n)) ** 2, varianceFloor);
     const h = normalMixtureHalfWidth(c.n, v, gd.alpha);
     return { lo: mean - h, hi: mean + h };
   };
@@ -201,11 +217,23 @@ export function costGuard(e: ProbeEvidence, gd: Guards, scope: Scope): GuardResu
   let verdict: Verdict;
   let why: string;
   if (enough && atK.lo > 0) [verdict, why] = ['Fail', 'confidently above tolerance'];
-  else if (enough && at1.lo > 0 && ratio > k ** 1.5) [verdict, why] = ['Fail', 'green significantly dearer, by well over the tolerance'];
+  else if (enough && at1.lo > 0 && ratio > k ** 1.5) [verdict, why] = ['Fail', `green significantly ${worse}, by well over the tolerance`];
   else if (!enough) [verdict, why] = ['Inconclusive', `collecting pairs (${c.n} of ${gd.minSamples})`];
   else if (atK.hi < 0) [verdict, why] = ['Pass', 'confidently within tolerance'];
   else if (atK2.hi < 0 && ratio <= k) [verdict, why] = ['Pass', `within tolerance; ${fmtRatio(k * k)} or more excluded`];
   else [verdict, why] = ['Inconclusive', 'not enough evidence either way'];
+  return { ratio, verdict, why };
+}
+
+export function costGuard(e: ProbeEvidence, gd: Guards, scope: Scope): GuardResult {
+  const c = e.cost;
+  const t = gd.cost.maxIncrease;
+  const k = 1 + t;
+  if (c.unpricedPairs > 0 && c.n === 0) {
+    const detail = `cost${scope === 'window' ? ' (this step)' : ''}: not compared — an arm is unpriced in the worker's catalog (add it to MODELSHIFT_CATALOG)`;
+    return { guard: 'cost', verdict: 'Pass', scope, observed: 1, threshold: k, unpriced: true, detail };
+  }
+  const { ratio, verdict, why } = ratioOfMeans(c, k, gd, 'dearer');
   const per = (x: number) => fmtUsd(c.n ? x / c.n : 0);
   const detail = `cost${scope === 'window' ? ' (this step)' : ''}: green ${per(c.g)} vs blue ${per(c.b)} per pair (${fmtRatio(ratio)}) over ${c.n} pairs, tolerance ${fmtRatio(k)} → ${verdict}: ${why}`;
   return {

@@ -14,7 +14,6 @@
  */
 import { fmtRatio } from '../format';
 import { summarize } from './arm-stats';
-import { normalMixtureHalfWidth } from './cs';
 import type { Guards } from './guards-schema';
 import {
   addJudgeCodes,
@@ -32,7 +31,7 @@ import {
   type ProbeEvidence,
   type ProbeRound,
 } from './paired';
-import { ceilingGuard, costGuard, differenceGuard, judgeGuard, JUDGE_MIN_PAIRS, latencyGuard } from './probe-guards';
+import { ceilingGuard, costGuard, differenceGuard, judgeGuard, JUDGE_MIN_PAIRS, latencyGuard, ratioOfMeans } from './probe-guards';
 import type { Evaluation, GuardResult, Verdict } from './verdict';
 
 export interface ShadowEvidence {
@@ -155,24 +154,7 @@ function outputGuard(c: OutputCheck, acc: DiffCounts, gd: Guards): GuardResult {
 export function lengthGuard(e: ShadowEvidence, maxIncrease: number, gd: Guards): GuardResult {
   const c = e.length;
   const k = 1 + maxIncrease;
-  const ratio = c.b > 0 ? c.g / c.b : c.g > 0 ? Infinity : 1;
-  const bound = (f: number) => {
-    if (c.n < 2) return { lo: -Infinity, hi: Infinity };
-    const mean = (c.g - f * c.b) / c.n;
-    const v = Math.max((c.gg - 2 * f * c.gb + f * f * c.bb) / c.n - mean * mean, (0.1 * (c.b / c.n)) ** 2, 1e-9);
-    const h = normalMixtureHalfWidth(c.n, v, gd.alpha);
-    return { lo: mean - h, hi: mean + h };
-  };
-  const [atK, at1, atK2] = [bound(k), bound(1), bound(k * k)];
-  const enough = c.n >= gd.minSamples;
-  let verdict: Verdict;
-  let why: string;
-  if (enough && atK.lo > 0) [verdict, why] = ['Fail', 'confidently above tolerance'];
-  else if (enough && at1.lo > 0 && ratio > k ** 1.5) [verdict, why] = ['Fail', 'green significantly longer, by well over the tolerance'];
-  else if (!enough) [verdict, why] = ['Inconclusive', `collecting pairs (${c.n} of ${gd.minSamples})`];
-  else if (atK.hi < 0) [verdict, why] = ['Pass', 'confidently within tolerance'];
-  else if (atK2.hi < 0 && ratio <= k) [verdict, why] = ['Pass', `within tolerance; ${fmtRatio(k * k)} or more excluded`];
-  else [verdict, why] = ['Inconclusive', 'not enough evidence either way'];
+  const { ratio, verdict, why } = ratioOfMeans(c, k, gd, 'longer', 1e-9);
   const per = (x: number) => (c.n ? Math.round((x / c.n) * 10) / 10 : 0);
   const detail = `green's answers ${fmtRatio(Number.isFinite(ratio) ? ratio : 99)} blue's length (${per(c.g)} vs ${per(c.b)} output tokens per pair over ${c.n} pairs), tolerance ${fmtRatio(k)} → ${verdict}: ${why}`;
   return {
