@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { GUARD_DEFAULT_VALUES as D } from './defaults';
 import { parseDuration } from '../spec/duration';
-import { unsafeBaseURL } from '../gateway/policy';
+import { armFields } from '../gateway/arm-schema';
 
 const rate = z.number().min(0).max(1);
 const nonNeg = z.number().min(0);
@@ -61,25 +61,7 @@ export const GatewayHealthSchema = z.strictObject({
  * rate (losses − wins over judged pairs, a paired difference) is confidently above maxLossRate.
  */
 export const JudgeGuardSchema = z.strictObject({
-  model: z
-    .string()
-    .trim()
-    .min(1, 'expected a model name such as gpt-4.1')
-    // eslint-disable-next-line no-control-regex -- refusing control characters is the point
-    .regex(/^[^\s\u0000-\u001f\u007f]{0,200}$/u, 'expected a model name (at most 200 characters, no spaces or control characters)'),
-  baseURL: z
-    .url({ protocol: /^https?$/, error: 'expected an http(s) URL such as https://api.openai.com/v1' })
-    .max(2000)
-    .superRefine((url, ctx) => {
-      const unsafe = unsafeBaseURL(url);
-      if (unsafe) ctx.addIssue({ code: 'custom', message: `expected a base URL without credentials or query: it ${unsafe}` });
-    })
-    .transform((url) => url.replace(/\/+$/, ''))
-    .optional(),
-  apiKeyEnv: z
-    .string()
-    .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'expected the NAME of an environment variable (e.g. OPENAI_API_KEY), never the key itself')
-    .optional(),
+  ...armFields,
   /** what the judge is told to value (default: the router's built-in rubric) */
   rubric: z.string().trim().min(1).max(2000).optional(),
   /** tolerated net loss rate of green against blue among judged pairs */

@@ -11,6 +11,7 @@ import { GuardsSchema, type Guards } from '../decision/guards-schema';
 import type { RetryPolicy, ChatMessage } from '../gateway/send';
 import { parseDuration } from '../spec/duration';
 import { formatZodError, SpecError } from '../spec/errors';
+import { armFields, ENV_NAME } from '../gateway/arm-schema';
 import { unsafeBaseURL } from '../gateway/policy';
 import { pairsToPass } from './machine';
 import { NOTIFY_EVENTS, type ApprovalGate, type NotifyHook, type ScheduleWindow } from './controls';
@@ -30,31 +31,7 @@ const duration = (what: string, maxMs: number, maxText: string) =>
   });
 const HOUR = 3_600_000;
 
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
-/** Model names as gateways spell them: no spaces or control characters, short enough for a search attribute. */
-// eslint-disable-next-line no-control-regex -- refusing control characters is the point
-const MODEL_NAME = /^[^\s\u0000-\u001f\u007f]{0,200}$/u;
-const ArmSchema = z.strictObject({
-  model: z
-    .string()
-    .trim()
-    .min(1, 'expected a model name such as gpt-4.1')
-    .regex(MODEL_NAME, 'expected a model name such as gpt-4.1 (at most 200 characters, no spaces or control characters)'),
-  baseURL: z
-    .url({ protocol: /^https?$/, error: 'expected an http(s) URL such as https://api.openai.com/v1' })
-    .max(2000)
-    .superRefine((url, ctx) => {
-      const unsafe = unsafeBaseURL(url);
-      if (unsafe) ctx.addIssue({ code: 'custom', message: `expected a base URL without credentials or query: it ${unsafe}` });
-    })
-    // One spelling per gateway: https://gw/v1/ and https://gw/v1 are the same gateway.
-    .transform((url) => url.replace(/\/+$/, ''))
-    .optional(),
-  apiKeyEnv: z
-    .string()
-    .regex(ENV_NAME, 'expected the NAME of an environment variable (e.g. OPENAI_API_KEY), never the key itself')
-    .optional(),
-});
+const ArmSchema = z.strictObject(armFields);
 
 const MessageSchema = z.strictObject({
   role: z.enum(['system', 'user', 'assistant']),
