@@ -93,6 +93,28 @@ export const OUTCOME_CODES = [
 export type OutcomeCode = (typeof OUTCOME_CODES)[number];
 
 /** One arm's side of every pair in a round, column by column. */
+/** One arm's side of one pair, as numbers: the row of ArmColumns at the pair's index. */
+export interface PairSide {
+  code: number;
+  ms: number;
+  microUsd: number;
+  inputTokens: number;
+  outputTokens: number;
+  check: number;
+  retriedFailures: number;
+}
+
+/** Append one pair's side to an arm's columns (probe rounds and shadow batches build them the same way). */
+export function pushSide(c: ArmColumns, s: PairSide): void {
+  c.code.push(s.code);
+  c.ms.push(s.ms);
+  c.microUsd.push(s.microUsd);
+  c.inputTokens.push(s.inputTokens);
+  c.outputTokens.push(s.outputTokens);
+  c.check.push(s.check);
+  c.retriedFailures.push(s.retriedFailures);
+}
+
 export interface ArmColumns {
   /** index into OUTCOME_CODES of the final attempt */
   code: number[];

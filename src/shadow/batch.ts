@@ -7,7 +7,15 @@
  * counts an id once), and intervals sealed while a batch is in doubt are merged into one new batch.
  */
 import { randomUUID } from 'node:crypto';
-import { emptyColumns, JUDGE_CODES, OUTPUT_CHECKS, type ArmColumns, type OutputColumns, type ProbeRound } from '../decision/paired';
+import {
+  emptyColumns,
+  JUDGE_CODES,
+  OUTPUT_CHECKS,
+  pushSide,
+  type ArmColumns,
+  type OutputColumns,
+  type ProbeRound,
+} from '../decision/paired';
 import type { PairRow, Side } from './compare';
 import { MAX_SHADOW_PAIRS_PER_BATCH, type SampledOut, type ShadowBatch } from './contract';
 
@@ -56,16 +64,6 @@ function offer(i: Interval, pair: ShadowPair, random: () => number, max: number)
   const out = j < max ? i.pairs[j] : pair;
   if (j < max) i.pairs[j] = pair;
   addSampledOut(i.sampledOut, { pairs: 1, greenMicroUsd: out.green.microUsd, blueMicroUsd: out.blue.microUsd });
-}
-
-function pushSide(c: ArmColumns, s: Side): void {
-  c.code.push(s.code);
-  c.ms.push(s.ms);
-  c.microUsd.push(s.microUsd);
-  c.inputTokens.push(s.inputTokens);
-  c.outputTokens.push(s.outputTokens);
-  c.check.push(s.check);
-  c.retriedFailures.push(s.retriedFailures);
 }
 
 /** The pairs as a ProbeRound: prompt index 0 throughout, the output checks that applied to any pair, the judge when it judged any. */

@@ -15,7 +15,7 @@
  */
 import { Ajv, type ValidateFunction } from 'ajv';
 import { RE2JS } from 're2js';
-import { OUTCOME_CODES, OUTPUT_CHECKS, type OutcomeCode, type OutputCheck } from '../decision/paired';
+import { OUTCOME_CODES, OUTPUT_CHECKS, type OutcomeCode, type OutputCheck, type PairSide } from '../decision/paired';
 
 export interface ToolCall {
   name: string;
@@ -290,15 +290,8 @@ export interface ArmResult {
 }
 
 /** One arm of a ProbeRound row (ArmColumns, one entry each). */
-export interface Side {
-  code: number;
-  ms: number;
-  microUsd: number;
-  inputTokens: number;
-  outputTokens: number;
-  check: number;
-  retriedFailures: number;
-}
+/** One arm's side of a pair (the probe columns' row). */
+export type Side = PairSide;
 
 export interface PairRow {
   blue: Side;

@@ -17,7 +17,7 @@ import { loadCatalog } from '../../catalog/load';
 import { estimateCostUsd, isPriced, type Catalog } from '../../catalog/prices';
 import { CheckCannotRun } from '../../checks/expect';
 import type { Outcome } from '../../decision/arm-stats';
-import { NOT_ASKED, OUTCOME_CODES, emptyColumns, type ArmColumns, type ProbeRound } from '../../decision/paired';
+import { NOT_ASKED, OUTCOME_CODES, emptyColumns, pushSide, type ArmColumns, type PairSide, type ProbeRound } from '../../decision/paired';
 import { GatewayConfigError, gatewayClient, resolveGateway } from '../../gateway/client';
 import { limiterFor, type TokenBucket } from '../../gateway/rate-limit';
 import { sendChat, type PriceFn, type SendResult } from '../../gateway/send';
@@ -31,15 +31,7 @@ const prices = (): Catalog => (catalog ??= loadCatalog(process.env.MODELSHIFT_CA
 const price: PriceFn = (model, usage) => estimateCostUsd(prices(), model, usage);
 
 type Arm = 'blue' | 'green';
-type Side = {
-  code: number;
-  ms: number;
-  microUsd: number;
-  inputTokens: number;
-  outputTokens: number;
-  check: number;
-  retriedFailures: number;
-};
+type Side = PairSide;
 
 interface Progress {
   /** per pair index: both sides once the pair is done, and the judge's code (JUDGE_CODES, NOT_ASKED) */
@@ -65,16 +57,7 @@ function side(res: SendResult): Side {
 
 function columns(done: Progress['done'], count: number, arm: Arm): ArmColumns {
   const c = emptyColumns();
-  for (let i = 0; i < count; i++) {
-    const s = done[i][arm];
-    c.code.push(s.code);
-    c.ms.push(s.ms);
-    c.microUsd.push(s.microUsd);
-    c.inputTokens.push(s.inputTokens);
-    c.outputTokens.push(s.outputTokens);
-    c.check.push(s.check);
-    c.retriedFailures.push(s.retriedFailures);
-  }
+  for (let i = 0; i < count; i++) pushSide(c, done[i][arm]);
   return c;
 }
 
