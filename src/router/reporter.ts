@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { Arm } from './assign';
 import type { ShadowBatch } from '../shadow/contract';
 import { emptyLive, mergeLive, recordLive, type LiveArmStats, type Outcome } from './live-stats';
+import { drainQueue } from './send-queue';
 
 export interface LiveBatch {
   batchId: string;
@@ -139,20 +140,13 @@ export class LiveAggregator {
   }
 
   private async drain(reporter: LiveReporter, target: string, q: Pending[]): Promise<void> {
-    while (q.length > 0) {
-      const p = q[0];
-      try {
-        await reporter.report(target, p.batch);
-        q.shift();
-        this.o.onSent?.(target, p.batch);
-      } catch (err) {
-        p.attempts++;
-        const drop = p.attempts >= (this.o.maxAttempts ?? 60) || isPermanent(err as Error);
-        this.o.onError?.(target, err as Error, drop);
-        if (!drop) break;
-        q.shift();
-      }
-    }
+    await drainQueue(q, {
+      send: (p) => reporter.report(target, p.batch),
+      maxAttempts: this.o.maxAttempts ?? 60,
+      isPermanent,
+      onSent: (p) => this.o.onSent?.(target, p.batch),
+      onError: (err, dropped) => this.o.onError?.(target, err, dropped),
+    });
     if (q.length === 0 && this.pending.get(target) === q) this.pending.delete(target);
   }
 

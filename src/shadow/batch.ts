@@ -18,6 +18,7 @@ import {
 } from '../decision/paired';
 import type { PairRow, Side } from './compare';
 import { MAX_SHADOW_PAIRS_PER_BATCH, type SampledOut, type ShadowBatch } from './contract';
+import { drainQueue } from '../router/send-queue';
 
 /** One pair as the batch keeps it: its row and the judge's call (a JUDGE_CODES index; 'none' when not judged). */
 export interface ShadowPair extends PairRow {
@@ -127,6 +128,18 @@ interface Pending {
   attempts: number;
 }
 
+/** A queued interval as the batch it is sent as (the same id and contents on every attempt). */
+function batchOf(p: Pending): ShadowBatch {
+  const i = p.interval;
+  return {
+    batchId: p.batchId,
+    round: roundOf(i.pairs, i.judgeMicroUsd, i.unpriced),
+    dropped: i.dropped,
+    skipped: i.skipped,
+    ...(i.sampledOut.pairs > 0 ? { sampledOut: { ...i.sampledOut } } : {}),
+  };
+}
+
 export class ShadowBatcher {
   private current = new Map<string, Interval>();
   private pending = new Map<string, Pending[]>();
@@ -224,28 +237,13 @@ export class ShadowBatcher {
   }
 
   private async drain(report: ShadowReport, target: string, q: Pending[]): Promise<void> {
-    while (q.length > 0) {
-      const p = q[0];
-      const i = p.interval;
-      const batch: ShadowBatch = {
-        batchId: p.batchId,
-        round: roundOf(i.pairs, i.judgeMicroUsd, i.unpriced),
-        dropped: i.dropped,
-        skipped: i.skipped,
-        ...(i.sampledOut.pairs > 0 ? { sampledOut: { ...i.sampledOut } } : {}),
-      };
-      try {
-        p.attempts++;
-        await report(target, batch);
-        q.shift();
-        this.o.onSent?.(target, batch);
-      } catch (err) {
-        const drop = p.attempts >= (this.o.maxAttempts ?? 60) || !!this.o.isPermanent?.(err as Error);
-        this.o.onError?.(target, err as Error, drop);
-        if (!drop) break;
-        q.shift();
-      }
-    }
+    await drainQueue(q, {
+      send: (p) => report(target, batchOf(p)),
+      maxAttempts: this.o.maxAttempts ?? 60,
+      isPermanent: (err) => !!this.o.isPermanent?.(err),
+      onSent: (p) => this.o.onSent?.(target, batchOf(p)),
+      onError: (err, dropped) => this.o.onError?.(target, err, dropped),
+    });
     if (q.length === 0 && this.pending.get(target) === q) this.pending.delete(target);
   }
 
