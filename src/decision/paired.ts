@@ -231,7 +231,7 @@ export interface ProbeEvidence {
   arms: { blue: ArmStats; green: ArmStats };
   /** the last round alone: capacity and gateway-health waits look at it */
   last: { sent: number; greenRateLimited: number; blueRateLimited: number; bothFailed: number; pairs: number };
-  /** the judge's grades of probe pairs (guards.judge), and its own spend; absent in states from before the judge graded probes */
+  /** the judge's grades of probe pairs (guards.judge), and its own spend: present once a round carried a judge column (the judge is on), absent in records from before the judge graded probes */
   judge?: JudgeCounts;
   judgeMicroUsd?: number;
 }
@@ -413,13 +413,11 @@ export function addProbeRound(e: ProbeEvidence, round: ProbeRound, ctx: RoundCon
       bothFailed: s.table.bothFailed,
       pairs,
     },
-    ...withJudge(addJudgeCodes(e.judge ?? emptyJudge(), round.judge), (e.judgeMicroUsd ?? 0) + (round.judgeMicroUsd ?? 0)),
+    ...(e.judge || round.judge
+      ? { judge: addJudgeCodes(e.judge ?? emptyJudge(), round.judge), judgeMicroUsd: (e.judgeMicroUsd ?? 0) + (round.judgeMicroUsd ?? 0) }
+      : {}),
   };
 }
-
-/** The judge's fields only once it was asked: evidence without a judge keeps the shape older runs carried. */
-const withJudge = (judge: JudgeCounts, judgeMicroUsd: number): Pick<ProbeEvidence, 'judge' | 'judgeMicroUsd'> =>
-  judge.asked > 0 || judgeMicroUsd > 0 ? { judge, judgeMicroUsd } : {};
 
 /** Two scopes' evidence together (e.g. for a view over several windows). */
 export function mergeEvidence(a: ProbeEvidence, b: ProbeEvidence): ProbeEvidence {
@@ -456,9 +454,11 @@ export function mergeEvidence(a: ProbeEvidence, b: ProbeEvidence): ProbeEvidence
     },
     arms: { blue: mergeArmStats(a.arms.blue, b.arms.blue), green: mergeArmStats(a.arms.green, b.arms.green) },
     last: b.rounds > 0 ? b.last : a.last,
-    ...withJudge(
-      { ...mergeDiff(a.judge ?? emptyJudge(), b.judge ?? emptyJudge()), asked: (a.judge?.asked ?? 0) + (b.judge?.asked ?? 0) },
-      (a.judgeMicroUsd ?? 0) + (b.judgeMicroUsd ?? 0),
-    ),
+    ...(a.judge || b.judge
+      ? {
+          judge: { ...mergeDiff(a.judge ?? emptyJudge(), b.judge ?? emptyJudge()), asked: (a.judge?.asked ?? 0) + (b.judge?.asked ?? 0) },
+          judgeMicroUsd: (a.judgeMicroUsd ?? 0) + (b.judgeMicroUsd ?? 0),
+        }
+      : {}),
   };
 }

@@ -21,7 +21,9 @@ import {
   emptyDiff,
   emptyEvidence,
   emptyJudge,
+  JUDGE_CODES,
   mergeDiff,
+  NOT_ASKED,
   OUTCOME_CODES,
   OUTPUT_CHECKS,
   thresholdsFrom,
@@ -73,6 +75,8 @@ export function emptyShadowEvidence(): ShadowEvidence {
 const ok = (code: number) =>
   OUTCOME_CODES[code] === 'ok' || OUTCOME_CODES[code] === 'check_failed' || OUTCOME_CODES[code] === 'substituted';
 
+const NO_VERDICT = JUDGE_CODES.indexOf('none');
+
 /** The evidence after one more batch (thresholds for latency from the evidence before it). Returns a new object. */
 export function addShadowBatch(
   e: ShadowEvidence,
@@ -112,7 +116,11 @@ export function addShadowBatch(
     length.bb += bl * bl;
     length.gb += g * bl;
   }
-  const judge = addJudgeCodes(e.judge, r.judge);
+  // routers code a mirror the judge was not asked about as 'none', like a call without a verdict: neither is counted as asked
+  const judge = addJudgeCodes(
+    e.judge,
+    r.judge?.map((c) => (c === NO_VERDICT ? NOT_ASKED : c)),
+  );
   return {
     batches: e.batches + 1,
     pairs: addProbeRound(e.pairs, r, ctx),

@@ -9,7 +9,7 @@ import { judged, summarize, type ArmStats, type ArmSummary } from './arm-stats';
 import { bernoulliCS, quantileRankBounds, RATE_MIX, type Mix } from './cs';
 import type { Guards } from './guards-schema';
 import { histogramQuantile, quantileBoundsFromRanks } from './histogram';
-import type { ProbeEvidence } from './paired';
+import type { JudgeCounts, ProbeEvidence } from './paired';
 import {
   ceilingGuard,
   costGuard,
@@ -316,20 +316,36 @@ function probeGuards(
     if (byPrompt) out.push(byPrompt);
   }
   // the judge's grades of probe pairs: on the whole record only (it grades a sample, a step's share is small)
-  if (gd.judge && scope === 'record' && e.judge?.asked)
-    out.push(judgeGuard(e.judge, e.judgeMicroUsd ?? 0, gd.judge.maxLossRate, gd, scope));
+  if (gd.judge && scope === 'record' && e.judge) out.push(probeJudgeGuard(e.judge, e.judgeMicroUsd ?? 0, gd));
   return out;
+}
+
+/**
+ * The judge answers when, of the first JUDGE_MIN_PAIRS pairs asked on, at least half got a verdict. A judge
+ * that does not (refused, failing, unreadable) cannot settle anything: its hold spends the hold budget.
+ */
+const judgeAnswers = (j: JudgeCounts): boolean => j.asked < JUDGE_MIN_PAIRS || j.n >= j.asked / 2;
+
+/** The judge on probe pairs, marked `collecting` while it answers and is short of JUDGE_MIN_PAIRS with an estimate within tolerance. */
+function probeJudgeGuard(j: JudgeCounts, microUsd: number, gd: Guards): GuardResult {
+  const g = judgeGuard(j, microUsd, gd.judge!.maxLossRate, gd, 'record');
+  if (!judgeAnswers(j)) return { ...g, detail: `${g.detail}; the judge answered only ${j.n} of ${j.asked} asked` };
+  return g.verdict === 'Inconclusive' && g.within !== false && j.n < JUDGE_MIN_PAIRS ? { ...g, collecting: true } : g;
 }
 
 /**
  * Does an Inconclusive guard hold the step? Before the last step, only when its estimate is outside
  * tolerance or the record is short of minSamples (the window is checked too); at the last step, every
- * guard must be confident — except the judge, a sampled secondary signal: it holds the promotion only
- * while its estimate is outside tolerance or it has judged fewer than JUDGE_MIN_PAIRS pairs.
+ * guard must be confident — except the judge, a sampled secondary signal: it holds only once it has
+ * JUDGE_MIN_PAIRS judged pairs and its estimate is outside tolerance, and at the last step while it has
+ * fewer than that.
  */
 function holds(g: GuardResult, record: ProbeEvidence, gd: Guards, final: boolean): boolean {
   if (g.verdict !== 'Inconclusive') return false;
-  if (g.guard === 'judge') return g.within === false || (final && (record.judge?.n ?? 0) < JUDGE_MIN_PAIRS);
+  if (g.guard === 'judge') {
+    const n = record.judge?.n ?? 0;
+    return (g.within === false && n >= JUDGE_MIN_PAIRS) || (final && n < JUDGE_MIN_PAIRS);
+  }
   return final || g.within === false || record.pairs < gd.minSamples || g.guard === 'latencyTail';
 }
 
@@ -377,8 +393,8 @@ export function evaluate(input: EvaluateInput): Evaluation {
     collecting = holding.every(
       (g) =>
         g.collecting ||
-        (g.guard === 'judge' && g.within !== false) ||
-        (input.final && probes.record.pairs >= gd.minSamples && (g.within === true || g.worse === false)),
+        // the judge is collecting only while it answers (probeJudgeGuard); otherwise its hold spends the budget
+        (g.guard !== 'judge' && input.final && probes.record.pairs >= gd.minSamples && (g.within === true || g.worse === false)),
     );
   } else if (windowShort) {
     [verdict, reason] = ['Inconclusive', `this step has ${probes.window.pairs} of the ${gd.windowMinPairs} pairs it needs of its own`];

@@ -89,7 +89,7 @@ export interface RolloutStatus {
     judge?: { asked: number; judged: number; greenLost: number; greenWon: number; spendUsd: number };
   };
   /** The last gateway error line per arm (key-free). */
-  lastError?: { blue?: string; green?: string };
+  lastError?: { blue?: string; green?: string; judge?: string };
   /** Set during the shadow phase (phase `shadow`): what routers mirror to green. */
   shadow?: ShadowRequest;
   /** Set once a shadow phase began (plan.shadow): its mirrored pairs' numbers, kept after the phase. */
@@ -271,6 +271,6 @@ export interface ProbeRoundResult {
   /** per pair: outcome codes, latencies, tokens, cost, checks (numbers only) */
   round: ProbeRound;
   /** Last error line per arm (key-free), for the status and the failure reason. */
-  lastError?: { blue?: string; green?: string };
+  lastError?: { blue?: string; green?: string; judge?: string };
   durationMs: number;
 }

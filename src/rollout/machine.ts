@@ -94,7 +94,7 @@ export interface RolloutState {
   live: { record: Arms; window: Arms; batches: number; seenBatchIds: string[]; dropped?: number };
   verdicts: VerdictRecord[];
   lastEvaluation?: Evaluation;
-  lastError?: { blue?: string; green?: string };
+  lastError?: { blue?: string; green?: string; judge?: string };
   /** Set while a pause holds the rollout (an operator's, or the onFailure: pause policy's): why. */
   pause?: { reason: string };
   /** Set once the rollout ended; nothing changes it afterwards. */

@@ -81,7 +81,7 @@ export function statusText(s: RolloutStatus): string {
       );
     }
   }
-  for (const arm of ['blue', 'green'] as const) if (s.lastError?.[arm]) lines.push(`  last ${arm} error: ${s.lastError[arm]}`);
+  for (const arm of ['blue', 'green', 'judge'] as const) if (s.lastError?.[arm]) lines.push(`  last ${arm} error: ${s.lastError[arm]}`);
   if (v) lines.push(`  verdict (step ${v.step}, round ${v.round}): ${v.evaluation.verdict} — ${v.evaluation.reason}`);
   if (s.reason) lines.push(`  reason: ${s.reason}`);
   if (s.live.dropped) lines.push(`  live batches dropped: ${s.live.dropped} (too many arrived at once)`);

@@ -13,6 +13,7 @@ import { parseDuration } from '../spec/duration';
 import { formatZodError, SpecError } from '../spec/errors';
 import { armFields, ENV_NAME } from '../gateway/arm-schema';
 import { unsafeBaseURL } from '../gateway/policy';
+import { JUDGE_MIN_PAIRS } from '../decision/probe-guards';
 import { pairsToPass } from './machine';
 import { NOTIFY_EVENTS, type ApprovalGate, type NotifyHook, type ScheduleWindow } from './controls';
 
@@ -414,6 +415,16 @@ export function planProblems(spec: RolloutSpec): string[] {
     return [
       `plan.probesPerRound: ${spec.probesPerRound} pairs a round would take over ${MAX_ROUNDS_PER_STEP} rounds a step (a step needs ≥ ${needed} pairs); ` +
         `raise probesPerRound to ≥ ${Math.ceil(needed / MAX_ROUNDS_PER_STEP)} (or --force to start anyway)`,
+    ];
+  }
+  // the judge needs JUDGE_MIN_PAIRS judged probe pairs before the last step promotes; it grades a sample
+  const j = g.judge;
+  const record = Math.max(g.promoteMinPairs, spec.steps.length * needed);
+  if (j && (record * j.samplePercent) / 100 < JUDGE_MIN_PAIRS) {
+    const atLeast = Math.min(100, Math.ceil((JUDGE_MIN_PAIRS * 100) / record));
+    return [
+      `guards.judge.samplePercent: ${j.samplePercent}% of the ~${record} probe pairs before a promotion is about ${Math.floor((record * j.samplePercent) / 100)} judged pairs, ` +
+        `fewer than the ${JUDGE_MIN_PAIRS} the judge needs; raise samplePercent to ≥ ${atLeast} (or --force to start anyway)`,
     ];
   }
   return [];

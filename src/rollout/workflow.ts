@@ -163,11 +163,15 @@ class RolloutRun {
   private task = { at: -1, merged: 0 };
   /** New behaviour of this version (live inbox, continue-as-new under history pressure); false when replaying older runs. */
   private readonly pressureAware: boolean;
+  /** Probe rounds ask guards.judge about a sample of their pairs. */
+  private readonly probeJudge: boolean;
 
   constructor(private readonly input: RolloutInput) {
     this.spec = input.spec;
     this.state = m.resumeState(input.state, new Date().toISOString());
     this.pressureAware = patched('history-pressure-v1');
+    // guards.judge grades probe pairs too (rollouts started before this version keep the shadow-only judge)
+    this.probeJudge = this.spec.guards.judge !== undefined && patched('probe-judge-v1');
     // Handlers before anything else: a signal sent with the start (signalWithStart) runs its handler
     // the moment it is registered.
     setHandler(statusQuery, () => this.status(), { description: DESCRIBE.status });
@@ -464,7 +468,7 @@ class RolloutRun {
       requestsPerMinute: spec.rateLimit.requestsPerMinute,
       request: spec.request,
       retry: spec.retry,
-      ...(spec.guards.judge
+      ...(this.probeJudge && spec.guards.judge
         ? { judge: { ...judgeArm(spec)!, rubric: spec.guards.judge.rubric, samplePercent: spec.guards.judge.samplePercent } }
         : {}),
     };

@@ -70,7 +70,37 @@ describe('the judge on probe pairs', () => {
     expect(ev.collecting).toBeUndefined();
   });
 
-  it('no judge guard while the judge was never asked: records from runs before it graded probes judge as they did', () => {
+  it('at the last step a judge that finds green worse (outside tolerance, 30+ judged) holds on the hold budget, not as collecting', () => {
+    const last = recorded(eq, 0).spec.steps.length - 1;
+    const { ev } = withJudge(3000, last, { n: 30, gOnly: 7, bOnly: 0 });
+    expect(ev.verdict).toBe('Inconclusive');
+    expect(ev.collecting).toBeUndefined();
+    expect(ev.reason).toMatch(/the judge preferred blue in 7, green in 0/);
+  });
+
+  it('a judge that does not answer (most calls without a verdict) spends the hold budget and says so', () => {
+    const last = recorded(eq, 0).spec.steps.length - 1;
+    const { ev } = withJudge(3000, last, { n: 5, gOnly: 0, bOnly: 0, asked: 100 });
+    expect(ev.verdict).toBe('Inconclusive');
+    expect(ev.collecting).toBeUndefined();
+    expect(ev.reason).toMatch(/the judge answered only 5 of 100 asked/);
+  });
+
+  it('before 30 judged pairs an estimate outside tolerance does not hold a step (one lost of two is noise)', () => {
+    const { ev } = withJudge(400, 0, { n: 2, gOnly: 1, bOnly: 0 });
+    expect(guard(ev, 'judge').within).toBe(false);
+    expect(ev.reason).not.toMatch(/judge/);
+  });
+
+  it('the judge on but not yet asked (a round carried its column, no pair sampled): the guard is there, and holds the last step', () => {
+    const last = recorded(eq, 0).spec.steps.length - 1;
+    const { ev } = withJudge(3000, last, { n: 0, gOnly: 0, bOnly: 0, asked: 0 });
+    expect(guard(ev, 'judge')).toBeDefined();
+    expect(ev.verdict).toBe('Inconclusive');
+    expect(ev.collecting).toBe(true);
+  });
+
+  it('no judge guard without a judge column: records from runs before it graded probes judge as they did', () => {
     const { ev } = withJudge(400, 0, undefined);
     expect(ev.guards.some((g) => g.guard === 'judge')).toBe(false);
     // and rounds without judge codes keep the evidence's shape (no judge fields): what older runs carried

@@ -166,6 +166,13 @@ describe('rollout spec: plans that cannot pass', () => {
     expect(planProblems(parseSpec(base))).toEqual([]);
   });
 
+  it('refuses a judge that samples too few probe pairs to reach the 30 it needs before a promotion', () => {
+    expect(planProblems(parseSpec({ ...base, guards: { judge: { model: 'deepseek-v3.2', samplePercent: 0.5 } } }))[0]).toMatch(
+      /^guards\.judge\.samplePercent: 0\.5% of the ~\d+ probe pairs before a promotion is about \d+ judged pairs, fewer than the 30 .* raise samplePercent to ≥ \d+/,
+    );
+    expect(planProblems(parseSpec({ ...base, guards: { judge: { model: 'deepseek-v3.2' } } }))).toEqual([]);
+  });
+
   it('maxHoldRounds (the earlier name) is counted in rounds of probesPerRound pairs', () => {
     expect(parseSpec({ ...base, plan: { probesPerRound: 40 }, guards: { maxHoldRounds: 10 } }).guards.maxHoldPairs).toBe(400);
     expect(parseSpec({ ...base, plan: { samplesPerStep: 40 } }).probesPerRound).toBe(40);

@@ -17,11 +17,20 @@ import { loadCatalog } from '../../catalog/load';
 import { estimateCostUsd, isPriced, type Catalog } from '../../catalog/prices';
 import { CheckCannotRun } from '../../checks/expect';
 import type { Outcome } from '../../decision/arm-stats';
-import { NOT_ASKED, OUTCOME_CODES, emptyColumns, pushSide, type ArmColumns, type PairSide, type ProbeRound } from '../../decision/paired';
+import {
+  JUDGE_CODES,
+  NOT_ASKED,
+  OUTCOME_CODES,
+  emptyColumns,
+  pushSide,
+  type ArmColumns,
+  type PairSide,
+  type ProbeRound,
+} from '../../decision/paired';
 import { GatewayConfigError, gatewayClient, resolveGateway } from '../../gateway/client';
-import { limiterFor, type TokenBucket } from '../../gateway/rate-limit';
-import { sendChat, type PriceFn, type SendResult } from '../../gateway/send';
-import { judgePair } from '../../shadow/judge';
+import { limiterFor, sleep, type TokenBucket } from '../../gateway/rate-limit';
+import { sendChat, type PriceFn, type RetryPolicy, type SendResult } from '../../gateway/send';
+import { judgePair, type JudgeCall, type JudgeInput, type JudgeResult } from '../../shadow/judge';
 import { mulberry32 } from '../../stats/rng';
 import type { ArmRef, ProbeRoundInput, ProbeRoundResult } from '../contract';
 
@@ -36,7 +45,7 @@ type Side = PairSide;
 interface Progress {
   /** per pair index: both sides once the pair is done, and the judge's code (JUDGE_CODES, NOT_ASKED) */
   done: Record<number, { blue: Side; green: Side; judge?: number }>;
-  lastError: { blue?: string; green?: string };
+  lastError: { blue?: string; green?: string; judge?: string };
   /** the judge's spend so far in this round, micro-dollars */
   judgeMicroUsd?: number;
 }
@@ -71,6 +80,26 @@ function clientFor(input: ProbeRoundInput, arm: ArmRef, which: Arm | 'judge'): {
   }
 }
 
+/** A pair whose judge call was under way when the round last heartbeated (resumed after a crash: no verdict). */
+const JUDGE_PENDING = -2;
+
+/** The judge's call with the spec's retries for what a retry can fix (an unreadable verdict is not retried); every attempt's spend booked. */
+async function judgeWithRetry(
+  call: JudgeCall & { signal: AbortSignal },
+  limiter: TokenBucket,
+  retry: RetryPolicy,
+  jin: JudgeInput,
+): Promise<JudgeResult> {
+  let microUsd = 0;
+  for (let attempt = 1; ; attempt++) {
+    await limiter.acquire(call.signal);
+    const r = await judgePair(call, jin);
+    microUsd += r.microUsd;
+    if (!r.failure || r.failure === 'unreadable' || attempt >= retry.attempts || call.signal.aborted) return { ...r, microUsd };
+    await sleep(Math.min(retry.maxBackoffMs, retry.minBackoffMs * 2 ** (attempt - 1)), call.signal);
+  }
+}
+
 /** Per pair, from the round and the pair's index: is it judged (of samplePercent), and the order of its answers. */
 function judgeDraws(input: ProbeRoundInput, i: number): { picked: boolean; seed: number } {
   const rng = mulberry32((Math.imul(input.round + 1, 0x9e3779b1) ^ Math.imul(i + 1, 0x85ebca6b)) >>> 0);
@@ -92,6 +121,7 @@ export async function runProbeRound(input: ProbeRoundInput): Promise<ProbeRoundR
   const probe = async (i: number) => {
     if (progress.done[i] || signal.aborted) return;
     const prompt = input.prompts[(input.promptOffset + i) % input.prompts.length];
+    const draw = judge && judgeDraws(input, i);
     // Both tokens first, then both requests at once: the pair sees the gateway at the same moment.
     await Promise.all([arms.blue.limiter.acquire(signal), arms.green.limiter.acquire(signal)]);
     const send = (arm: Arm) =>
@@ -103,7 +133,7 @@ export async function runProbeRound(input: ProbeRoundInput): Promise<ProbeRoundR
           maxTokens: input.request.maxTokens,
           temperature: input.request.temperature,
           expect: prompt.expect,
-          keepText: judge !== undefined,
+          keepText: draw?.picked === true,
         },
         { retry: input.retry, signal, price, limiter: arms[arm].limiter, firstTokenTaken: true },
       );
@@ -111,23 +141,27 @@ export async function runProbeRound(input: ProbeRoundInput): Promise<ProbeRoundR
     if (progress.done[i]) return;
     if (blue.error) progress.lastError.blue = blue.error;
     if (green.error) progress.lastError.green = green.error;
-    let code = NOT_ASKED;
-    const draw = judge && judgeDraws(input, i);
-    if (judge && draw?.picked && blue.outcome.ok && green.outcome.ok && !signal.aborted) {
-      await judge.limiter.acquire(signal);
-      const call = { client: judge.client, model: input.judge!.model, cost: price, signal };
-      const r = await judgePair(call, {
-        messages: prompt.messages,
-        blue: blue.text ?? '',
-        green: green.text ?? '',
-        rubric: input.judge!.rubric,
-        seed: draw.seed,
-      });
-      code = r.code;
-      progress.judgeMicroUsd = (progress.judgeMicroUsd ?? 0) + r.microUsd;
-    }
-    if (progress.done[i]) return;
-    progress.done[i] = { blue: side(blue), green: side(green), ...(judge ? { judge: code } : {}) };
+    const ask = judge !== undefined && draw?.picked === true && blue.outcome.ok && green.outcome.ok && !signal.aborted;
+    // The pair is done (and heartbeated) before the judge is asked: a crash during the judge's call never
+    // sends the pair to the arms again; its judge code is then 'none' (JUDGE_PENDING on resume).
+    const done: Progress['done'][number] = {
+      blue: side(blue),
+      green: side(green),
+      ...(judge ? { judge: ask ? JUDGE_PENDING : NOT_ASKED } : {}),
+    };
+    progress.done[i] = done;
+    if (!ask) return;
+    const call = { client: judge.client, model: input.judge!.model, cost: price, signal };
+    const r = await judgeWithRetry(call, judge.limiter, input.retry, {
+      messages: prompt.messages,
+      blue: blue.text ?? '',
+      green: green.text ?? '',
+      rubric: input.judge!.rubric,
+      seed: draw.seed,
+    });
+    done.judge = r.code;
+    progress.judgeMicroUsd = (progress.judgeMicroUsd ?? 0) + r.microUsd;
+    if (r.failure) progress.lastError.judge = `the judge ${input.judge!.model} gave no verdict: ${r.failure}`;
   };
 
   const heartbeat = setInterval(() => ctx.heartbeat(structuredClone(progress)), 1000);
@@ -149,7 +183,10 @@ export async function runProbeRound(input: ProbeRoundInput): Promise<ProbeRoundR
     green: columns(progress.done, input.pairs, 'green'),
   };
   if (judge) {
-    round.judge = Array.from({ length: input.pairs }, (_, i) => progress.done[i].judge ?? NOT_ASKED);
+    round.judge = Array.from({ length: input.pairs }, (_, i) => {
+      const code = progress.done[i].judge ?? NOT_ASKED;
+      return code === JUDGE_PENDING ? JUDGE_CODES.indexOf('none') : code;
+    });
     round.judgeMicroUsd = progress.judgeMicroUsd ?? 0;
   }
   const unpriced = { blue: !isPriced(prices(), input.blue.model), green: !isPriced(prices(), input.green.model) };
