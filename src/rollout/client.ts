@@ -22,6 +22,7 @@ import {
   GreenPercent,
   isClosedPhase,
   RolloutAttempt,
+  ROLLOUT_SEARCH_ATTRIBUTES,
   pauseSignal,
   pauseUpdate,
   promoteUpdate,
@@ -63,6 +64,13 @@ export interface RolloutRow {
 
 /** The identity the server uses when a reset terminates the run it replaces. */
 const RESETTER = 'history-resetter';
+
+/** An error's message and its causes' (the SDK wraps gRPC errors: `Failed to start Workflow`, the reason in its cause). */
+function messages(err: unknown, depth = 0): string {
+  const e = err as { message?: unknown; cause?: unknown } | undefined;
+  const own = typeof e?.message === 'string' ? e.message : '';
+  return depth < 5 && e?.cause !== undefined ? `${own} ${messages(e.cause, depth + 1)}` : own;
+}
 
 /** A deadline that passed, also when the SDK wraps the gRPC error (`ServiceError: Failed to query Workflow`, its cause DEADLINE_EXCEEDED). */
 const isDeadline = (err: unknown, depth = 0): boolean => {
@@ -114,6 +122,13 @@ export class RolloutClient {
       if (err instanceof WorkflowExecutionAlreadyStartedError) {
         throw new Failure(
           `target ${spec.target} already has a running rollout (${workflowId}); abort or promote it first (modelshift status ${spec.target})`,
+        );
+      }
+      const missing = /no mapping defined for search attribute (\w+)/i.exec(messages(err));
+      if (missing) {
+        throw new Failure(
+          `the namespace ${this.client.options.namespace} has no search attribute ${missing[1]}: start \`npx modelshift worker\` against this server once (it registers them), ` +
+            `or register ${ROLLOUT_SEARCH_ATTRIBUTES.map((a) => `${a.name} (${a.type === 'INT' ? 'Int' : 'Keyword'})`).join(', ')} with \`temporal operator search-attribute create\``,
         );
       }
       throw err;

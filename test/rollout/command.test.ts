@@ -6,21 +6,15 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { useHarness } from '../helpers/harness';
 import { result, uniqueTarget, waitForStatus } from '../helpers/rollout';
+import { modelshift } from '../helpers/processes';
+import { msToTs } from '@temporalio/common/lib/time';
 
 const dir = mkdtempSync(join(tmpdir(), 'modelshift-cli-'));
 
-function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['bin/modelshift.js', ...args], {
-      env: { ...process.env, TEMPORAL_ADDRESS: h.t.address, TASK_QUEUE: h.taskQueue, MODELSHIFT_LOG_LEVEL: 'ERROR' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const cli = (args: string[]) => cliWith({}, args);
+
+const cliWith = (env: Record<string, string>, args: string[]) =>
+  modelshift(args, { TEMPORAL_ADDRESS: h.t.address, TASK_QUEUE: h.taskQueue, ...env });
 
 const h = useHarness({
   sim: { latencyScale: 0.02, models: { 'gpt-4.1': { errorRate: 0 }, 'gpt-4.1-turbo': { errorRate: 0 } } },
@@ -164,5 +158,25 @@ rateLimit: { requestsPerMinute: 600 }
     const code = await new Promise((r) => child.on('close', r));
     expect(code).toBe(2);
     expect(stderr.trim()).toMatch(/^modelshift: TEMPORAL_ADDRESS: expected host:port/);
+  });
+
+  it('start on a namespace without the rollout search attributes says which and how to register them, in one line', async () => {
+    const namespace = `bare-${Date.now().toString(36)}`;
+    await h.t.client.connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs('1 day') });
+    const target = uniqueTarget('bare');
+    let r = { code: -1, stdout: '', stderr: '' };
+    // a new namespace takes a moment to reach the frontend's cache
+    for (let i = 0; i < 30; i++) {
+      r = await cliWith({ TEMPORAL_NAMESPACE: namespace }, ['start', '--target', target, '--blue', 'gpt-4.1', '--green', 'gpt-4.1-turbo']);
+      if (!/not found|NotFound/i.test(r.stderr)) break;
+      await new Promise((res) => setTimeout(res, 500));
+    }
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `^modelshift: the namespace ${namespace} has no search attribute \\w+: start \`npx modelshift worker\` against this server once .*RolloutTarget \\(Keyword\\).*GreenPercent \\(Int\\)`,
+      ),
+    );
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
 });
