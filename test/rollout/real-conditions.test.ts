@@ -8,12 +8,12 @@
  * - an unpriced green: a spend cap is refused before anything starts; without one the cost guard says
  *   "unpriced" instead of passing on $0.
  */
-import { spawn } from 'node:child_process';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { rolloutWorkflowId } from '../../src/rollout/contract';
 import { useHarness } from '../helpers/harness';
 import { result, startTestRollout, testSpec, uniqueTarget } from '../helpers/rollout';
+import { modelshift } from '../helpers/processes';
 
 const h = useHarness({ sim: { latencyScale: 0.02, seed: 11 }, queue: 'real' });
 beforeEach(() => {
@@ -22,18 +22,7 @@ beforeEach(() => {
     h.sim.setProfile(m, { errorRate: 0.01, rpm: null, substituteModel: null, fallbackHeader: false });
 });
 
-function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['bin/modelshift.js', ...args], {
-      env: { ...process.env, TEMPORAL_ADDRESS: h.t.address, TASK_QUEUE: h.taskQueue, MODELSHIFT_LOG_LEVEL: 'ERROR' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const cli = (args: string[]) => modelshift(args, { TEMPORAL_ADDRESS: h.t.address, TASK_QUEUE: h.taskQueue });
 
 describe('verdicts in real conditions', () => {
   it('behind a gateway that rate-limits both models, an identical pair promotes', async () => {
