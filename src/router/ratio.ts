@@ -113,6 +113,13 @@ export interface RatioTrackerOptions {
   maxBackoffMs?: number;
   /** every target's ratio comes from accept() (a cluster worker): nothing is read, ready once each was accepted */
   follow?: boolean;
+  /**
+   * Ready (start() resolves) once every target was read successfully, or after this long with whatever
+   * was read (default 5,000 ms): a router restarted while its Temporal is slow does not take traffic on a
+   * ratio it has not read yet — a user on green would be served blue — yet an unreachable Temporal does
+   * not keep it unready for good (fail static: it serves, reports stale, keeps reading).
+   */
+  readyWithinMs?: number;
   now?: () => number;
   random?: () => number;
   onChange?: (target: string, state: TargetRatioState) => void;
@@ -142,6 +149,7 @@ export class RatioTracker {
   private readonly waiters = new Set<() => void>();
   private readonly accepted = new Set<string>();
   private onFollowedReady: (() => void) | undefined;
+  private onFirstReads: (() => void) | undefined;
 
   constructor(
     private readonly o: RatioTrackerOptions,
@@ -178,8 +186,14 @@ export class RatioTracker {
       this.checkFollowedReady();
       return this.firstRound;
     }
-    this.firstRound = this.pollAll().then(() => undefined);
-    this.timer = setInterval(() => void this.pollAll(), this.o.pollIntervalMs);
+    const deadline = this.now() + (this.o.readyWithinMs ?? 5_000);
+    this.firstRound = new Promise<void>((resolve) => (this.onFirstReads = resolve));
+    const settle = () => {
+      const unread = [...this.states].some(([t, s]) => !this.followed.has(t) && s.lastSuccessAt === undefined);
+      if (!unread || this.now() >= deadline) this.onFirstReads?.();
+    };
+    void this.pollAll().then(settle);
+    this.timer = setInterval(() => void this.pollAll().then(settle), this.o.pollIntervalMs);
     this.timer.unref();
     if (this.o.discoverIntervalMs > 0 && this.o.source.discoverTargets) {
       void this.discover();
@@ -191,6 +205,7 @@ export class RatioTracker {
 
   stop(): void {
     this.closed = true;
+    this.onFirstReads?.(); // whoever waits for readiness is not left waiting
     if (this.timer) clearInterval(this.timer);
     if (this.discoverTimer) clearInterval(this.discoverTimer);
     for (const w of this.waiters) w();

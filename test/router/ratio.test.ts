@@ -90,6 +90,36 @@ describe('ratio tracking', () => {
     expect(tr.states.get('t')!.nextPollAt).toBe(0); // …and the next round reads again on time
   });
 
+  it('is ready once every target was read, retrying failed first reads, or after readyWithinMs with what it has', async () => {
+    const opts = { pollIntervalMs: 50, staleAfterMs: 5_000, timeoutMs: 100, discoverIntervalMs: 0, maxBackoffMs: 100 };
+    // a slow start (the first reads fail): not ready on the failure, ready on the first good read, at its ratio
+    const slow = new StaticRatioSource({ t: 50 });
+    slow.fail(new Error('deadline exceeded'));
+    const tr = new RatioTracker({ ...opts, source: slow, readyWithinMs: 30_000 }, ['t']);
+    let ready = false;
+    const started = tr.start().then(() => (ready = true));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(ready).toBe(false);
+    slow.recover();
+    await started;
+    expect(tr.states.get('t')!.percent).toBe(50);
+    tr.stop();
+    // an unreachable source: ready after readyWithinMs anyway (fail static), nothing read
+    const down = new StaticRatioSource({ t: 50 });
+    down.fail();
+    const tr2 = new RatioTracker({ ...opts, source: down, readyWithinMs: 400 }, ['t']);
+    const t0 = Date.now();
+    await tr2.start();
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(350);
+    expect(tr2.states.get('t')!.snapshot).toBeUndefined();
+    tr2.stop();
+    // stopped before ready: start() resolves
+    const tr3 = new RatioTracker({ ...opts, source: down, readyWithinMs: 60_000 }, ['t']);
+    const p3 = tr3.start();
+    tr3.stop();
+    await p3;
+  });
+
   it('shares its states with followers: ages instead of timestamps, a version that moves on each change, waiters woken', async () => {
     let now = 10_000;
     const src = new StaticRatioSource({ t: 25 });
