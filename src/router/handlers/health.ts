@@ -3,7 +3,7 @@
  * - /healthz: each target's ratio, phase, arms and whether its ratio is stale (status `degraded` when one is),
  *   in the shadow phase its shadow orders, and which process answered (pid, worker number, requests it has
  *   seen, shadow mirrors queued and in flight)
- * - /readyz: 200 once every target's ratio was read (or failed) once, 503 before that and while closing
+ * - /readyz: 200 once every target's ratio was read (or after 5 s of failed reads: fail static), 503 before that and while closing
  * - /metrics: the router's Prometheus registry (in a cluster: every process's, merged by the primary)
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
