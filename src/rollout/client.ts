@@ -44,6 +44,7 @@ import {
 import type { RolloutSpec } from './spec';
 import { staticDetails, staticSummary } from './web-ui';
 import type { rolloutWorkflow } from './workflow';
+import { emptyArmStats, summarize } from '../decision/arm-stats';
 
 export interface RolloutRow {
   target: string;
@@ -220,17 +221,7 @@ export class RolloutClient {
     const why = await this.closeReason(desc).catch(() => undefined);
     const reason = `${how}${why ? `: ${why}` : ''} (last seen ${lastPhase ?? '?'} at ${lastPercent ?? '?'}%); routers serve 0% green`;
     const last = await this.client.withDeadline(Date.now() + 5_000, () => this.handle(target).query(statusQuery)).catch(() => undefined);
-    const empty = {
-      requests: 0,
-      errors: 0,
-      errorRate: 0,
-      rateLimited: 0,
-      p50LatencyMs: 0,
-      p99LatencyMs: 0,
-      avgLatencyMs: 0,
-      costPerSuccessUsd: 0,
-      checkFailRate: 0,
-    };
+    const empty = summarize(emptyArmStats());
     const blue = { model: desc.typedSearchAttributes.get(BlueModel) ?? '' };
     const green = { model: desc.typedSearchAttributes.get(GreenModel) ?? '' };
     const base: RolloutStatus = last ?? {

@@ -329,18 +329,8 @@ export function promoteRefusal(spec: RolloutSpec, s: RolloutState): string | und
 export const MAX_LIVE_BATCH_REQUESTS = 1_000_000;
 /** Live evidence per arm is decayed by halves above this (decision inputs stay bounded on long rollouts). */
 export const MAX_LIVE_REQUESTS = 1_000_000;
-const ERROR_CLASSES = new Set([
-  'server',
-  'timeout',
-  'connection',
-  'rate_limited',
-  'auth',
-  'not_found',
-  'bad_request',
-  'malformed',
-  'check_failed',
-  'substituted',
-]);
+/** Every outcome but 'ok' (OUTCOME_CODES is the one list of them). */
+const ERROR_CLASSES = new Set<string>(OUTCOME_CODES.filter((c) => c !== 'ok'));
 
 const whole = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
 const amount = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x) && x >= 0;

@@ -29,6 +29,7 @@ import pLimit from 'p-limit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
 import { connectTestTemporal, type TestTemporal } from '../helpers/temporal';
+import { mulberry32 } from '../../src/stats/rng';
 
 const BIN = resolve('bin/modelshift.js');
 const RUN = randomUUID().slice(0, 6);
@@ -64,18 +65,6 @@ function file(ext: string, content: string | Buffer): string {
   const path = join(DIR, `f${fileNo++}.${ext}`);
   writeFileSync(path, content);
   return path;
-}
-
-/** Deterministic pseudo-random numbers (mulberry32). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function junk(seed: number, bytes = 600): Buffer {
